@@ -1,0 +1,32 @@
+# Two set-up commands that work on a fresh Debian machine:
+#   make demo   apply and evaluate examples/quickstart on @local
+#   make test   run the whole test suite (installs openssh-server, docker.io, busybox-static when missing)
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test venv system bench clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+system:
+	sh scripts/system-deps.sh
+
+demo: venv
+	cd examples/quickstart && ../../$(BIN)/clockwork apply && ../../$(BIN)/clockwork evaluate
+
+test: venv system
+	$(BIN)/python -m pytest -n 2 -q
+
+bench: venv system
+	$(BIN)/python bench/apply.py
+	$(BIN)/python bench/evaluate.py
+
+clean:
+	rm -rf $(VENV) *.egg-info

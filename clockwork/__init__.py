@@ -1,0 +1,1 @@
+"""Clockwork: declarative deploys on pyinfra."""

@@ -1,0 +1,239 @@
+"""The ``clockwork`` command: parse options, call one library function, render its report."""
+
+from gevent import monkey
+
+monkey.patch_all()  # before anything opens a socket: pyinfra connects hosts in parallel greenlets
+
+import logging  # noqa: E402
+import sys  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from importlib.metadata import version as package_version  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import click  # noqa: E402
+
+from clockwork.exceptions import ClockworkError, ConfirmationRequired  # noqa: E402
+from clockwork.results import Report, Result  # noqa: E402
+
+MARKS = {"ok": "✓", "drift": "✗", "pending": "⋯", "error": "✗"}
+
+
+class CommandError(click.ClickException):
+    """An expected failure: one line on stderr, the error's own exit status."""
+
+    def __init__(self, error: ClockworkError) -> None:
+        super().__init__(str(error))
+        self.exit_code = error.exit_code
+
+
+class Context:
+    """Options shared by every command."""
+
+    def __init__(self, project_dir: Path, verbose: int, quiet: bool) -> None:
+        self.project_dir = project_dir
+        self.verbose = verbose
+        self.quiet = quiet
+
+    def project(self):
+        from clockwork.project import load_project
+
+        return self.call(load_project, self.project_dir)
+
+    def call(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except ClockworkError as error:
+            raise CommandError(error) from None
+
+    def progress(self, phase: str, done: int, total: int) -> None:
+        if self.quiet or not sys.stderr.isatty():
+            return
+        sys.stderr.write(f"\r\033[K  {phase}: {done}/{total} {_hosts(total)}" + ("\r\033[K" if done == total else ""))
+        sys.stderr.flush()
+
+
+def _configure_logging(verbose: int) -> None:
+    logger = logging.getLogger("pyinfra")
+    logger.propagate = False
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.INFO if verbose > 1 else logging.WARNING if verbose else logging.CRITICAL + 1)
+
+
+def _hosts(count: int) -> str:
+    return "host" if count == 1 else "hosts"
+
+
+def _limit(values: tuple[str, ...]) -> list[str] | None:
+    patterns = [part.strip() for value in values for part in value.split(",") if part.strip()]
+    return patterns or None
+
+
+inventory_option = click.option(
+    "-i", "--inventory", metavar="INVENTORY",
+    help="A pyinfra inventory: a file, @local, or a comma-separated host list. "
+    "Default: inventory.py in the project, else @local.",
+)
+limit_option = click.option(
+    "--limit", "limit", multiple=True, metavar="HOSTS",
+    help="Only these hosts or groups (comma-separated, glob patterns allowed; repeatable).",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--project-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+    help="The project directory (holding main.py). Default: the current directory.",
+)
+@click.option("-v", "--verbose", count=True, help="Show pyinfra's warnings (-v) and progress log (-vv).")
+@click.option("-q", "--quiet", is_flag=True, help="Only print problems and the summary line.")
+@click.pass_context
+def cli(ctx: click.Context, project_dir: Path, verbose: int, quiet: bool) -> None:
+    """Clockwork: declare resources in main.py, apply them over SSH with pyinfra, verify them.
+
+    Exit status: 0 success; 1 drift found by evaluate; 2 usage or project error;
+    3 a host was unreachable or an operation or check failed (the rest still ran).
+    """
+    _configure_logging(verbose)
+    ctx.obj = Context(project_dir, verbose, quiet)
+
+
+def _line(result: Result, several_hosts: bool, mark: str | None = None) -> str:
+    host = f"[{result.host}] " if several_hosts else ""
+    return f"{mark or MARKS[result.status]} {host}{result.resource}: {result.detail}"
+
+
+def _print_results(ctx: Context, report: Report, show: Callable[[Result], bool], mark: Callable[[Result], str] | None = None) -> None:
+    several = len(report.hosts) > 1
+    for result in report.results:
+        if show(result):
+            click.echo(_line(result, several, mark(result) if mark else None))
+
+
+def _unreachable_line(report: Report) -> str:
+    if not report.unreachable:
+        return ""
+    return f"; unreachable: {', '.join(sorted(report.unreachable))}"
+
+
+def _exit(report: Report, drift_fails: bool = False) -> None:
+    if report.count("error") or report.unreachable:
+        sys.exit(3)
+    if drift_fails and (report.count("drift") or report.count("pending")):
+        sys.exit(1)
+
+
+def _apply_or_plan(ctx: Context, inventory: str | None, limit: tuple[str, ...], dry_run: bool) -> None:
+    from clockwork.apply import apply
+
+    project = ctx.project()
+    report: Report = ctx.call(apply, project, inventory, _limit(limit), dry_run, ctx.progress)
+    if dry_run:
+        _print_results(ctx, report, lambda r: not ctx.quiet or r.status != "ok",
+                       lambda r: {"ok": "=", "drift": "~"}.get(r.status, "✗"))
+        to_change = report.count("drift")
+        click.echo(f"Plan: {to_change} to change, {report.count('ok')} unchanged, {report.count('error')} failed "
+                   f"on {len(report.hosts)} {_hosts(len(report.hosts))}{_unreachable_line(report)}")
+    else:
+        _print_results(ctx, report, lambda r: not ctx.quiet or r.status != "ok" or bool(r.changed))
+        if not report.changed and report.status == "ok":
+            click.echo(f"Nothing to do: every resource is already as declared on {len(report.hosts)} {_hosts(len(report.hosts))}")
+        else:
+            click.echo(f"Applied: {report.changed} changed, {report.count('ok') - report.changed} unchanged, "
+                       f"{report.count('error')} failed on {len(report.hosts)} {_hosts(len(report.hosts))}{_unreachable_line(report)}")
+    _exit(report)
+
+
+@cli.command()
+@inventory_option
+@limit_option
+@click.option("--dry-run", is_flag=True, help="Only show what would change (same as `clockwork plan`).")
+@click.pass_obj
+def apply(ctx: Context, inventory: str | None, limit: tuple[str, ...], dry_run: bool) -> None:
+    """Make every host match main.py; only what differs is changed."""
+    _apply_or_plan(ctx, inventory, limit, dry_run)
+
+
+@cli.command()
+@inventory_option
+@limit_option
+@click.pass_obj
+def plan(ctx: Context, inventory: str | None, limit: tuple[str, ...]) -> None:
+    """Show what apply would change per host and resource, changing nothing."""
+    _apply_or_plan(ctx, inventory, limit, True)
+
+
+@cli.command()
+@inventory_option
+@limit_option
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_obj
+def destroy(ctx: Context, inventory: str | None, limit: tuple[str, ...], yes: bool) -> None:
+    """Remove every resource of main.py from the hosts (asks first; --yes to skip)."""
+    from clockwork.destroy import destroy as destroy_resources
+
+    project = ctx.project()
+    if not yes:
+        if not sys.stdin.isatty():
+            raise CommandError(ConfirmationRequired(
+                "destroy needs confirmation and stdin is not a terminal: pass --yes to destroy without asking"))
+        names = ", ".join(resource.label for resource in project.resources)
+        click.confirm(f"Destroy {names} on the selected hosts?", abort=True)
+    report: Report = ctx.call(destroy_resources, project, inventory, _limit(limit), ctx.progress)
+    _print_results(ctx, report, lambda r: not ctx.quiet or r.status != "ok" or bool(r.changed))
+    click.echo(f"Destroyed: {report.changed} removed, {report.count('ok') - report.changed} already absent, "
+               f"{report.count('error')} failed on {len(report.hosts)} {_hosts(len(report.hosts))}{_unreachable_line(report)}")
+    _exit(report)
+
+
+@cli.command()
+@inventory_option
+@limit_option
+@click.option("--format", "output_format", type=click.Choice(["text", "json", "junit"]), default="text",
+              show_default=True, help="Output format.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the json/junit document to this file (the text report still goes to stdout).")
+@click.pass_obj
+def evaluate(ctx: Context, inventory: str | None, limit: tuple[str, ...], output_format: str, output: Path | None) -> None:
+    """Verify, read-only, that every host matches main.py.
+
+    Exit status: 0 all as specified, 1 drift, 3 a host or check could not be evaluated.
+    """
+    from clockwork.evaluate import evaluate as evaluate_fleet
+    from clockwork.output import to_json, to_junit
+
+    project = ctx.project()
+    report: Report = ctx.call(evaluate_fleet, project, inventory, _limit(limit), ctx.progress)
+    document = {"json": to_json, "junit": to_junit}.get(output_format)
+    if document is not None and output is None:
+        click.echo(document(report), nl=False)
+    else:
+        if document is not None and output is not None:
+            output.write_text(document(report))
+        _print_evaluation(ctx, report)
+    _exit(report, drift_fails=True)
+
+
+def _print_evaluation(ctx: Context, report: Report) -> None:
+    total = len(report.results)
+    if report.status == "ok":
+        click.echo("✓ All resources running as specified")
+    else:
+        counts = ", ".join(f"{report.count(s)} {s}" for s in ("drift", "pending", "error") if report.count(s))  # type: ignore[arg-type]
+        click.echo(f"✗ {counts} of {total} checks{_unreachable_line(report)}")
+    several = len(report.hosts) > 1
+    for result in report.results:
+        if not ctx.quiet or result.status != "ok":
+            click.echo(f"  {_line(result, several)}")
+
+
+@cli.command()
+def version() -> None:
+    """Print Clockwork's version."""
+    click.echo(f"clockwork {package_version('clockwork')}")
+
+
+def main() -> None:
+    cli(prog_name="clockwork")

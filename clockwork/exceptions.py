@@ -1,0 +1,30 @@
+"""Clockwork's errors: each says in one line what is wrong and carries its exit status."""
+
+from __future__ import annotations
+
+
+class ClockworkError(Exception):
+    """Base of every error Clockwork expects; ``exit_code`` is what the CLI exits with.
+
+    >>> raise ProjectError("main.py:3: duplicate FileResource 'a'")
+    """
+
+    exit_code = 1
+
+
+class ProjectError(ClockworkError, ValueError):
+    """main.py (or update.py) cannot be used: syntax, import, invalid field, duplicate, no resources."""
+
+    exit_code = 2
+
+
+class InventoryError(ClockworkError, ValueError):
+    """The inventory cannot be loaded, or a host/group named in it or in --limit does not exist."""
+
+    exit_code = 2
+
+
+class ConfirmationRequired(ClockworkError):
+    """A destructive command was run without a terminal to ask on and without ``--yes``."""
+
+    exit_code = 2

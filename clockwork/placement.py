@@ -1,0 +1,53 @@
+"""Which resources go to which hosts: the inventory, ``--limit`` and each resource's ``hosts=``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pyinfra.api import Inventory
+
+from clockwork.engine import host_groups, load_inventory, select_hosts
+from clockwork.exceptions import ProjectError
+from clockwork.project import Project
+from clockwork.resources.base import Resource
+
+
+@dataclass
+class Placement:
+    """The selected hosts, in inventory order, and the resources each one gets, in declaration order.
+
+    >>> placement = place(project, inventory="inventory.py", limit=["web"])
+    >>> placement.resources["web-1"]
+    [FileResource(name='config.json', ...)]
+    """
+
+    inventory: Inventory
+    hosts: list[str]
+    resources: dict[str, list[Resource]]
+
+    @property
+    def pairs(self) -> int:
+        return sum(len(resources) for resources in self.resources.values())
+
+
+def place(project: Project, inventory: str | None = None, limit: list[str] | None = None) -> Placement:
+    """Load the inventory and place every resource; unknown names are errors before anything runs."""
+    loaded = load_inventory(inventory or project.default_inventory, project.directory)
+    selected = select_hosts(loaded, limit)
+    groups = host_groups(loaded)
+    for resource in project.resources:
+        for name in resource.hosts or ():
+            if name not in groups and not any(name in member_of for member_of in groups.values()):
+                known = ", ".join(sorted(set(groups) | set().union(*groups.values())))
+                raise ProjectError(
+                    f"{resource.origin or project.file.name}: {resource.label} names unknown host or group "
+                    f"{name!r} (the inventory has: {known})"
+                )
+    resources = {
+        host: [
+            resource for resource in project.resources
+            if resource.hosts is None or host in resource.hosts or groups[host] & set(resource.hosts)
+        ]
+        for host in selected
+    }
+    return Placement(loaded, selected, resources)
+

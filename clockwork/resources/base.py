@@ -1,0 +1,203 @@
+"""The base ``Resource``: common fields, validation, and the interface every type provides."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+import sys
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pyinfra.api import FactBase
+from pyinfra.api.operation import OperationMeta
+
+from clockwork.checks import HealthCheck
+from clockwork.durations import parse_duration, validate_interval
+from clockwork.facts.commands import Commands, command_id
+from clockwork.results import Diff, Evaluation
+
+#: What a resource needs read from a host: a keyed fact class and one key.
+Probe = tuple[type[FactBase], str]
+
+AlertKind = Literal["drift", "failure", "expired", "recovered"]
+
+_SECRET_NAME = re.compile(r"pass|secret|token|key|credential|auth", re.IGNORECASE)
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a field or env var name looks like it holds a secret (its values are never shown)."""
+    return bool(_SECRET_NAME.search(name))
+
+
+@dataclass(frozen=True)
+class Target:
+    """One host as a resource sees it.
+
+    ``base_dir`` is where relative paths start on this host: the project
+    directory on ``@local``, ``None`` (the login directory) over SSH.
+
+    >>> Target("web-1").path("app", "config.json")
+    'app/config.json'
+    """
+
+    host: str
+    base_dir: str | None = None
+    local: bool = False
+
+    def path(self, directory: str, name: str = "") -> str:
+        if directory == "~" or directory.startswith("~/"):
+            directory = os.path.expanduser(directory) if self.local else directory[2:] or "."
+        elif self.base_dir and not directory.startswith("/"):
+            directory = posixpath.join(self.base_dir, directory)
+        return posixpath.normpath(posixpath.join(directory, name) if name else directory)
+
+
+class Observed:
+    """What one host answered to the probes of a run: fact class → processed value.
+
+    A fact that failed on the host holds its exception; asking for it raises it.
+    """
+
+    def __init__(self, values: dict[type[FactBase], Any]) -> None:
+        self._values = values
+
+    def __getitem__(self, fact_class: type[FactBase]) -> Any:
+        value = self._values[fact_class]
+        if isinstance(value, Exception):
+            raise value
+        return value
+
+
+class InvalidResource(ValueError):
+    """A resource's fields do not validate; names the type, the resource and each field."""
+
+    def __init__(self, type_name: str, name: object, error: ValidationError) -> None:
+        self.type_name, self.name, self.error = type_name, name, error
+        label = f"{type_name} {name!r}" if isinstance(name, str) else type_name
+        problems = []
+        for item in error.errors():
+            location = ".".join(str(part) for part in item["loc"])
+            message = item["msg"].removeprefix("Value error, ")
+            problems.append(f"invalid value for {label}.{location}: {message}" if location else f"invalid {label}: {message}")
+        super().__init__("; ".join(problems))
+
+
+class Resource(BaseModel):
+    """Something Clockwork keeps true on hosts. Subclasses say how to read, check, apply and remove it.
+
+    >>> FileResource(name="motd", directory="/etc", content="hello\\n", hosts=["web"])
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    name: str = Field(min_length=1, description="identity within its type")
+    description: str = Field("", description="what it is for; the input to completion when fields are left out")
+    hosts: list[str] | None = Field(None, description="host or group names from the inventory; default: every host")
+    reconcile: bool = Field(False, description="the reconciler looks after this resource")
+    check_interval: int | str = Field(60, description="seconds, a duration ('30s', '5m') or a cron expression")
+    max_duration: str | None = Field(None, description="after this long since first deployed, the reconciler destroys it")
+    on_drift: Literal["auto_correct", "alert", "ignore"] = Field("auto_correct", description="what reconcile does on drift")
+    alert_on: list[AlertKind] = Field(default_factory=lambda: ["drift", "failure"], description="which events alert")
+    checks: list[HealthCheck] = Field(default_factory=list, description="health checks run on the target host")
+
+    #: Fields that completion may fill when left out (never identity fields).
+    completable_fields: ClassVar[tuple[str, ...]] = ()
+    #: Where in the user's file the resource was declared ("main.py:12"), for messages.
+    _origin: str | None = PrivateAttr(None)
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as error:
+            raise InvalidResource(type(self).__name__, data.get("name"), error) from None
+        caller = sys._getframe(1)
+        while caller and caller.f_code.co_filename == __file__:
+            caller = caller.f_back
+        if caller is not None:
+            self._origin = f"{os.path.basename(caller.f_code.co_filename)}:{caller.f_lineno}"
+
+    @field_validator("check_interval")
+    @classmethod
+    def _interval(cls, value: int | str) -> int | str:
+        return validate_interval(value)
+
+    @field_validator("max_duration")
+    @classmethod
+    def _max_duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+    @property
+    def type_name(self) -> str:
+        return type(self).__name__
+
+    @property
+    def label(self) -> str:
+        """``FileResource 'config.json'``: how messages name this resource."""
+        return f"{self.type_name} {self.name!r}"
+
+    @property
+    def origin(self) -> str | None:
+        return self._origin
+
+    def missing_fields(self) -> list[str]:
+        """Completable fields that were left out."""
+        return [name for name in self.completable_fields if getattr(self, name) is None]
+
+    # The interface the engine uses, without knowing the type ------------------
+
+    def probes(self, target: Target, health: bool = True) -> list[Probe]:
+        """Everything to read from the host to evaluate this resource there (``health``: with its checks)."""
+        checks = [(Commands, check.shell()) for check in self.checks] if health else []
+        return self.state_probes(target) + checks
+
+    def evaluate(self, target: Target, observed: Observed, health: bool = True) -> Evaluation:
+        """Compare the host with the declaration: state first, then (``health``) the health checks."""
+        try:
+            evaluation = self.evaluate_state(target, observed)
+            if health and not evaluation.diffs:
+                evaluation.diffs += self._failed_checks(observed)
+                evaluation.detail = describe(evaluation.diffs) or evaluation.detail
+        except Exception as error:  # a fact that could not be read on this host
+            return Evaluation(error=str(error), detail=f"could not evaluate: {error}")
+        return evaluation
+
+    def _failed_checks(self, observed: Observed) -> list[Diff]:
+        if not self.checks:
+            return []
+        results = observed[Commands]
+        diffs = []
+        for check in self.checks:
+            result = results.get(command_id(check.shell()))
+            if result is None:
+                raise RuntimeError(f"health check {check.label()} did not report")
+            passed, expected, actual = check.verdict(result)
+            if not passed:
+                diffs.append(Diff(f"checks[{check.label()}]", expected, actual))
+        return diffs
+
+    def state_probes(self, target: Target) -> list[Probe]:
+        raise NotImplementedError
+
+    def evaluate_state(self, target: Target, observed: Observed) -> Evaluation:
+        raise NotImplementedError
+
+    def is_present(self, target: Target, observed: Observed) -> bool:
+        """Whether anything of this resource exists on the host (what destroy would remove)."""
+        raise NotImplementedError
+
+    def apply(self, target: Target) -> OperationMeta:
+        """Call the pyinfra operation that makes the current host match (inside a host context)."""
+        raise NotImplementedError
+
+    def destroy(self, target: Target) -> OperationMeta:
+        """Call the pyinfra operation that removes this resource from the current host."""
+        raise NotImplementedError
+
+
+def describe(diffs: list[Diff]) -> str:
+    """One line for a list of diffs: ``content differs (…); mode 644, wanted 640``."""
+    return "; ".join(diff.describe() for diff in diffs)

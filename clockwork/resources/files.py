@@ -1,0 +1,117 @@
+"""Files and directories."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+from pyinfra.api.operation import OperationMeta
+
+from clockwork.facts.paths import Paths
+from clockwork.operations import files
+
+from clockwork.results import Diff, Evaluation
+from clockwork.resources.base import Observed, Probe, Resource, Target, describe
+
+
+def _octal_mode(value: str | int | None) -> str | None:
+    if value is None:
+        return None
+    text = str(value)
+    try:
+        number = int(text, 8)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a file mode: use octal digits such as '644' or '0750'") from None
+    if not 0 <= number <= 0o7777:
+        raise ValueError(f"{value!r} is not a file mode: it must be between 000 and 7777")
+    return format(number, "o").rjust(3, "0")
+
+
+def _file_name(value: str) -> str:
+    if "/" in value or value in (".", "..") or "\n" in value or "\t" in value:
+        raise ValueError(f"{value!r} is not a file name: put the path in 'directory' and the name here")
+    return value
+
+
+class _PathResource(Resource):
+    directory: str = Field(".", description="parent directory; relative to the home over SSH, to the project on @local")
+    owner: str | None = Field(None, description="owner user name; left alone when not set")
+    group: str | None = Field(None, description="group name; left alone when not set")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _file_name(value)
+
+    @field_validator("directory")
+    @classmethod
+    def _directory(cls, value: str) -> str:
+        if not value or "\n" in value or "\t" in value:
+            raise ValueError("a directory must be a non-empty path without tabs or newlines")
+        return value
+
+    @field_validator("mode", mode="before", check_fields=False)
+    @classmethod
+    def _mode(cls, value: str | int | None) -> str | None:
+        return _octal_mode(value)
+
+    def path(self, target: Target) -> str:
+        return target.path(self.directory, self.name)
+
+    def state_probes(self, target: Target) -> list[Probe]:
+        return [(Paths, self.path(target))]
+
+    def _info(self, target: Target, observed: Observed):
+        return observed[Paths].get(self.path(target))
+
+
+class FileResource(_PathResource):
+    """A file with declared content, mode and (optionally) owner; missing directories are created.
+
+    >>> FileResource(name="config.json", directory="/etc/app", content='{"debug": false}\\n', mode="640")
+    """
+
+    content: str | None = Field(None, description="the whole file content; completed from the description when left out")
+    mode: str | None = Field("644", description="permissions as octal digits, e.g. '640'")
+
+    completable_fields = ("content",)
+
+    def evaluate_state(self, target: Target, observed: Observed) -> Evaluation:
+        path = self.path(target)
+        info = self._info(target, observed)
+        diffs = [Diff(*item) for item in files.file_differences(
+            info, files.content_sha1(self.content or ""), self.mode, self.owner, self.group)]
+        return Evaluation(diffs, describe(diffs) + f" at {path}" if diffs else f"present at {path}")
+
+    def is_present(self, target: Target, observed: Observed) -> bool:
+        info = self._info(target, observed)
+        return info is not None and info["type"] == "file"
+
+    def apply(self, target: Target) -> OperationMeta:
+        return files.file(path=self.path(target), content=self.content or "", mode=self.mode, user=self.owner, group=self.group)
+
+    def destroy(self, target: Target) -> OperationMeta:
+        return files.absent(path=self.path(target), kind="file")
+
+
+class DirectoryResource(_PathResource):
+    """A directory (parents created) with a mode and optionally an owner.
+
+    >>> DirectoryResource(name="app", directory="/srv", mode="750")
+    """
+
+    mode: str | None = Field("755", description="permissions as octal digits, e.g. '750'")
+
+    def evaluate_state(self, target: Target, observed: Observed) -> Evaluation:
+        path = self.path(target)
+        diffs = [Diff(*item) for item in files.directory_differences(
+            self._info(target, observed), self.mode, self.owner, self.group)]
+        return Evaluation(diffs, describe(diffs) + f" at {path}" if diffs else f"present at {path}")
+
+    def is_present(self, target: Target, observed: Observed) -> bool:
+        info = self._info(target, observed)
+        return info is not None and info["type"] == "directory"
+
+    def apply(self, target: Target) -> OperationMeta:
+        return files.directory(path=self.path(target), mode=self.mode, user=self.owner, group=self.group)
+
+    def destroy(self, target: Target) -> OperationMeta:
+        return files.absent(path=self.path(target), kind="directory")

@@ -1,0 +1,117 @@
+"""Results of evaluating or applying resources, per host × resource; the CLI renders them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Status = Literal["ok", "drift", "pending", "error"]
+
+
+@dataclass(frozen=True)
+class Diff:
+    """One declared field that a host does not match.
+
+    >>> Diff("mode", "640", "644").describe()
+    'mode 644, wanted 640'
+    """
+
+    field: str
+    expected: Any
+    actual: Any
+
+    def describe(self) -> str:
+        if self.field == "present":
+            return "missing" if self.expected else "present, wanted absent"
+        if self.field == "content":
+            return f"content differs (sha1 {_digest(self.actual)} wanted {_digest(self.expected)})"
+        if self.field == "running":
+            return "stopped, wanted running" if self.expected else "running, wanted stopped"
+        if self.field.startswith("env_vars.") and self.actual is None:
+            return f"{self.field} unset, wanted {self.expected}"
+        if self.field.startswith("env_vars.") and self.expected is None:
+            return f"{self.field} set, wanted unset"
+        return f"{self.field} {_show(self.actual)}, wanted {_show(self.expected)}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"field": self.field, "expected": self.expected, "actual": self.actual}
+
+
+def _digest(hashed: str) -> str:
+    """``sha1:ab12cd…`` → ``ab12…``."""
+    digest = str(hashed).partition(":")[2]
+    return f"{digest[:4]}…" if digest else str(hashed)
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(map(str, value)) or "none"
+    return str(value)
+
+
+@dataclass
+class Evaluation:
+    """How one resource stands on one host: no diffs means it is as declared."""
+
+    diffs: list[Diff] = field(default_factory=list)
+    detail: str = ""
+    error: str | None = None
+
+    @property
+    def status(self) -> Status:
+        if self.error is not None:
+            return "error"
+        return "drift" if self.diffs else "ok"
+
+
+@dataclass
+class Result:
+    """One host × resource line of a report.
+
+    ``status`` is the evaluation's (ok, drift, pending, error); ``changed`` says
+    whether apply/destroy changed the host (``None`` for read-only commands).
+    """
+
+    host: str
+    resource: str
+    type: str
+    status: Status
+    detail: str
+    diffs: list[Diff] = field(default_factory=list)
+    error: str | None = None
+    changed: bool | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "resource": self.resource,
+            "type": self.type,
+            "status": self.status,
+            "detail": self.detail,
+            "diffs": [diff.as_dict() for diff in self.diffs],
+            "error": self.error,
+        }
+
+
+@dataclass
+class Report:
+    """Everything one command found or did: results, hosts, unreachable hosts."""
+
+    results: list[Result]
+    hosts: list[str]
+    unreachable: dict[str, str] = field(default_factory=dict)
+    resources: int = 0
+
+    def count(self, status: Status) -> int:
+        return sum(1 for result in self.results if result.status == status)
+
+    @property
+    def changed(self) -> int:
+        return sum(1 for result in self.results if result.changed)
+
+    @property
+    def status(self) -> Status:
+        for status in ("error", "drift", "pending"):
+            if self.count(status):  # type: ignore[arg-type]
+                return status  # type: ignore[return-value]
+        return "ok"
