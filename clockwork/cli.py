@@ -71,6 +71,17 @@ def _limit(values: tuple[str, ...]) -> list[str] | None:
     return patterns or None
 
 
+def _duration_option(ctx: click.Context, param: click.Parameter, value: str | None) -> int:
+    from clockwork.durations import parse_duration
+
+    if value is None:
+        return 0
+    try:
+        return parse_duration(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+
+
 inventory_option = click.option(
     "-i", "--inventory", metavar="INVENTORY",
     help="A pyinfra inventory: a file, @local, or a comma-separated host list. "
@@ -82,16 +93,42 @@ limit_option = click.option(
 )
 
 
+def _override(name: str) -> Callable[[click.Context, click.Parameter, Any], None]:
+    """Let a command's own --project-dir/-v/-q override the same option given before the command."""
+
+    def store(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+        options = ctx.find_object(Context)
+        if options is not None and value:
+            setattr(options, name, value)
+            _configure_logging(options.verbose)
+
+    return store
+
+
+_PROJECT_DIR_HELP = "The project directory (holding main.py). Default: the current directory."
+_VERBOSE_HELP = "Show pyinfra's warnings (-v) and its progress log (-vv)."
+_QUIET_HELP = "Only print problems, changes and the summary line."
+
+
+def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--project-dir, -v and -q, accepted after the command name too."""
+    command = click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=_override("quiet"), help=_QUIET_HELP)(command)
+    command = click.option("-v", "--verbose", count=True, expose_value=False, callback=_override("verbose"), help=_VERBOSE_HELP)(command)
+    return click.option(
+        "--project-dir", type=click.Path(file_okay=False, path_type=Path), expose_value=False,
+        callback=_override("project_dir"), help=_PROJECT_DIR_HELP,
+    )(command)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--project-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
-    help="The project directory (holding main.py). Default: the current directory.",
-)
-@click.option("-v", "--verbose", count=True, help="Show pyinfra's warnings (-v) and progress log (-vv).")
-@click.option("-q", "--quiet", is_flag=True, help="Only print problems and the summary line.")
+@click.option("--project-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("."), help=_PROJECT_DIR_HELP)
+@click.option("-v", "--verbose", count=True, help=_VERBOSE_HELP)
+@click.option("-q", "--quiet", is_flag=True, help=_QUIET_HELP)
 @click.pass_context
 def cli(ctx: click.Context, project_dir: Path, verbose: int, quiet: bool) -> None:
     """Clockwork: declare resources in main.py, apply them over SSH with pyinfra, verify them.
+
+    Run from a project directory (the one holding main.py) or pass --project-dir.
 
     Exit status: 0 success; 1 drift found by evaluate; 2 usage or project error;
     3 a host was unreachable or an operation or check failed (the rest still ran).
@@ -108,8 +145,10 @@ def _line(result: Result, several_hosts: bool, mark: str | None = None) -> str:
 def _print_results(ctx: Context, report: Report, show: Callable[[Result], bool], mark: Callable[[Result], str] | None = None) -> None:
     several = len(report.hosts) > 1
     for result in report.results:
-        if show(result):
+        if show(result) and result.host not in report.unreachable:
             click.echo(_line(result, several, mark(result) if mark else None))
+    for host, error in report.unreachable.items():
+        click.echo(f"✗ [{host}] unreachable: {error}")
 
 
 def _unreachable_line(report: Report) -> str:
@@ -147,6 +186,7 @@ def _apply_or_plan(ctx: Context, inventory: str | None, limit: tuple[str, ...], 
 
 
 @cli.command()
+@common_options
 @inventory_option
 @limit_option
 @click.option("--dry-run", is_flag=True, help="Only show what would change (same as `clockwork plan`).")
@@ -157,6 +197,7 @@ def apply(ctx: Context, inventory: str | None, limit: tuple[str, ...], dry_run: 
 
 
 @cli.command()
+@common_options
 @inventory_option
 @limit_option
 @click.pass_obj
@@ -166,6 +207,7 @@ def plan(ctx: Context, inventory: str | None, limit: tuple[str, ...]) -> None:
 
 
 @cli.command()
+@common_options
 @inventory_option
 @limit_option
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
@@ -189,15 +231,23 @@ def destroy(ctx: Context, inventory: str | None, limit: tuple[str, ...], yes: bo
 
 
 @cli.command()
+@common_options
 @inventory_option
 @limit_option
 @click.option("--format", "output_format", type=click.Choice(["text", "json", "junit"]), default="text",
               show_default=True, help="Output format.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the json/junit document to this file (the text report still goes to stdout).")
+@click.option("--diff", "show_diff", is_flag=True,
+              help="Show a unified diff for each drifted text file (secret values masked).")
+@click.option("--retry-timeout", metavar="DURATION", callback=_duration_option,
+              help="Re-check what is not as declared until it is or DURATION ('30s', '2m') has passed.")
 @click.pass_obj
-def evaluate(ctx: Context, inventory: str | None, limit: tuple[str, ...], output_format: str, output: Path | None) -> None:
-    """Verify, read-only, that every host matches main.py.
+def evaluate(
+    ctx: Context, inventory: str | None, limit: tuple[str, ...], output_format: str, output: Path | None,
+    show_diff: bool, retry_timeout: int,
+) -> None:
+    """Verify, read-only, that every host matches main.py (state and health checks).
 
     Exit status: 0 all as specified, 1 drift, 3 a host or check could not be evaluated.
     """
@@ -205,7 +255,9 @@ def evaluate(ctx: Context, inventory: str | None, limit: tuple[str, ...], output
     from clockwork.output import to_json, to_junit
 
     project = ctx.project()
-    report: Report = ctx.call(evaluate_fleet, project, inventory, _limit(limit), ctx.progress)
+    report: Report = ctx.call(
+        evaluate_fleet, project, inventory, _limit(limit), ctx.progress, explain=show_diff, retry_timeout=retry_timeout
+    )
     document = {"json": to_json, "junit": to_junit}.get(output_format)
     if document is not None and output is None:
         click.echo(document(report), nl=False)
@@ -222,11 +274,17 @@ def _print_evaluation(ctx: Context, report: Report) -> None:
         click.echo("✓ All resources running as specified")
     else:
         counts = ", ".join(f"{report.count(s)} {s}" for s in ("drift", "pending", "error") if report.count(s))  # type: ignore[arg-type]
-        click.echo(f"✗ {counts} of {total} checks{_unreachable_line(report)}")
+        click.echo(f"✗ {total - report.count('ok')} of {total} not as specified ({counts}){_unreachable_line(report)}")
     several = len(report.hosts) > 1
     for result in report.results:
+        if result.host in report.unreachable:
+            continue
         if not ctx.quiet or result.status != "ok":
             click.echo(f"  {_line(result, several)}")
+        if result.explanation:
+            click.echo("".join(f"      {line}\n" for line in result.explanation.splitlines()), nl=False)
+    for host, error in report.unreachable.items():
+        click.echo(f"  ✗ [{host}] unreachable: {error}")
 
 
 @cli.command()
@@ -236,4 +294,10 @@ def version() -> None:
 
 
 def main() -> None:
-    cli(prog_name="clockwork")
+    try:
+        cli(prog_name="clockwork")
+    except Exception as error:  # a bug, not a user error: one line, the traceback with -v
+        if logging.getLogger("pyinfra").level <= logging.WARNING:
+            raise
+        click.echo(f"Error: internal error: {type(error).__name__}: {error} (run with -v for the traceback)", err=True)
+        sys.exit(1)

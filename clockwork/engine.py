@@ -42,7 +42,9 @@ def load_inventory(spec: str, cwd: Path) -> Inventory:
         raise InventoryError(f"inventory file not found: {spec}")
     path = cwd / spec
     try:
-        inventory = make_inventory(str(path) if path.is_file() else spec, cwd=str(cwd))
+        # Inventory files are executed by pyinfra's loader, which records the file on a State.
+        with ctx_state.use(State()):
+            inventory = make_inventory(str(path) if path.is_file() else spec, cwd=str(cwd))
     except (CliError, SyntaxError, ImportError, ValueError, TypeError, KeyError, OSError) as error:
         raise InventoryError(f"inventory {spec}: {error}") from None
     if not len(inventory):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from pyinfra.api.host import Host
@@ -22,11 +23,13 @@ class Reading:
     evaluation: Evaluation
     observed: Observed | None = None
 
+    explanation: str | None = None
+
     def result(self, detail: str | None = None, changed: bool | None = None) -> Result:
         return Result(
             host=self.host.name, resource=self.resource.name, type=self.resource.type_name,
             status=self.evaluation.status, detail=self.evaluation.detail if detail is None else detail,
-            diffs=self.evaluation.diffs, error=self.evaluation.error, changed=changed,
+            diffs=self.evaluation.diffs, error=self.evaluation.error, changed=changed, explanation=self.explanation,
         )
 
 
@@ -43,7 +46,7 @@ def read_fleet(session: Session, placement: Placement, health: bool = True) -> t
     }
     observed: dict[Host, Observed | str] = dict(session.observe(probes))
     readings = []
-    for name in placement.hosts:
+    for name in session.selected:
         host = placement.inventory.get_host(name)
         seen = f"host unreachable: {unreachable[name]}" if name in unreachable else observed[host]
         for resource in placement.resources[name]:
@@ -54,16 +57,62 @@ def read_fleet(session: Session, placement: Placement, health: bool = True) -> t
     return readings, unreachable
 
 
+#: Pause between two passes of ``--retry-timeout``, in seconds.
+RETRY_PAUSE = 1.0
+
+
+def explain_drift(session: Session, readings: list[Reading]) -> None:
+    """Attach a readable account (e.g. a unified diff) to each drifted reading, in one more read per host."""
+    probes: dict[Host, list] = {}
+    for reading in readings:
+        if reading.evaluation.status == "drift":
+            probes.setdefault(reading.host, []).extend(
+                reading.resource.explain_probes(session.target(reading.host), reading.evaluation))
+    observed = session.observe({host: host_probes for host, host_probes in probes.items() if host_probes})
+    for reading in readings:
+        seen = observed.get(reading.host)
+        if isinstance(seen, Observed) and reading.evaluation.status == "drift":
+            try:
+                reading.explanation = reading.resource.explain(session.target(reading.host), seen)
+            except (KeyError, RuntimeError):  # nothing was read for it: no account to give
+                reading.explanation = None
+
+
+def _evaluate_hosts(project: Project, placement: Placement, hosts: list[str], progress: Progress | None, explain: bool) -> Report:
+    with Session(placement.inventory, project.directory, hosts, progress) as session:
+        readings, unreachable = read_fleet(session, placement)
+        if explain:
+            explain_drift(session, readings)
+    return Report([reading.result() for reading in readings], hosts, unreachable, len(project.resources))
+
+
 def evaluate(
-    project: Project, inventory: str | None = None, limit: list[str] | None = None, progress: Progress | None = None
+    project: Project,
+    inventory: str | None = None,
+    limit: list[str] | None = None,
+    progress: Progress | None = None,
+    explain: bool = False,
+    retry_timeout: float = 0.0,
 ) -> Report:
     """Compare every host with main.py, changing nothing.
+
+    ``explain`` adds a unified diff to each drifted text file. ``retry_timeout``
+    re-checks the hosts that are not as declared, about once a second, until they
+    are or the time is up (for services that need a moment after a deploy).
 
     >>> report = evaluate(load_project(Path(".")), inventory="inventory.py")
     >>> report.status
     'ok'
     """
     placement = place(project, inventory, limit)
-    with Session(placement.inventory, project.directory, placement.hosts, progress) as session:
-        readings, unreachable = read_fleet(session, placement)
-    return Report([reading.result() for reading in readings], placement.hosts, unreachable, len(project.resources))
+    deadline = time.monotonic() + retry_timeout
+    report = _evaluate_hosts(project, placement, placement.hosts, progress, explain)
+    while report.status != "ok" and time.monotonic() < deadline:
+        time.sleep(max(0.0, min(RETRY_PAUSE, deadline - time.monotonic())))
+        failing = [host for host in placement.hosts if any(r.host == host and r.status != "ok" for r in report.results)]
+        again = _evaluate_hosts(project, placement, failing, progress, explain)
+        results = {(r.host, r.type, r.resource): r for r in report.results}
+        results.update({(r.host, r.type, r.resource): r for r in again.results})
+        unreachable = {host: error for host, error in report.unreachable.items() if host not in failing}
+        report = Report(list(results.values()), placement.hosts, unreachable | again.unreachable, report.resources)
+    return report

@@ -69,7 +69,8 @@ class Result:
     """One host × resource line of a report.
 
     ``status`` is the evaluation's (ok, drift, pending, error); ``changed`` says
-    whether apply/destroy changed the host (``None`` for read-only commands).
+    whether apply/destroy changed the host (``None`` for read-only commands);
+    ``explanation`` is a readable account of a drift (``evaluate --diff``).
     """
 
     host: str
@@ -80,6 +81,7 @@ class Result:
     diffs: list[Diff] = field(default_factory=list)
     error: str | None = None
     changed: bool | None = None
+    explanation: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {

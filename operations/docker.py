@@ -94,7 +94,7 @@ def _create_command(
 
 @operation()
 def container(
-    name: str,
+    container: str,
     image: str,
     ports: Sequence[str] = (),
     volumes: Sequence[str] = (),
@@ -108,7 +108,7 @@ def container(
     Keep a container named ``name`` as declared: create it, recreate it when its
     configuration differs, or only start/stop it when that is all that differs.
 
-    + name: container name
+    + container: container name (``name`` is pyinfra's operation-name argument)
     + image: image reference, e.g. ``"nginx:1.25-alpine"``
     + ports: ``"HOST:CONTAINER"`` bindings (``"127.0.0.1:8080:80"``, ``"53:53/udp"``)
     + volumes: ``"SOURCE:TARGET[:ro]"`` bind mounts or named volumes
@@ -122,9 +122,9 @@ def container(
 
     .. code:: python
 
-        docker.container(name="web", image="nginx:1.25-alpine", ports=["8080:80"])
+        docker.container(container="web", image="nginx:1.25-alpine", ports=["8080:80"])
     """
-    env = env or {}
+    name, env = container, env or {}
     actual = host.get_fact(DockerContainers, keys=(name,))["containers"].get(name)
     differences = container_differences(
         actual, image=image, ports=ports, volumes=volumes, env=env, networks=networks,
@@ -144,17 +144,17 @@ def container(
 
 
 @operation()
-def container_absent(name: str):
+def container_absent(container: str):
     """
-    Remove the container ``name`` (stopping it first) if it exists.
+    Remove the container named ``container`` (stopping it first) if it exists.
 
     **Example:**
 
     .. code:: python
 
-        docker.container_absent(name="web")
+        docker.container_absent(container="web")
     """
-    if name in host.get_fact(DockerContainers, keys=(name,))["containers"]:
-        yield f"docker rm -f {shlex.quote(name)}"
+    if container in host.get_fact(DockerContainers, keys=(container,))["containers"]:
+        yield f"docker rm -f {shlex.quote(container)}"
     else:
-        host.noop(f"container {name} is already absent")
+        host.noop(f"container {container} is already absent")

@@ -26,9 +26,23 @@ AlertKind = Literal["drift", "failure", "expired", "recovered"]
 _SECRET_NAME = re.compile(r"pass|secret|token|key|credential|auth", re.IGNORECASE)
 
 
+_SECRET_ASSIGNMENT = re.compile(
+    r"""((?:pass|secret|token|key|credential|auth)[\w.-]*["']?\s*[:=]\s*["']?)([^\s"',;]+)""", re.IGNORECASE
+)
+
+
 def is_secret_name(name: str) -> bool:
     """Whether a field or env var name looks like it holds a secret (its values are never shown)."""
     return bool(_SECRET_NAME.search(name))
+
+
+def mask_secrets(text: str) -> str:
+    """Replace values assigned to secret-looking names (``password=…``, ``"api_key": "…"``) with ``***``.
+
+    >>> mask_secrets("db_password = hunter2")
+    'db_password = ***'
+    """
+    return _SECRET_ASSIGNMENT.sub(r"\1***", text)
 
 
 @dataclass(frozen=True)
@@ -184,6 +198,14 @@ class Resource(BaseModel):
 
     def evaluate_state(self, target: Target, observed: Observed) -> Evaluation:
         raise NotImplementedError
+
+    def explain_probes(self, target: Target, evaluation: Evaluation) -> list[Probe]:
+        """Extra reads that would show a person what drifted (e.g. a file's current text)."""
+        return []
+
+    def explain(self, target: Target, observed: Observed) -> str | None:
+        """A readable account of the drift from ``explain_probes``' answers, e.g. a unified diff."""
+        return None
 
     def is_present(self, target: Target, observed: Observed) -> bool:
         """Whether anything of this resource exists on the host (what destroy would remove)."""

@@ -106,15 +106,15 @@ class DockerServiceResource(Resource):
 
     def apply(self, target: Target) -> OperationMeta:
         if not self.present:
-            return docker.container_absent(name=self.name)
+            return docker.container_absent(container=self.name)
         return docker.container(
-            name=self.name, image=self.image or "", ports=self.ports, volumes=self.volumes, env=self.env_vars,
+            container=self.name, image=self.image or "", ports=self.ports, volumes=self.volumes, env=self.env_vars,
             networks=self.networks, restart_policy=self.restart_policy, command=self.command_args,
             running=self.running,
         )
 
     def destroy(self, target: Target) -> OperationMeta:
-        return docker.container_absent(name=self.name)
+        return docker.container_absent(container=self.name)
 
 
 def _redact(field: str, value: object) -> object:

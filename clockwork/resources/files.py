@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import difflib
+
 from pydantic import Field, field_validator
 from pyinfra.api.operation import OperationMeta
 
+from clockwork.facts.contents import FileContents
 from clockwork.facts.paths import Paths
 from clockwork.operations import files
 
 from clockwork.results import Diff, Evaluation
-from clockwork.resources.base import Observed, Probe, Resource, Target, describe
+from clockwork.resources.base import Observed, Probe, Resource, Target, describe, mask_secrets
+
+#: Lines of unified diff shown per drifted file at most.
+DIFF_LINES = 200
 
 
 def _octal_mode(value: str | int | None) -> str | None:
@@ -84,6 +90,24 @@ class FileResource(_PathResource):
     def is_present(self, target: Target, observed: Observed) -> bool:
         info = self._info(target, observed)
         return info is not None and info["type"] == "file"
+
+    def explain_probes(self, target: Target, evaluation: Evaluation) -> list[Probe]:
+        if any(diff.field == "content" for diff in evaluation.diffs):
+            return [(FileContents, self.path(target))]
+        return []
+
+    def explain(self, target: Target, observed: Observed) -> str | None:
+        path = self.path(target)
+        actual = observed[FileContents].get(path)
+        if actual is None:
+            return None
+        lines = list(difflib.unified_diff(
+            actual.splitlines(keepends=True), (self.content or "").splitlines(keepends=True),
+            fromfile=f"{path} (on host)", tofile=f"{path} (declared)",
+        ))
+        if len(lines) > DIFF_LINES:
+            lines = lines[:DIFF_LINES] + [f"… {len(lines) - DIFF_LINES} more lines\n"]
+        return mask_secrets("".join(line if line.endswith("\n") else line + "\n" for line in lines)) or None
 
     def apply(self, target: Target) -> OperationMeta:
         return files.file(path=self.path(target), content=self.content or "", mode=self.mode, user=self.owner, group=self.group)

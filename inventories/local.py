@@ -1,0 +1,3 @@
+"""The local machine only, through pyinfra's @local connector (no SSH)."""
+
+hosts = ["@local"]
