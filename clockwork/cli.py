@@ -173,7 +173,7 @@ def _apply_or_plan(ctx: Context, inventory: str | None, limit: tuple[str, ...], 
         _print_results(ctx, report, lambda r: not ctx.quiet or r.status != "ok",
                        lambda r: {"ok": "=", "drift": "~"}.get(r.status, "✗"))
         to_change = report.count("drift")
-        click.echo(f"Plan: {to_change} to change, {report.count('ok')} unchanged, {report.count('error')} failed "
+        click.echo(f"Plan: {to_change} to change, {report.count('ok')} unchanged, {report.failed} failed "
                    f"on {len(report.hosts)} {_hosts(len(report.hosts))}{_unreachable_line(report)}")
     else:
         _print_results(ctx, report, lambda r: not ctx.quiet or r.status != "ok" or bool(r.changed))
@@ -181,7 +181,7 @@ def _apply_or_plan(ctx: Context, inventory: str | None, limit: tuple[str, ...], 
             click.echo(f"Nothing to do: every resource is already as declared on {len(report.hosts)} {_hosts(len(report.hosts))}")
         else:
             click.echo(f"Applied: {report.changed} changed, {report.count('ok') - report.changed} unchanged, "
-                       f"{report.count('error')} failed on {len(report.hosts)} {_hosts(len(report.hosts))}{_unreachable_line(report)}")
+                       f"{report.failed} failed on {len(report.hosts)} {_hosts(len(report.hosts))}{_unreachable_line(report)}")
     _exit(report)
 
 
@@ -226,7 +226,7 @@ def destroy(ctx: Context, inventory: str | None, limit: tuple[str, ...], yes: bo
     report: Report = ctx.call(destroy_resources, project, inventory, _limit(limit), ctx.progress)
     _print_results(ctx, report, lambda r: not ctx.quiet or r.status != "ok" or bool(r.changed))
     click.echo(f"Destroyed: {report.changed} removed, {report.count('ok') - report.changed} already absent, "
-               f"{report.count('error')} failed on {len(report.hosts)} {_hosts(len(report.hosts))}{_unreachable_line(report)}")
+               f"{report.failed} failed on {len(report.hosts)} {_hosts(len(report.hosts))}{_unreachable_line(report)}")
     _exit(report)
 
 

@@ -108,6 +108,11 @@ class Report:
         return sum(1 for result in self.results if result.status == status)
 
     @property
+    def failed(self) -> int:
+        """Errors on hosts that were reached (unreachable hosts are counted apart)."""
+        return sum(1 for result in self.results if result.status == "error" and result.host not in self.unreachable)
+
+    @property
     def changed(self) -> int:
         return sum(1 for result in self.results if result.changed)
 
