@@ -157,6 +157,13 @@ def _unreachable_line(report: Report) -> str:
     return f"; unreachable: {', '.join(sorted(report.unreachable))}"
 
 
+def _tally(report: Report, changed: str, unchanged: str) -> str:
+    """``3 changed, 6 unchanged, 0 failed on 3 hosts; unreachable: …`` (unreachable hosts apart)."""
+    hosts = len(report.hosts)
+    return (f"{report.changed} {changed}, {report.count('ok') - report.changed} {unchanged}, {report.failed} failed "
+            f"on {hosts} {_hosts(hosts)}{_unreachable_line(report)}")
+
+
 def _exit(report: Report, drift_fails: bool = False) -> None:
     if report.count("error") or report.unreachable:
         sys.exit(3)
@@ -180,8 +187,7 @@ def _apply_or_plan(ctx: Context, inventory: str | None, limit: tuple[str, ...], 
         if not report.changed and report.status == "ok":
             click.echo(f"Nothing to do: every resource is already as declared on {len(report.hosts)} {_hosts(len(report.hosts))}")
         else:
-            click.echo(f"Applied: {report.changed} changed, {report.count('ok') - report.changed} unchanged, "
-                       f"{report.failed} failed on {len(report.hosts)} {_hosts(len(report.hosts))}{_unreachable_line(report)}")
+            click.echo(f"Applied: {_tally(report, 'changed', 'unchanged')}")
     _exit(report)
 
 
@@ -225,8 +231,7 @@ def destroy(ctx: Context, inventory: str | None, limit: tuple[str, ...], yes: bo
         click.confirm(f"Destroy {names} on the selected hosts?", abort=True)
     report: Report = ctx.call(destroy_resources, project, inventory, _limit(limit), ctx.progress)
     _print_results(ctx, report, lambda r: not ctx.quiet or r.status != "ok" or bool(r.changed))
-    click.echo(f"Destroyed: {report.changed} removed, {report.count('ok') - report.changed} already absent, "
-               f"{report.failed} failed on {len(report.hosts)} {_hosts(len(report.hosts))}{_unreachable_line(report)}")
+    click.echo(f"Destroyed: {_tally(report, 'removed', 'already absent')}")
     _exit(report)
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import base64
-import shlex
 
 from pyinfra.api import FactBase
-from pyinfra.api.exceptions import FactValueError
+
+from clockwork.facts.paths import quoted_paths
 
 #: Bytes read per file; longer files are cut there.
 CONTENT_LIMIT = 65536
@@ -24,12 +24,8 @@ class FileContents(FactBase[dict[str, str | None]]):
     """
 
     def command(self, keys: tuple[str, ...]) -> str:
-        for path in keys:
-            if not path or "\n" in path or "\t" in path:
-                raise FactValueError(f"FileContents cannot read an empty path or one with a tab or newline: {path!r}")
-        args = " ".join(shlex.quote(path) for path in keys)
         return (
-            f"set -- {args}; for p in \"$@\"; do printf '%s\\t' \"$p\"; "
+            f"set -- {quoted_paths('FileContents', keys)}; for p in \"$@\"; do printf '%s\\t' \"$p\"; "
             f"if [ -f \"$p\" ] && [ -r \"$p\" ]; then head -c {CONTENT_LIMIT} -- \"$p\" | base64 | tr -d '\\n'; "
             "else printf -; fi; echo; done"
         )

@@ -29,6 +29,14 @@ _SCRIPT = (
 )
 
 
+def quoted_paths(fact: str, keys: tuple[str, ...]) -> str:
+    """The keys as shell words; a path that is empty or holds a tab or newline cannot be reported."""
+    for path in keys:
+        if not path or "\n" in path or "\t" in path:
+            raise FactValueError(f"{fact} cannot read an empty path or one with a tab or newline: {path!r}")
+    return " ".join(shlex.quote(path) for path in keys)
+
+
 class PathInfo(TypedDict):
     """What one path is on the host; ``sha1`` is set only for a readable regular file."""
 
@@ -71,11 +79,7 @@ class Paths(FactBase[dict[str, PathInfo | None]]):
     """
 
     def command(self, keys: tuple[str, ...]) -> str:
-        for path in keys:
-            if not path or "\n" in path or "\t" in path:
-                raise FactValueError(f"Paths cannot check an empty path or one with a tab or newline: {path!r}")
-        args = " ".join(shlex.quote(path) for path in keys)
-        return f"set -- {args}; {_SCRIPT}"
+        return f"set -- {quoted_paths('Paths', keys)}; {_SCRIPT}"
 
     @staticmethod
     def default() -> dict[str, PathInfo | None]:
