@@ -1,0 +1,123 @@
+"""Shared fixtures: fleets of real SSH hosts on 127.0.0.1 (see tests/fleet.py)."""
+
+from gevent import monkey
+
+monkey.patch_all()  # pyinfra needs it, before it is imported and connects
+
+import gevent  # noqa: E402
+
+
+def _keep_hub_alive() -> None:
+    while True:
+        gevent.sleep(3600)
+
+
+# Under pytest-xdist, the main thread waits for its next test on a (now gevent) lock
+# that execnet's OS thread releases. With nothing else scheduled, gevent would call
+# that wait hopeless ("LoopExit: This operation would block forever"); a sleeping
+# greenlet keeps the hub running, and the cross-thread release wakes it at once.
+gevent.spawn(_keep_hub_alive)
+
+import os  # noqa: E402
+import shutil  # noqa: E402
+import string  # noqa: E402
+import tempfile  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from tests.fleet import Fleet, PrefixInUse, start_fleet  # noqa: E402
+
+
+def _worker_prefix() -> str:
+    """``cwt`` without xdist, else ``cwa``, ``cwb``… per worker, so that workers' fleet users never clash."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is None:
+        return "cwt"
+    return "cw" + string.ascii_lowercase[int(worker.removeprefix("gw"))]
+
+
+def _start(n: int, prefix: str, docker: bool) -> Fleet:
+    """Start a fleet under a short root (docker's unix sockets live there); another
+    pytest run on this machine may hold ``prefix``: then take a variant of it."""
+    root = Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir="/tmp"))
+    try:
+        for candidate in [prefix] + [f"{prefix}x{k}" for k in range(1, 10)]:
+            try:
+                return start_fleet(n, root, prefix=candidate, docker=docker)
+            except PrefixInUse:
+                continue
+        raise PrefixInUse(f"fleet prefixes {prefix}, {prefix}x1…{prefix}x9 are all in use")
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
+
+
+@pytest.fixture
+def fleet() -> Iterator[Fleet]:
+    """A fresh 3-host fleet (sshd only), stopped after the test."""
+    with _start(3, _worker_prefix(), docker=False) as started:
+        yield started
+
+
+@pytest.fixture
+def docker_fleet() -> Iterator[Fleet]:
+    """A fresh 3-host fleet with one dockerd per host, stopped after the test (about 0.5 s up, 1 s down)."""
+    with _start(3, _worker_prefix() + "d", docker=True) as started:
+        yield started
+
+
+@pytest.fixture
+def fleet_factory() -> Iterator[Callable[..., Fleet]]:
+    """``fleet_factory(n=3, docker=False)`` starts another fleet; all are stopped after the test."""
+    started: list[Fleet] = []
+
+    def make(n: int = 3, *, docker: bool = False) -> Fleet:
+        started.append(_start(n, f"{_worker_prefix()}f{len(started)}", docker))
+        return started[-1]
+
+    yield make
+    errors = []
+    for each in started:
+        try:
+            each.stop()
+        except Exception as error:  # stop the others anyway
+            errors.append(error)
+    if errors:
+        raise errors[0]
+
+
+class CwProject:
+    """A project directory (main.py + inventory.py for a fleet) and a way to run ``clockwork`` in it."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def write_main(self, source: str) -> None:
+        (self.directory / "main.py").write_text(source)
+
+    def cw(self, *args: str, input: str | None = None):
+        """Run the CLI in-process (click's CliRunner: stdin is not a terminal)."""
+        from click.testing import CliRunner
+
+        from clockwork.cli import cli
+
+        return CliRunner().invoke(cli, ["--project-dir", str(self.directory), *args], input=input, catch_exceptions=False)
+
+
+@pytest.fixture
+def make_project(tmp_path: Path) -> Callable[..., CwProject]:
+    """``make_project(fleet, main_source, groups=None, extra_hosts=None)``: a project for that fleet."""
+    count = 0
+
+    def make(fleet: Fleet, source: str, groups: dict | None = None, extra_hosts: list | None = None) -> CwProject:
+        nonlocal count
+        count += 1
+        project = CwProject(tmp_path / f"project-{count}")
+        project.directory.mkdir()
+        fleet.write_inventory(project.directory / "inventory.py", groups=groups, extra_hosts=extra_hosts)
+        project.write_main(source)
+        return project
+
+    return make
