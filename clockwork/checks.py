@@ -35,7 +35,7 @@ class _Check(BaseModel):
         raise NotImplementedError
 
     def verdict(self, result: CommandResult) -> tuple[bool, str, str]:
-        """(passed, expected, actual) from what the command did."""
+        """(passed, expected, actual) from what the command did; raises when the check could not run."""
         raise NotImplementedError
 
 
@@ -77,6 +77,8 @@ class HttpCheck(_Check):
 
     def verdict(self, result: CommandResult) -> tuple[bool, str, str]:
         expected = f"HTTP {self.status}" + (f" containing {self.contains!r}" if self.contains else "")
+        if result["exit_code"] == 127:
+            raise RuntimeError(f"health check {self.label()} cannot run: {result['output'].strip()}")
         if result["exit_code"] != 0:
             return False, expected, f"request failed: {result['output'].strip()[:200]}"
         code, _, body = result["output"].partition("\n")

@@ -221,3 +221,4 @@ def test_docker_daemon_down_is_an_error_not_drift(fleet: Fleet, make_project) ->
     assert web["status"] == "error"
     assert web["error"].startswith("docker: ")
     assert closed_port() > 0
+
