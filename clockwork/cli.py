@@ -35,10 +35,26 @@ class Context:
         self.verbose = verbose
         self.quiet = quiet
 
-    def project(self):
+    def project(self, complete: bool = False, model: str | None = None, refresh: bool = False):
+        """Load main.py and fill left-out fields: from providers when ``complete``, else from the lock only."""
+        from clockwork.complete import complete_project
         from clockwork.project import load_project
+        from clockwork.settings import load_settings
 
-        return self.call(load_project, self.project_dir)
+        project = self.call(load_project, self.project_dir)
+        settings = self.call(load_settings, project.directory)
+        self.completions = self.call(
+            complete_project, project, settings, model=model, refresh=refresh, providers=complete
+        )
+        return project
+
+    def print_completions(self, include_lock: bool) -> None:
+        for completion in self.completions:
+            if include_lock or completion.source != "lock":
+                value = repr(completion.value)
+                value = value if len(value) <= 60 else value[:57] + "…"
+                source = f"model {completion.model}" if completion.source == "model" else completion.source
+                click.echo(f"◆ completed {completion.label} = {value} ({source})")
 
     def call(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
@@ -86,6 +102,12 @@ inventory_option = click.option(
     "-i", "--inventory", metavar="INVENTORY",
     help="A pyinfra inventory: a file, @local, or a comma-separated host list. "
     "Default: inventory.py in the project, else @local.",
+)
+model_option = click.option(
+    "--model", metavar="MODEL", help="Complete left-out fields with this model (overrides CW_MODEL).",
+)
+refresh_option = click.option(
+    "--refresh", is_flag=True, help="Complete left-out fields again instead of using clockwork.lock.",
 )
 limit_option = click.option(
     "--limit", "limit", multiple=True, metavar="HOSTS",
@@ -171,10 +193,13 @@ def _exit(report: Report, drift_fails: bool = False) -> None:
         sys.exit(1)
 
 
-def _apply_or_plan(ctx: Context, inventory: str | None, limit: tuple[str, ...], dry_run: bool) -> None:
+def _apply_or_plan(
+    ctx: Context, inventory: str | None, limit: tuple[str, ...], dry_run: bool, model: str | None, refresh: bool
+) -> None:
     from clockwork.apply import apply
 
-    project = ctx.project()
+    project = ctx.project(complete=True, model=model, refresh=refresh)
+    ctx.print_completions(include_lock=dry_run)
     report: Report = ctx.call(apply, project, inventory, _limit(limit), dry_run, ctx.progress)
     if dry_run:
         _print_results(ctx, report, lambda r: not ctx.quiet or r.status != "ok",
@@ -196,20 +221,31 @@ def _apply_or_plan(ctx: Context, inventory: str | None, limit: tuple[str, ...], 
 @inventory_option
 @limit_option
 @click.option("--dry-run", is_flag=True, help="Only show what would change (same as `clockwork plan`).")
+@model_option
+@refresh_option
 @click.pass_obj
-def apply(ctx: Context, inventory: str | None, limit: tuple[str, ...], dry_run: bool) -> None:
-    """Make every host match main.py; only what differs is changed."""
-    _apply_or_plan(ctx, inventory, limit, dry_run)
+def apply(ctx: Context, inventory: str | None, limit: tuple[str, ...], dry_run: bool, model: str | None, refresh: bool) -> None:
+    """Make every host match main.py; only what differs is changed.
+
+    Left-out fields (a container's image, a file's content) are completed first
+    and pinned in clockwork.lock.
+    """
+    _apply_or_plan(ctx, inventory, limit, dry_run, model, refresh)
 
 
 @cli.command()
 @common_options
 @inventory_option
 @limit_option
+@model_option
+@refresh_option
 @click.pass_obj
-def plan(ctx: Context, inventory: str | None, limit: tuple[str, ...]) -> None:
-    """Show what apply would change per host and resource, changing nothing."""
-    _apply_or_plan(ctx, inventory, limit, True)
+def plan(ctx: Context, inventory: str | None, limit: tuple[str, ...], model: str | None, refresh: bool) -> None:
+    """Show what apply would change per host and resource, changing nothing on the hosts.
+
+    Also shows each completed field and where its value came from (lock, rules, model).
+    """
+    _apply_or_plan(ctx, inventory, limit, True, model, refresh)
 
 
 @cli.command()

@@ -28,3 +28,9 @@ class ConfirmationRequired(ClockworkError):
     """A destructive command was run without a terminal to ask on and without ``--yes``."""
 
     exit_code = 2
+
+
+class CompletionError(ClockworkError):
+    """A left-out field could not be completed: no provider can fill it, or the model failed."""
+
+    exit_code = 2

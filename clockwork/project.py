@@ -88,22 +88,10 @@ def _check_unique(file: Path, resources: list[Resource]) -> None:
         seen[key] = resource
 
 
-def check_complete(resources: list[Resource], file_name: str) -> None:
-    """Refuse resources whose completable fields were left out (completion is not available yet)."""
-    for resource in resources:
-        for field in resource.missing_fields():
-            raise ProjectError(
-                f"{resource.origin or file_name}: {resource.label}.{field} is not set and needs completion, "
-                f"which this version cannot do yet: set {field} in {file_name}"
-            )
-
-
 def load_project(directory: Path, file_name: str = "main.py") -> Project:
     """Load ``directory/file_name``; every problem is a ``ProjectError`` naming the file and line."""
     directory = directory.resolve()
     file = directory / file_name
     if not file.is_file():
         raise ProjectError(f"no {file_name} in {directory} (run from a project directory or pass --project-dir)")
-    resources = load_resources(file)
-    check_complete(resources, file_name)
-    return Project(directory, file, resources)
+    return Project(directory, file, load_resources(file))

@@ -63,19 +63,32 @@ def assert_refused(result, message: str, project: Path) -> None:
             "web = FileResource(name='w.txt', content='x', hosts=['web-9'])\n",
             "main.py:3: FileResource 'w.txt' names unknown host or group 'web-9' (the inventory has: @local)",
         ),
-        (
-            "todo = FileResource(name='t.txt', description='a greeting')\n",
-            "main.py:3: FileResource 't.txt'.content is not set and needs completion, which this version "
-            "cannot do yet: set content in main.py",
-        ),
     ],
     ids=["syntax", "import", "exception", "invalid-field", "unknown-field", "bad-interval", "bad-on-drift",
-         "duplicate", "unknown-host", "needs-completion"],
+         "duplicate", "unknown-host"],
 )
 @pytest.mark.parametrize("command", ["apply", "plan", "evaluate"])
 def test_bad_project_is_refused(tmp_path: Path, body: str, message: str, command: str) -> None:
     project = write_main(tmp_path, body)
     assert_refused(run(project, command, "-i", "@local"), message, project)
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        ("apply", "main.py:3: FileResource 't.txt'.content is not set and the offline rules cannot complete it: "
+                  "set content, or configure a model (CW_MODEL, CW_BASE_URL, CW_API_KEY or --model)"),
+        ("plan", "main.py:3: FileResource 't.txt'.content is not set and the offline rules cannot complete it: "
+                 "set content, or configure a model (CW_MODEL, CW_BASE_URL, CW_API_KEY or --model)"),
+        ("evaluate", "main.py:3: FileResource 't.txt'.content is not completed yet: run `clockwork plan` or "
+                     "`clockwork apply` to complete it and pin it in clockwork.lock"),
+    ],
+)
+def test_a_field_nothing_can_complete(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str, message: str) -> None:
+    monkeypatch.delenv("CW_MODEL", raising=False)
+    project = write_main(tmp_path, "todo = FileResource(name='t.txt', description='a greeting')\n")
+    assert_refused(run(project, command, "-i", "@local"), message, project)
+    assert not (project / "clockwork.lock").exists()
 
 
 def test_no_resources(tmp_path: Path) -> None:

@@ -157,6 +157,14 @@ class Resource(BaseModel):
     def origin(self) -> str | None:
         return self._origin
 
+    def redacted(self, include: set[str] | None = None) -> dict[str, Any]:
+        """The spec as JSON data with secret values replaced: what may leave this machine or be stored.
+
+        Values under secret-looking names (``API_TOKEN``, ``db_password``) become
+        ``<redacted>``; ``password=…``-style assignments inside text become ``***``.
+        """
+        return _redact(self.model_dump(mode="json", include=include))
+
     def missing_fields(self) -> list[str]:
         """Completable fields that were left out."""
         return [name for name in self.completable_fields if getattr(self, name) is None]
@@ -218,6 +226,17 @@ class Resource(BaseModel):
     def destroy(self, target: Target) -> OperationMeta:
         """Call the pyinfra operation that removes this resource from the current host."""
         raise NotImplementedError
+
+
+REDACTED = "<redacted>"
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: REDACTED if is_secret_name(str(key)) and item is not None else _redact(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redact(item) for item in value]
+    return mask_secrets(value) if isinstance(value, str) else value
 
 
 def describe(diffs: list[Diff]) -> str:

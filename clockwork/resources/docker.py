@@ -13,13 +13,11 @@ from clockwork.facts.docker import DockerContainers
 from clockwork.operations import docker
 
 from clockwork.results import Diff, Evaluation
-from clockwork.resources.base import Observed, Probe, Resource, Target, describe, is_secret_name
+from clockwork.resources.base import REDACTED, Observed, Probe, Resource, Target, describe, is_secret_name
 
 _CONTAINER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 _PORT = re.compile(r"^(?:(?:\d{1,3}\.){3}\d{1,3}:)?\d{1,5}:\d{1,5}(?:/(?:tcp|udp|sctp))?$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-#: How a secret env value appears in diffs and output.
-REDACTED = "<redacted>"
 
 
 class DockerServiceResource(Resource):
@@ -46,6 +44,13 @@ class DockerServiceResource(Resource):
     def _name(cls, value: str) -> str:
         if not _CONTAINER_NAME.match(value):
             raise ValueError(f"{value!r} is not a container name: letters, digits, '_', '.', '-', starting with a letter or digit")
+        return value
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value: str | None) -> str | None:
+        if value is not None and (not value or any(char.isspace() for char in value)):
+            raise ValueError(f"{value!r} is not an image reference: use e.g. 'nginx:1.27-alpine' (no spaces)")
         return value
 
     @field_validator("ports")
