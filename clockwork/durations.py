@@ -33,7 +33,7 @@ def is_cron(text: str) -> bool:
 
 def validate_interval(value: int | str) -> int | str:
     """A check interval: positive seconds, a duration string, or a cron expression."""
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise ValueError("a check interval is seconds, a duration like '5m', or a cron expression")
     if isinstance(value, int):
         if value <= 0:

@@ -38,8 +38,10 @@ class Diff:
 
 
 def _digest(hashed: str) -> str:
-    """``sha1:ab12cd…`` → ``ab12…``."""
+    """``sha1:ab12cd…`` → ``ab12…``; a word instead of a digest (``sha1:unreadable``) is shown whole."""
     digest = str(hashed).partition(":")[2]
+    if digest and not all(char in "0123456789abcdef" for char in digest):
+        return digest
     return f"{digest[:4]}…" if digest else str(hashed)
 
 

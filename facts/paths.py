@@ -22,7 +22,7 @@ _STAT_TYPES: dict[str, PathType] = {
 _SCRIPT = (
     'for p in "$@"; do '
     'if [ -e "$p" ] || [ -L "$p" ]; then '
-    "s=$(stat -c '%F|%a|%U|%G' -- \"$p\" 2>/dev/null) || s='?|?|?|?'; h=-; "
+    "s=$(LC_ALL=C stat -c '%F|%a|%U|%G' -- \"$p\" 2>/dev/null) || s='?|?|?|?'; h=-; "
     'if [ -f "$p" ] && [ ! -L "$p" ]; then h=$(sha1sum < "$p" 2>/dev/null) && h=${h%% *} || h=?; fi; '
     "printf '%s\\t%s\\t%s\\n' \"$p\" \"$s\" \"$h\"; "
     "else printf '%s\\t-\\n' \"$p\"; fi; done"

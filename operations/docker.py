@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from pyinfra import host
 from pyinfra.api import operation
+from pyinfra.api.exceptions import OperationError
 
 from clockwork.facts.docker import ENV_KEYS_LABEL, ContainerInfo, DockerContainers
 
@@ -20,18 +22,21 @@ def normalize_port(port: str) -> str:
     return port[: -len("/tcp")] if port.endswith("/tcp") else port
 
 
-def container_differences(
-    actual: ContainerInfo | None,
-    *,
-    image: str,
-    ports: Sequence[str] = (),
-    volumes: Sequence[str] = (),
-    env: dict[str, str] | None = None,
-    networks: Sequence[str] = (),
-    restart_policy: str = "no",
-    command: Sequence[str] | None = None,
-    running: bool = True,
-) -> list[Difference]:
+@dataclass(frozen=True)
+class ContainerSpec:
+    """What a container is declared to be (every field but its name)."""
+
+    image: str
+    ports: Sequence[str] = ()
+    volumes: Sequence[str] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    networks: Sequence[str] = ()
+    restart_policy: str = "no"
+    command: Sequence[str] | None = None
+    running: bool = True
+
+
+def container_differences(actual: ContainerInfo | None, spec: ContainerSpec) -> list[Difference]:
     """What differs between a declared container and what ``DockerContainers`` found.
 
     Env vars are compared one by one (``env_vars.NAME``); a name Clockwork set
@@ -41,55 +46,52 @@ def container_differences(
     if actual is None:
         return [("present", True, False)]
     differences: list[Difference] = []
-    if actual["image"] != image:
-        differences.append(("image", image, actual["image"]))
-    wanted_ports = sorted(normalize_port(port) for port in ports)
+    if actual["image"] != spec.image:
+        differences.append(("image", spec.image, actual["image"]))
+    wanted_ports = sorted(normalize_port(port) for port in spec.ports)
     if actual["ports"] != wanted_ports:
         differences.append(("ports", wanted_ports, actual["ports"]))
-    if actual["volumes"] != sorted(volumes):
-        differences.append(("volumes", sorted(volumes), actual["volumes"]))
-    env = env or {}
-    for key, value in sorted(env.items()):
+    if actual["volumes"] != sorted(spec.volumes):
+        differences.append(("volumes", sorted(spec.volumes), actual["volumes"]))
+    for key, value in sorted(spec.env.items()):
         if actual["env"].get(key) != value:
             differences.append((f"env_vars.{key}", value, actual["env"].get(key)))
-    for key in sorted(set(actual["managed_env_keys"] or ()) - set(env)):
+    for key in sorted(set(actual["managed_env_keys"] or ()) - set(spec.env)):
         if key in actual["env"]:
             differences.append((f"env_vars.{key}", None, actual["env"][key]))
-    if networks and actual["networks"] != sorted(networks):
-        differences.append(("networks", sorted(networks), actual["networks"]))
-    if actual["restart_policy"] != restart_policy:
-        differences.append(("restart_policy", restart_policy, actual["restart_policy"]))
-    if command is not None and actual["command"] != list(command):
-        differences.append(("command", list(command), actual["command"]))
-    if actual["running"] != running:
-        differences.append(("running", running, actual["running"]))
+    if spec.networks and actual["networks"] != sorted(spec.networks):
+        differences.append(("networks", sorted(spec.networks), actual["networks"]))
+    if actual["restart_policy"] != spec.restart_policy:
+        differences.append(("restart_policy", spec.restart_policy, actual["restart_policy"]))
+    if spec.command is not None and actual["command"] != list(spec.command):
+        differences.append(("command", list(spec.command), actual["command"]))
+    if actual["running"] != spec.running:
+        differences.append(("running", spec.running, actual["running"]))
     return differences
 
 
-def _create_command(
-    name: str,
-    image: str,
-    ports: Sequence[str],
-    volumes: Sequence[str],
-    env: dict[str, str],
-    networks: Sequence[str],
-    restart_policy: str,
-    command: Sequence[str] | None,
-    running: bool,
-) -> str:
-    args = ["docker", "run", "-d"] if running else ["docker", "create"]
-    args += ["--name", name, "--restart", restart_policy, "--label", f"{ENV_KEYS_LABEL}={','.join(sorted(env))}"]
-    for port in ports:
+def _create_command(name: str, spec: ContainerSpec) -> str:
+    args = ["docker", "run", "-d"] if spec.running else ["docker", "create"]
+    args += ["--name", name, "--restart", spec.restart_policy, "--label", f"{ENV_KEYS_LABEL}={','.join(sorted(spec.env))}"]
+    for port in spec.ports:
         args += ["-p", port]
-    for volume in volumes:
+    for volume in spec.volumes:
         args += ["-v", volume]
-    for key, value in sorted(env.items()):
+    for key, value in sorted(spec.env.items()):
         args += ["-e", f"{key}={value}"]
-    if networks:
-        args += ["--network", networks[0]]
-    args.append(image)
-    args += list(command or ())
+    if spec.networks:
+        args += ["--network", spec.networks[0]]
+    args.append(spec.image)
+    args += list(spec.command or ())
     return " ".join(shlex.quote(arg) for arg in args)
+
+
+def _containers(name: str) -> dict[str, ContainerInfo]:
+    """The container by that name, if any; docker failing to answer is an error, not "no container"."""
+    result = host.get_fact(DockerContainers, keys=(name,))
+    if result["error"]:
+        raise OperationError(f"docker: {result['error']}")
+    return result["containers"]
 
 
 @operation()
@@ -124,19 +126,17 @@ def container(
 
         docker.container(container="web", image="nginx:1.25-alpine", ports=["8080:80"])
     """
-    name, env = container, env or {}
-    actual = host.get_fact(DockerContainers, keys=(name,))["containers"].get(name)
-    differences = container_differences(
-        actual, image=image, ports=ports, volumes=volumes, env=env, networks=networks,
-        restart_policy=restart_policy, command=command, running=running,
-    )
+    name = container
+    spec = ContainerSpec(image, ports, volumes, env or {}, networks, restart_policy, command, running)
+    actual = _containers(name).get(name)
+    differences = container_differences(actual, spec)
     if not differences:
         host.noop(f"container {name} is already as declared")
         return
     if any(field != "running" for field, _expected, _actual in differences):
         if actual is not None:
             yield f"docker rm -f {shlex.quote(name)}"
-        yield _create_command(name, image, ports, volumes, env, networks, restart_policy, command, running)
+        yield _create_command(name, spec)
         for network in networks[1:]:
             yield f"docker network connect {shlex.quote(network)} {shlex.quote(name)}"
     else:
@@ -154,7 +154,7 @@ def container_absent(container: str):
 
         docker.container_absent(container="web")
     """
-    if container in host.get_fact(DockerContainers, keys=(container,))["containers"]:
+    if container in _containers(container):
         yield f"docker rm -f {shlex.quote(container)}"
     else:
         host.noop(f"container {container} is already absent")

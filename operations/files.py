@@ -104,7 +104,8 @@ def file(path: str, content: str, mode: str | None = "644", user: str | None = N
         return
     changed = {field for field, _expected, _actual in differences}
     if changed & {"present", "type", "content"}:
-        yield from _write_commands(path, content, mode, user, group)
+        keep = info is not None and info["type"] == "file"
+        yield from _write_commands(path, content, mode, user, group, keep_from_existing=keep)
         return
     yield from _ownership_commands(
         path,
@@ -114,8 +115,13 @@ def file(path: str, content: str, mode: str | None = "644", user: str | None = N
     )
 
 
-def _write_commands(path: str, content: str, mode: str | None, user: str | None, group: str | None) -> list[str]:
-    """Write into a private temporary file beside ``path``, set its mode and owner, move it in place."""
+def _write_commands(
+    path: str, content: str, mode: str | None, user: str | None, group: str | None, keep_from_existing: bool
+) -> list[str]:
+    """Write into a private temporary file beside ``path``, set its mode and owner, move it in place.
+
+    With ``keep_from_existing``, what is not declared (``None``) is copied from the file being replaced.
+    """
     directory, name = posixpath.split(path)
     temp = posixpath.join(directory, f".{name}.clockwork-tmp")
     quoted, quoted_temp = shlex.quote(path), shlex.quote(temp)
@@ -126,6 +132,11 @@ def _write_commands(path: str, content: str, mode: str | None, user: str | None,
     umask = "umask 077; " if mode is not None else ""
     commands = [f"{guard}; {mkdir}{umask}printf %s {shlex.quote(chunks[0])} | base64 -d > {quoted_temp}"]
     commands += [f"printf %s {shlex.quote(chunk)} | base64 -d >> {quoted_temp}" for chunk in chunks[1:]]
+    if keep_from_existing and mode is None:
+        commands.append(f"chmod --reference={quoted} {quoted_temp}")
+    if keep_from_existing and (user is None or group is None):
+        # Only root may give a file away; otherwise the file stays the login user's.
+        commands.append(f"chown --reference={quoted} {quoted_temp} 2>/dev/null || true")
     commands += _ownership_commands(temp, mode, user, group)
     commands.append(f"mv -f {quoted_temp} {quoted}")
     return commands

@@ -52,7 +52,7 @@ def host_state(fleet: Fleet) -> list[str]:
     """Everything evaluate could have touched, per host."""
     return [
         fleet.run(host, "find app -exec stat -c '%n %a %Y %i' {} + 2>/dev/null; "
-                        "docker ps -a --format '{{.Names}} {{.Image}} {{.Status}}' 2>/dev/null").stdout
+                        "docker ps -a --format '{{.Names}} {{.Image}} {{.ID}} {{.State}}' 2>/dev/null").stdout
         for host in fleet.hosts
     ]
 

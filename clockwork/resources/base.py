@@ -132,7 +132,7 @@ class Resource(BaseModel):
         if caller is not None:
             self._origin = f"{os.path.basename(caller.f_code.co_filename)}:{caller.f_lineno}"
 
-    @field_validator("check_interval")
+    @field_validator("check_interval", mode="before")
     @classmethod
     def _interval(cls, value: int | str) -> int | str:
         return validate_interval(value)

@@ -95,11 +95,10 @@ class DockerServiceResource(Resource):
         if not self.present:
             diffs = [Diff("present", False, True)] if actual else []
             return Evaluation(diffs, "present, wanted absent" if diffs else "absent")
-        raw = docker.container_differences(
-            actual, image=self.image or "", ports=self.ports, volumes=self.volumes, env=self.env_vars,
-            networks=self.networks, restart_policy=self.restart_policy, command=self.command_args,
-            running=self.running,
-        )
+        raw = docker.container_differences(actual, docker.ContainerSpec(
+            self.image or "", self.ports, self.volumes, self.env_vars, self.networks, self.restart_policy,
+            self.command_args, self.running,
+        ))
         diffs = [Diff(field, *(_redact(field, value) for value in values)) for field, *values in raw]
         if diffs:
             return Evaluation(diffs, describe(diffs))
