@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from clockwork.complete.lock import resource_key
 from clockwork.engine import Progress, Session
 from clockwork.evaluate import Reading, read_fleet
-from clockwork.placement import place
+from clockwork.facts.manifest import Manifest
+from clockwork.placement import Placement, place
 from clockwork.project import Project
+from clockwork.record import manifest_path, manifest_updates, record_versions, write_manifests
 from clockwork.results import Report, Result
+from clockwork.state import open_store
 
 
 def _change_summary(reading: Reading) -> str:
@@ -16,30 +20,7 @@ def _change_summary(reading: Reading) -> str:
     return "updated " + ", ".join(dict.fromkeys(field.split(".")[0] for field in fields))
 
 
-def apply(
-    project: Project,
-    inventory: str | None = None,
-    limit: list[str] | None = None,
-    dry_run: bool = False,
-    progress: Progress | None = None,
-) -> Report:
-    """Apply main.py to the selected hosts; with ``dry_run``, only say what would change.
-
-    Only host × resource pairs that differ get an operation, so a second apply
-    on an unchanged fleet costs one read per host and changes nothing.
-
-    >>> report = apply(load_project(Path(".")), inventory="@local")
-    >>> report.changed
-    2
-    """
-    placement = place(project, inventory, limit)
-    with Session(placement.inventory, project.directory, placement.hosts, progress) as session:
-        readings, unreachable = read_fleet(session, placement, health=False)
-        drifted = [reading for reading in readings if reading.evaluation.status == "drift"]
-        outcomes = {} if dry_run else session.operate({
-            host: [(id(reading), reading.resource.apply) for reading in drifted if reading.host is host]
-            for host in dict.fromkeys(reading.host for reading in drifted)
-        })
+def _results(readings: list[Reading], outcomes: dict, dry_run: bool) -> list[Result]:
     results = []
     for reading in readings:
         if reading.evaluation.status != "drift":
@@ -53,4 +34,59 @@ def apply(
             if outcome.error:
                 result.detail = f"failed: {outcome.error}"
             results.append(result)
-    return Report(results, placement.hosts, unreachable, len(project.resources))
+    return results
+
+
+def _manifest_probe(target):
+    return [(Manifest, manifest_path(target))]
+
+
+def run_apply(project: Project, placement: Placement, source: str, progress: Progress | None) -> Report:
+    """Apply under the project's lock, then record versions and events and update the hosts' manifests."""
+    with open_store(project.directory) as store, store.writer(source) as deployment:
+        with Session(placement.inventory, project.directory, placement.hosts, progress) as session:
+            readings, unreachable = read_fleet(session, placement, health=False, extra=_manifest_probe)
+            drifted = [reading for reading in readings if reading.evaluation.status == "drift"]
+            outcomes = session.operate({
+                host: [(id(reading), reading.resource.apply) for reading in drifted if reading.host is host]
+                for host in dict.fromkeys(reading.host for reading in drifted)
+            })
+        results = _results(readings, outcomes, dry_run=False)
+        versions = record_versions(store, deployment, project.resources, results, source)
+        hosts = {reading.host.name: (reading.host, reading.observed) for reading in readings}
+        updates = manifest_updates(hosts, results, {resource_key(r): r for r in project.resources}, versions, session)
+        if updates:
+            with Session(placement.fresh_inventory(), project.directory, list(updates), progress) as writer:
+                unreachable |= writer.connect()
+                failed = write_manifests(writer, updates)
+            for result in results:
+                if result.host in failed and result.status == "ok":
+                    result.status, result.error = "error", f"manifest not written: {failed[result.host]}"
+        report = Report(results, placement.hosts, unreachable, len(project.resources))
+        store.finish(deployment, "ok" if report.status == "ok" else f"{report.count('error')} errors")
+    return report
+
+
+def apply(
+    project: Project,
+    inventory: str | None = None,
+    limit: list[str] | None = None,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> Report:
+    """Apply main.py to the selected hosts; with ``dry_run``, only say what would change.
+
+    Only host × resource pairs that differ get an operation, so a second apply
+    on an unchanged fleet costs one read per host and changes nothing. A real
+    apply holds the project's lock and records what it did (see ``run_apply``).
+
+    >>> report = apply(load_project(Path(".")), inventory="@local")
+    >>> report.changed
+    2
+    """
+    placement = place(project, inventory, limit)
+    if not dry_run:
+        return run_apply(project, placement, "apply", progress)
+    with Session(placement.inventory, project.directory, placement.hosts, progress) as session:
+        readings, unreachable = read_fleet(session, placement, health=False)
+    return Report(_results(readings, {}, dry_run=True), placement.hosts, unreachable, len(project.resources))

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from clockwork.engine import Progress, Session
 from clockwork.evaluate import read_fleet
+from clockwork.facts.manifest import Manifest
 from clockwork.placement import place
 from clockwork.project import Project
+from clockwork.record import INTENTIONAL, manifest_path, write_manifests
 from clockwork.results import Report, Result
+from clockwork.state import open_store
 
 
 def destroy(
@@ -14,32 +17,51 @@ def destroy(
 ) -> Report:
     """Remove every placed resource that exists; what is already gone is reported unchanged.
 
-    Resources are removed in reverse declaration order (files before their directory).
+    Resources are removed in reverse declaration order (files before their
+    directory), under the project's lock; the hosts' manifests forget them.
 
     >>> destroy(load_project(Path(".")), inventory="@local").changed
     2
     """
     placement = place(project, inventory, limit)
-    with Session(placement.inventory, project.directory, placement.hosts, progress) as session:
-        readings, unreachable = read_fleet(session, placement, health=False)
-        present = [
-            reading for reading in reversed(readings)
-            if reading.observed is not None and reading.evaluation.error is None
-            and reading.resource.is_present(session.target(reading.host), reading.observed)
-        ]
-        outcomes = session.operate({
-            host: [(id(reading), reading.resource.destroy) for reading in present if reading.host is host]
-            for host in dict.fromkeys(reading.host for reading in present)
-        })
-    results = []
-    for reading in readings:
-        outcome = outcomes.get((reading.host, id(reading)))
-        if reading.evaluation.error is not None:
-            results.append(reading.result())
-            continue
-        result = Result(reading.host.name, reading.resource.name, reading.resource.type_name, "ok",
-                        "removed" if outcome else "already absent", changed=bool(outcome and outcome.changed))
-        if outcome and outcome.error:
-            result.status, result.error, result.detail = "error", outcome.error, f"failed: {outcome.error}"
-        results.append(result)
-    return Report(results, placement.hosts, unreachable, len(project.resources))
+    with open_store(project.directory) as store, store.writer("destroy") as deployment:
+        with Session(placement.inventory, project.directory, placement.hosts, progress) as session:
+            readings, unreachable = read_fleet(
+                session, placement, health=False, extra=lambda target: [(Manifest, manifest_path(target))]
+            )
+            present = [
+                reading for reading in reversed(readings)
+                if reading.observed is not None and reading.evaluation.error is None
+                and reading.resource.is_present(session.target(reading.host), reading.observed)
+            ]
+            outcomes = session.operate({
+                host: [(id(reading), reading.resource.destroy) for reading in present if reading.host is host]
+                for host in dict.fromkeys(reading.host for reading in present)
+            })
+        results = []
+        forget: dict[str, dict] = {}
+        for reading in readings:
+            outcome = outcomes.get((reading.host, id(reading)))
+            if reading.evaluation.error is not None:
+                results.append(reading.result())
+                continue
+            result = Result(reading.host.name, reading.resource.name, reading.resource.type_name, "ok",
+                            "removed" if outcome else "already absent", changed=bool(outcome and outcome.changed))
+            if outcome and outcome.error:
+                result.status, result.error, result.detail = "error", outcome.error, f"failed: {outcome.error}"
+            else:
+                store.forget_deployed(result.type, result.resource, [result.host])
+                if result.changed:
+                    store.record_event("destroyed", result.type, result.resource, result.host, "removed", INTENTIONAL)
+                key = f"{result.type}/{result.resource}"
+                listed = reading.observed[Manifest].get(manifest_path(session.target(reading.host)), {})
+                if key in listed:
+                    forget.setdefault(reading.host.name, {})[key] = None
+            results.append(result)
+        if forget:
+            with Session(placement.fresh_inventory(), project.directory, list(forget), progress) as writer:
+                unreachable |= writer.connect()
+                write_manifests(writer, forget)
+        report = Report(results, placement.hosts, unreachable, len(project.resources))
+        store.finish(deployment, "ok" if report.status == "ok" else f"{report.count('error')} errors")
+    return report

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pyinfra.api.host import Host
@@ -10,7 +11,7 @@ from pyinfra.api.host import Host
 from clockwork.engine import Progress, Session
 from clockwork.placement import Placement, place
 from clockwork.project import Project
-from clockwork.resources.base import Observed, Resource
+from clockwork.resources.base import Observed, Probe, Resource, Target
 from clockwork.results import Evaluation, Report, Result
 
 
@@ -33,21 +34,25 @@ class Reading:
         )
 
 
-def read_fleet(session: Session, placement: Placement, health: bool = True) -> tuple[list[Reading], dict[str, str]]:
+def read_fleet(
+    session: Session, placement: Placement, health: bool = True, extra: Callable[[Target], list[Probe]] | None = None
+) -> tuple[list[Reading], dict[str, str]]:
     """Connect, read every selected host in parallel, and evaluate each host × resource.
 
+    ``extra`` adds probes per host to the same read (e.g. the host's manifest).
     Returns the readings in inventory then declaration order, and the
     unreachable hosts with their error (their resources are error readings).
     """
     unreachable = session.connect()
     probes = {
         host: [probe for resource in placement.resources[host.name] for probe in resource.probes(session.target(host), health)]
+        + (extra(session.target(host)) if extra else [])
         for host in session.hosts
     }
     observed: dict[Host, Observed | str] = dict(session.observe(probes))
     readings = []
     for name in session.selected:
-        host = placement.inventory.get_host(name)
+        host = session.inventory.get_host(name)
         seen = f"host unreachable: {unreachable[name]}" if name in unreachable else observed[host]
         for resource in placement.resources[name]:
             if isinstance(seen, str):
@@ -79,7 +84,7 @@ def explain_drift(session: Session, readings: list[Reading]) -> None:
 
 
 def _evaluate_hosts(project: Project, placement: Placement, hosts: list[str], progress: Progress | None, explain: bool) -> Report:
-    with Session(placement.inventory, project.directory, hosts, progress) as session:
+    with Session(placement.fresh_inventory(), project.directory, hosts, progress) as session:
         readings, unreachable = read_fleet(session, placement)
         if explain:
             explain_drift(session, readings)

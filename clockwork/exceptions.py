@@ -34,3 +34,9 @@ class CompletionError(ClockworkError):
     """A left-out field could not be completed: no provider can fill it, or the model failed."""
 
     exit_code = 2
+
+
+class LockTimeout(ClockworkError):
+    """Another apply/destroy/update/rollback held the project's lock for longer than we would wait."""
+
+    exit_code = 3

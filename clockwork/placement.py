@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from pyinfra.api import Inventory
 
 from clockwork.engine import host_groups, load_inventory, select_hosts
@@ -23,6 +24,12 @@ class Placement:
     inventory: Inventory
     hosts: list[str]
     resources: dict[str, list[Resource]]
+    source: str
+    directory: Path
+
+    def fresh_inventory(self) -> Inventory:
+        """Another copy of the inventory: pyinfra's hosts and States serve one run each."""
+        return load_inventory(self.source, self.directory)
 
     @property
     def pairs(self) -> int:
@@ -31,7 +38,8 @@ class Placement:
 
 def place(project: Project, inventory: str | None = None, limit: list[str] | None = None) -> Placement:
     """Load the inventory and place every resource; unknown names are errors before anything runs."""
-    loaded = load_inventory(inventory or project.default_inventory, project.directory)
+    source = inventory or project.default_inventory
+    loaded = load_inventory(source, project.directory)
     selected = select_hosts(loaded, limit)
     groups = host_groups(loaded)
     for resource in project.resources:
@@ -49,5 +57,5 @@ def place(project: Project, inventory: str | None = None, limit: list[str] | Non
         ]
         for host in selected
     }
-    return Placement(loaded, selected, resources)
+    return Placement(loaded, selected, resources, source, project.directory)
 

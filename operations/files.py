@@ -105,7 +105,7 @@ def file(path: str, content: str, mode: str | None = "644", user: str | None = N
     changed = {field for field, _expected, _actual in differences}
     if changed & {"present", "type", "content"}:
         keep = info is not None and info["type"] == "file"
-        yield from _write_commands(path, content, mode, user, group, keep_from_existing=keep)
+        yield from write_commands(path, content, mode, user, group, keep_from_existing=keep)
         return
     yield from _ownership_commands(
         path,
@@ -115,7 +115,7 @@ def file(path: str, content: str, mode: str | None = "644", user: str | None = N
     )
 
 
-def _write_commands(
+def write_commands(
     path: str, content: str, mode: str | None, user: str | None, group: str | None, keep_from_existing: bool
 ) -> list[str]:
     """Write into a private temporary file beside ``path``, set its mode and owner, move it in place.

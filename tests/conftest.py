@@ -121,3 +121,11 @@ def make_project(tmp_path: Path) -> Callable[..., CwProject]:
         return project
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def private_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """@local's ``~`` (and so its ~/.clockwork/manifest.json) is a fresh directory per test, never root's home."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    return home

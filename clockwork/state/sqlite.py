@@ -1,0 +1,209 @@
+"""The default state store: SQLite in ``.clockwork/state.db`` (WAL, versioned schema, mode 0600)."""
+
+from __future__ import annotations
+
+import fcntl
+import getpass
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from clockwork.exceptions import LockTimeout
+from clockwork.state.base import StateStore, Version
+
+STATE_DIR = ".clockwork"
+#: How long a second writer waits for the lock by default, in seconds.
+LOCK_TIMEOUT = 30.0
+
+# One entry per schema version; never edit a released one, append a new one.
+MIGRATIONS = [
+    """
+    CREATE TABLE deployments (
+        id INTEGER PRIMARY KEY, command TEXT NOT NULL, user TEXT NOT NULL, pid INTEGER NOT NULL,
+        started_at TEXT NOT NULL, finished_at TEXT, result TEXT
+    );
+    CREATE TABLE versions (
+        id INTEGER PRIMARY KEY, deployment INTEGER REFERENCES deployments(id),
+        type TEXT NOT NULL, name TEXT NOT NULL, version INTEGER NOT NULL, created_at TEXT NOT NULL,
+        source TEXT NOT NULL CHECK (source IN ('apply', 'update', 'rollback')),
+        spec TEXT NOT NULL, hosts TEXT NOT NULL, UNIQUE (type, name, version)
+    );
+    CREATE TABLE first_deployed (
+        type TEXT NOT NULL, name TEXT NOT NULL, host TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (type, name, host)
+    );
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY, at TEXT NOT NULL, kind TEXT NOT NULL, type TEXT NOT NULL, name TEXT NOT NULL,
+        host TEXT, detail TEXT NOT NULL, intent TEXT NOT NULL CHECK (intent IN ('intentional', 'corrective'))
+    );
+    """,
+]
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class SqliteStore(StateStore):
+    """State in one SQLite file; the write lock is an OS file lock, so it never outlives its process.
+
+    >>> store = SqliteStore(Path(".clockwork"))
+    >>> [v.version for v in store.versions("FileResource", "config.json")]
+    [1, 2]
+    """
+
+    def __init__(self, directory: Path, lock_timeout: float = LOCK_TIMEOUT) -> None:
+        self.directory = directory
+        self.lock_timeout = lock_timeout
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = directory / "state.db"
+        if not path.exists():
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
+        self._lock_file: Any = None
+
+    def _migrate(self) -> None:
+        current = self.db.execute("PRAGMA user_version").fetchone()[0]
+        for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in filter(str.strip, script.split(";")):
+                    self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version = {number}")
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def writer(self, command: str) -> Iterator[int]:
+        lock_path = self.directory / "lock"
+        handle = open(lock_path, "a+")
+        os.chmod(lock_path, 0o600)
+        deadline = time.monotonic() + self.lock_timeout
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    handle.seek(0)
+                    holder = handle.read().strip() or "another clockwork command"
+                    handle.close()
+                    raise LockTimeout(
+                        f"the project is locked by {holder}; gave up after waiting {self.lock_timeout:g}s"
+                    ) from None
+                time.sleep(0.1)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} ({command}, since {now()})\n")
+        handle.flush()
+        with self._transaction():
+            deployment = self.db.execute(
+                "INSERT INTO deployments (command, user, pid, started_at) VALUES (?, ?, ?, ?)",
+                (command, getpass.getuser(), os.getpid(), now()),
+            ).lastrowid
+        try:
+            yield int(deployment)
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def finish(self, deployment: int, result: str) -> None:
+        with self._transaction():
+            self.db.execute("UPDATE deployments SET finished_at = ?, result = ? WHERE id = ?", (now(), result, deployment))
+
+    def record_version(self, deployment: int, type_name: str, name: str, spec: dict[str, Any], source: str,
+                       hosts: list[str]) -> Version:
+        with self._transaction():
+            number = self.db.execute(
+                "SELECT COALESCE(MAX(version), 0) + 1 FROM versions WHERE type = ? AND name = ?", (type_name, name)
+            ).fetchone()[0]
+            created = now()
+            self.db.execute(
+                "INSERT INTO versions (deployment, type, name, version, created_at, source, spec, hosts) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (deployment, type_name, name, number, created, source, json.dumps(spec, sort_keys=True), json.dumps(hosts)),
+            )
+        return Version(type_name, name, number, created, source, spec, hosts)
+
+    def _version(self, row: sqlite3.Row) -> Version:
+        return Version(row["type"], row["name"], row["version"], row["created_at"], row["source"],
+                       json.loads(row["spec"]), json.loads(row["hosts"]))
+
+    def latest(self, type_name: str, name: str) -> Version | None:
+        row = self.db.execute(
+            "SELECT * FROM versions WHERE type = ? AND name = ? ORDER BY version DESC LIMIT 1", (type_name, name)
+        ).fetchone()
+        return self._version(row) if row else None
+
+    def versions(self, type_name: str | None = None, name: str | None = None) -> list[Version]:
+        query, args = "SELECT * FROM versions", []
+        conditions = [(column, value) for column, value in (("type", type_name), ("name", name)) if value is not None]
+        if conditions:
+            query += " WHERE " + " AND ".join(f"{column} = ?" for column, _ in conditions)
+            args = [value for _, value in conditions]
+        return [self._version(row) for row in self.db.execute(query + " ORDER BY id", args)]
+
+    def mark_deployed(self, type_name: str, name: str, hosts: list[str], at: str) -> None:
+        with self._transaction():
+            self.db.executemany(
+                "INSERT OR IGNORE INTO first_deployed (type, name, host, at) VALUES (?, ?, ?, ?)",
+                [(type_name, name, host, at) for host in hosts],
+            )
+
+    def first_deployed(self, type_name: str, name: str) -> dict[str, str]:
+        rows = self.db.execute("SELECT host, at FROM first_deployed WHERE type = ? AND name = ?", (type_name, name))
+        return {row["host"]: row["at"] for row in rows}
+
+    def forget_deployed(self, type_name: str, name: str, hosts: list[str]) -> None:
+        with self._transaction():
+            self.db.executemany(
+                "DELETE FROM first_deployed WHERE type = ? AND name = ? AND host = ?",
+                [(type_name, name, host) for host in hosts],
+            )
+
+    def record_event(self, kind: str, type_name: str, name: str, host: str | None, detail: str, intent: str) -> None:
+        with self._transaction():
+            self.db.execute(
+                "INSERT INTO events (at, kind, type, name, host, detail, intent) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (now(), kind, type_name, name, host, detail, intent),
+            )
+
+    def events(self, limit: int = 100) -> list[dict[str, Any]]:
+        rows = self.db.execute("SELECT * FROM events ORDER BY id DESC LIMIT ?", (limit,))
+        return [dict(row) for row in rows]
+
+
+@contextmanager
+def open_store(project_dir: Path, lock_timeout: float = LOCK_TIMEOUT) -> Iterator[SqliteStore]:
+    """The project's store in ``project_dir/.clockwork`` (created on first use)."""
+    store = SqliteStore(project_dir / STATE_DIR, lock_timeout)
+    try:
+        yield store
+    finally:
+        store.close()
