@@ -259,12 +259,8 @@ def destroy(ctx: Context, inventory: str | None, limit: tuple[str, ...], yes: bo
     from clockwork.destroy import destroy as destroy_resources
 
     project = ctx.project()
-    if not yes:
-        if not sys.stdin.isatty():
-            raise CommandError(ConfirmationRequired(
-                "destroy needs confirmation and stdin is not a terminal: pass --yes to destroy without asking"))
-        names = ", ".join(resource.label for resource in project.resources)
-        click.confirm(f"Destroy {names} on the selected hosts?", abort=True)
+    names = ", ".join(resource.label for resource in project.resources)
+    _confirm(yes, "destroy", f"Destroy {names} on the selected hosts?")
     report: Report = ctx.call(destroy_resources, project, inventory, _limit(limit), ctx.progress)
     _print_results(ctx, report, lambda r: not ctx.quiet or r.status != "ok" or bool(r.changed))
     click.echo(f"Destroyed: {_tally(report, 'removed', 'already absent')}")
@@ -326,6 +322,138 @@ def _print_evaluation(ctx: Context, report: Report) -> None:
             click.echo("".join(f"      {line}\n" for line in result.explanation.splitlines()), nl=False)
     for host, error in report.unreachable.items():
         click.echo(f"  ✗ [{host}] unreachable: {error}")
+
+
+@cli.command()
+@common_options
+@click.argument("resource", required=False)
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Output format.")
+@click.pass_obj
+def history(ctx: Context, resource: str | None, output_format: str) -> None:
+    """List the recorded versions of RESOURCE (a name or Type/name), or of every resource."""
+    import json
+
+    from clockwork.history import history as list_versions
+
+    versions = ctx.call(list_versions, ctx.project_dir.resolve(), resource)
+    if output_format == "json":
+        click.echo(json.dumps([version.as_dict() for version in versions], indent=2, ensure_ascii=False))
+        return
+    if not versions:
+        click.echo("No history yet: nothing was applied from this project directory.")
+        return
+    latest = {(v.type, v.resource): v.version for v in versions}
+    for key in dict.fromkeys((v.type, v.resource) for v in versions):
+        click.echo(f"{key[0]} {key[1]}")
+        for v in (v for v in versions if (v.type, v.resource) == key):
+            mark = "  (current)" if latest[key] == v.version else ""
+            click.echo(f"  v{v.version}  {v.created_at}  {v.source:<8}  {', '.join(v.hosts)}{mark}")
+
+
+@cli.command()
+@common_options
+@click.argument("resource")
+@click.option("--to", "to", type=click.IntRange(min=1), metavar="VERSION",
+              help="The version to go back to. Default: the one before the current.")
+@inventory_option
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_obj
+def rollback(ctx: Context, resource: str, to: int | None, inventory: str | None, yes: bool) -> None:
+    """Re-apply an earlier version of RESOURCE and record it as a new version.
+
+    Works from a project directory with or without main.py (secret values that
+    are not stored come from main.py).
+    """
+    from clockwork.history import choose_version, rollback as roll_back
+    from clockwork.project import Project
+
+    directory = ctx.project_dir.resolve()
+    project = ctx.project() if (directory / "main.py").is_file() else Project(directory, directory / "main.py", [])
+    current, target = ctx.call(choose_version, directory, resource, to)
+    _confirm(yes, "rollback", f"Roll {target.type} {target.resource!r} back from version {current.version} "
+                              f"to version {target.version}?")
+    report: Report = ctx.call(roll_back, project, current, target, inventory, ctx.progress)
+    _print_results(ctx, report, lambda r: True)
+    if report.status == "ok":
+        click.echo(f"Rolled back {target.type} {target.resource!r} to version {target.version} "
+                   f"(recorded as version {current.version + 1})")
+    _exit(report)
+
+
+@cli.command()
+@common_options
+@inventory_option
+@click.option("--file", "file_name", default="update.py", show_default=True, metavar="FILE",
+              help="The file holding the partial or vague resources.")
+@click.option("--dry-run", is_flag=True, help="Show the merged changes and stop.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--no-rollback", is_flag=True, help="Keep a failed update in place for debugging (no automatic rollback).")
+@model_option
+@click.pass_obj
+def update(
+    ctx: Context, inventory: str | None, file_name: str, dry_run: bool, yes: bool, no_rollback: bool, model: str | None
+) -> None:
+    """Evolve what is deployed from update.py: fields given there replace the deployed ones, the rest stays.
+
+    The deployed spec comes from this directory's state, or else from the hosts'
+    manifests (so update works from a directory holding only update.py and an
+    inventory). A changed description is turned into field changes by the model
+    when one is configured. After confirmation the result is applied, recorded
+    and evaluated; if that evaluation fails, the change is rolled back.
+    """
+    from clockwork.settings import load_settings
+    from clockwork.update import describe_value, field_diff, plan_update, run_update
+
+    directory = ctx.project_dir.resolve()
+    settings = ctx.call(load_settings, directory)
+    plan = ctx.call(plan_update, directory, file_name, inventory, settings, model, ctx.progress)
+    for change in plan.changes:
+        if change.previous is None:
+            click.echo(f"✓ New resource: {change.label}")
+        else:
+            click.echo(f"✓ Detected existing deployment: {change.label} ({change.origin})")
+        for name in change.fields if change.previous is not None else []:
+            before, after = field_diff(change, name)
+            click.echo(f"    {name}: {describe_value(before)} → {describe_value(after)}")
+        if change.previous is not None and not change.fields:
+            click.echo("    no change")
+        if change.note:
+            click.echo(f"    ({change.note})")
+    if dry_run:
+        click.echo("Dry run: nothing was changed.")
+        return
+    if not any(change.fields or change.previous is None for change in plan.changes):
+        click.echo("Nothing to update: every resource is already as update.py asks.")
+        return
+    _confirm(yes, "update", "Apply these changes?")
+    outcome = ctx.call(run_update, plan, ctx.progress, no_rollback)
+    _print_results(ctx, outcome.applied, lambda r: bool(r.changed) or r.status != "ok")
+    verified = outcome.verified
+    if verified is not None and verified.status == "ok":
+        click.echo("✓ All checks passing")
+        _exit(outcome.applied)
+        return
+    if verified is not None:
+        click.echo("✗ Evaluation after the update failed:")
+        for result in verified.results:
+            if result.status != "ok":
+                click.echo(f"  {_line(result, len(verified.hosts) > 1)}")
+    if outcome.rolled_back is not None:
+        click.echo(f"↩ Rolled back: {_tally(outcome.rolled_back, 'changed', 'unchanged')}")
+    elif no_rollback:
+        click.echo("Kept the failed update in place (--no-rollback).")
+    sys.exit(1)
+
+
+def _confirm(yes: bool, command: str, question: str) -> None:
+    """Ask on a terminal; without one, refuse unless --yes (never hang)."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise CommandError(ConfirmationRequired(
+            f"{command} needs confirmation and stdin is not a terminal: pass --yes to {command} without asking"))
+    click.confirm(question, abort=True)
 
 
 @cli.command()

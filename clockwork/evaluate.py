@@ -12,7 +12,7 @@ from clockwork.engine import Progress, Session
 from clockwork.placement import Placement, place
 from clockwork.project import Project
 from clockwork.resources.base import Observed, Probe, Resource, Target
-from clockwork.results import Evaluation, Report, Result
+from clockwork.results import Diff, Evaluation, Report, Result
 
 
 @dataclass
@@ -83,9 +83,56 @@ def explain_drift(session: Session, readings: list[Reading]) -> None:
                 reading.explanation = None
 
 
+def last_applied(project: Project) -> dict[tuple[str, str], tuple[int, Resource]]:
+    """For each resource whose declaration changed since its last apply: that version and the resource as applied."""
+    from clockwork.history import has_state, rebuild
+    from clockwork.state import open_store
+
+    if not has_state(project.directory):
+        return {}
+    applied = {}
+    with open_store(project.directory) as store:
+        for resource in project.resources:
+            latest = store.latest(resource.type_name, resource.name)
+            if latest is not None and latest.spec != resource.redacted():
+                applied[(resource.type_name, resource.name)] = (latest.version, rebuild(latest, resource))
+    return applied
+
+
+def shown(resource: Resource, field: str) -> object:
+    """A declared value as results show it: a file's content as its hash, secrets redacted."""
+    if field == "content" and isinstance(getattr(resource, field, None), str):
+        from clockwork.operations.files import content_sha1
+
+        return f"sha1:{content_sha1(resource.content)}"  # type: ignore[attr-defined]
+    return resource.redacted(include={field}).get(field)
+
+
+def mark_pending(session: Session, readings: list[Reading], applied: dict[tuple[str, str], tuple[int, Resource]]) -> None:
+    """A drifted reading whose host still matches the last apply is pending, not drift."""
+    for reading in readings:
+        key = (reading.resource.type_name, reading.resource.name)
+        if reading.evaluation.status != "drift" or key not in applied or reading.observed is None:
+            continue
+        version, resource = applied[key]
+        if resource.evaluate(session.target(reading.host), reading.observed, health=False).status != "ok":
+            continue
+        before, after = resource.redacted(), reading.resource.redacted()
+        changed = [name for name in after if before.get(name) != after.get(name)]
+        reading.evaluation = Evaluation(
+            [Diff(name, shown(reading.resource, name), shown(resource, name)) for name in changed],
+            f"pending: main.py changes {', '.join(changed)} since the last apply (version {version})",
+            pending=True,
+        )
+
+
 def _evaluate_hosts(project: Project, placement: Placement, hosts: list[str], progress: Progress | None, explain: bool) -> Report:
+    applied = last_applied(project)
     with Session(placement.fresh_inventory(), project.directory, hosts, progress) as session:
-        readings, unreachable = read_fleet(session, placement)
+        readings, unreachable = read_fleet(
+            session, placement, extra=lambda target: [p for _v, r in applied.values() for p in r.probes(target, False)]
+        )
+        mark_pending(session, readings, applied)
         if explain:
             explain_drift(session, readings)
     return Report([reading.result() for reading in readings], hosts, unreachable, len(project.resources))

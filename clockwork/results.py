@@ -58,11 +58,15 @@ class Evaluation:
     diffs: list[Diff] = field(default_factory=list)
     detail: str = ""
     error: str | None = None
+    pending: bool = False
 
     @property
     def status(self) -> Status:
+        """``pending`` when the host matches the last apply and main.py has changed since."""
         if self.error is not None:
             return "error"
+        if self.pending:
+            return "pending"
         return "drift" if self.diffs else "ok"
 
 

@@ -22,6 +22,7 @@ class Settings:
     base_url: str | None = None
     api_key: str | None = None
     model_timeout: str | None = None
+    lock_timeout: str | None = None
     state_url: str | None = None
     alert_webhook_url: str | None = None
     alert_slack_webhook_url: str | None = None

@@ -92,13 +92,15 @@ def _ask(resource: Resource, missing: list[str], settings: Settings, model: str 
 
 
 def complete_project(
-    project: Project, settings: Settings, *, model: str | None = None, refresh: bool = False, providers: bool = True
+    project: Project, settings: Settings, *, model: str | None = None, refresh: bool = False, providers: bool = True,
+    prune: bool = True,
 ) -> list[Completion]:
     """Complete every resource's left-out fields in place (``project.resources``) and pin them.
 
     Pinned values are reused while the resource's given fields are unchanged
     (``refresh`` asks again). Without ``providers`` only the lock is used: a
-    missing entry is an error. The lock is written only when every resource
+    missing entry is an error. ``prune`` drops lock entries of resources the
+    project no longer declares (not for update.py, which declares only some). The lock is written only when every resource
     completed, so a failure leaves it as it was.
     """
     model = model or settings.model
@@ -129,7 +131,7 @@ def complete_project(
                                   f"fix {LOCK_FILE} or run with --refresh") from None
         resources.append(completed)
         completions += [Completion(completed, field, pinned[field].value, source, pinned[field].model) for field in missing]
-    if providers and (lock.keep_only(project.resources) or asked):
+    if providers and ((prune and lock.keep_only(project.resources)) or asked):
         lock.write()
     project.resources = resources
     return completions

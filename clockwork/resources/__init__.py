@@ -7,4 +7,9 @@ from clockwork.resources.base import Resource
 from clockwork.resources.docker import DockerServiceResource
 from clockwork.resources.files import DirectoryResource, FileResource
 
-__all__ = ["DirectoryResource", "DockerServiceResource", "FileResource", "Resource"]
+#: Every resource type by name, to rebuild resources from recorded specs.
+RESOURCE_TYPES: dict[str, type[Resource]] = {
+    cls.__name__: cls for cls in (FileResource, DirectoryResource, DockerServiceResource)
+}
+
+__all__ = ["RESOURCE_TYPES", "DirectoryResource", "DockerServiceResource", "FileResource", "Resource"]

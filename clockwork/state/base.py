@@ -29,8 +29,9 @@ class Version:
     hosts: list[str]
 
     def as_dict(self) -> dict[str, Any]:
+        """The document ``clockwork history --format json`` lists (DESIGN.md)."""
         return {"resource": self.resource, "type": self.type, "version": self.version, "created_at": self.created_at,
-                "source": self.source, "spec": self.spec, "hosts": self.hosts}
+                "source": self.source, "spec": self.spec}
 
 
 class StateStore(ABC):

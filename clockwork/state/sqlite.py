@@ -200,9 +200,16 @@ class SqliteStore(StateStore):
 
 
 @contextmanager
-def open_store(project_dir: Path, lock_timeout: float = LOCK_TIMEOUT) -> Iterator[SqliteStore]:
-    """The project's store in ``project_dir/.clockwork`` (created on first use)."""
-    store = SqliteStore(project_dir / STATE_DIR, lock_timeout)
+def open_store(project_dir: Path) -> Iterator[SqliteStore]:
+    """The project's store in ``project_dir/.clockwork`` (created on first use).
+
+    A writer waits ``CW_LOCK_TIMEOUT`` (default 30s) for another one to finish.
+    """
+    from clockwork.durations import parse_duration
+    from clockwork.settings import load_settings
+
+    setting = load_settings(project_dir).lock_timeout
+    store = SqliteStore(project_dir / STATE_DIR, parse_duration(setting) if setting else LOCK_TIMEOUT)
     try:
         yield store
     finally:

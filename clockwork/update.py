@@ -1,0 +1,192 @@
+"""Evolve what is deployed from a partial or vague ``update.py``, with a diff, confirmation and automatic rollback.
+
+>>> plan = plan_update(Path("."), "update.py", inventory=None, settings=settings, model=None)
+>>> [change.fields for change in plan.changes]
+[['env_vars']]
+>>> outcome = run_update(plan, progress=None, keep_failed=False)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from clockwork.complete import _model_client, complete_project
+from clockwork.engine import Progress, Session
+from clockwork.exceptions import ProjectError
+from clockwork.facts.manifest import Manifest
+from clockwork.history import has_state, rebuild
+from clockwork.placement import Placement, place
+from clockwork.project import Project, load_resources
+from clockwork.record import manifest_path
+from clockwork.resources.base import Resource
+from clockwork.results import Report
+from clockwork.settings import Settings
+from clockwork.state import Version, open_store
+
+#: Fields a model may never change: they say which resource it is and where it lives.
+IDENTITY_FIELDS = ("name", "directory", "hosts")
+
+PROPOSAL_PROMPT = (
+    "The resource below is deployed with `current`. Its description is now `new_description`. Propose the "
+    "field changes that make the deployment match the new description, keeping everything else. You may add "
+    "health checks (`checks`) that verify what changed, e.g. an HttpCheck for a new endpoint. Answer with a "
+    "JSON object holding only the fields to change."
+)
+
+
+@dataclass
+class Change:
+    """One resource of update.py: where its current spec came from, and the merged result."""
+
+    resource: Resource
+    previous: Resource | None
+    origin: str
+    fields: list[str] = field(default_factory=list)
+    note: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.resource.label
+
+
+@dataclass
+class UpdatePlan:
+    project: Project
+    placement: Placement
+    changes: list[Change]
+
+
+def _from_manifests(directory: Path, inventory: str | None, resources: list[Resource], progress: Progress | None) -> dict:
+    """The newest manifest entry per ``Type/name`` over every host, with the hosts that have it."""
+    probe_project = Project(directory, directory / "update.py", resources)
+    placement = place(probe_project, inventory)
+    found: dict[str, tuple[dict[str, Any], list[str]]] = {}
+    with Session(placement.inventory, directory, placement.hosts, progress) as session:
+        session.connect()
+        observed = session.observe({host: [(Manifest, manifest_path(session.target(host)))] for host in session.hosts})
+        for host, seen in observed.items():
+            if isinstance(seen, str):
+                continue
+            for key, entry in seen[Manifest].get(manifest_path(session.target(host)), {}).items():
+                best = found.get(key)
+                if best is None or entry.get("version", 0) > best[0].get("version", 0):
+                    found[key] = (entry, [host.name])
+                elif entry.get("version") == best[0].get("version"):
+                    best[1].append(host.name)
+    return found
+
+
+def _propose(resource: Resource, current: dict[str, Any], settings: Settings, model: str) -> dict[str, Any]:
+    """The model's field changes for a new description (identity fields excluded), validated."""
+    schema = type(resource).model_json_schema()
+    properties = {name: prop for name, prop in schema["properties"].items() if name not in IDENTITY_FIELDS}
+    proposal_schema = {"type": "object", "properties": properties, "additionalProperties": False, "$defs": schema.get("$defs", {})}
+    request = {"instructions": PROPOSAL_PROMPT, "current": resource.redacted(), "new_description": resource.description,
+               "previous_description": current.get("description", "")}
+    return _model_client(settings, model).complete(
+        request, proposal_schema, resource.label, check=lambda values: type(resource)(**{**resource.model_dump(), **values})
+    )
+
+
+def plan_update(
+    directory: Path, file_name: str, inventory: str | None, settings: Settings, model: str | None,
+    progress: Progress | None = None,
+) -> UpdatePlan:
+    """Merge each resource of ``file_name`` with what is deployed, without changing anything."""
+    file = directory / file_name
+    if not file.is_file():
+        raise ProjectError(f"no {file_name} in {directory} (write the changes there or pass --file)")
+    partial = load_resources(file)
+    model = model or settings.model
+    main = {(r.type_name, r.name): r for r in load_resources(directory / "main.py")} if (directory / "main.py").is_file() else {}
+    stored: dict[str, tuple[Version, str]] = {}
+    if has_state(directory):
+        with open_store(directory) as store:
+            for resource in partial:
+                latest = store.latest(resource.type_name, resource.name)
+                if latest is not None:
+                    stored[f"{resource.type_name}/{resource.name}"] = (latest, f"version {latest.version}")
+    missing = [r for r in partial if f"{r.type_name}/{r.name}" not in stored]
+    if missing:
+        for key, (entry, hosts) in _from_manifests(directory, inventory, missing, progress).items():
+            version = Version(entry["type"], entry["name"], entry.get("version", 0), entry.get("deployed_at", ""),
+                              "apply", entry["spec"], hosts)
+            stored.setdefault(key, (version, f"version {version.version} on {', '.join(sorted(hosts))}"))
+    changes = []
+    for resource in partial:
+        key = f"{resource.type_name}/{resource.name}"
+        given = resource.model_dump(include=resource.model_fields_set)
+        if key not in stored:
+            changes.append(Change(resource, None, "new"))
+            continue
+        recorded, origin = stored[key]
+        previous = rebuild(recorded, resource, main.get((resource.type_name, resource.name)))
+        merged = type(resource)(**{**previous.model_dump(), **given})
+        note = None
+        if "description" in given and given["description"] != previous.description:
+            if model:
+                proposal = {k: v for k, v in _propose(merged, recorded.spec, settings, model).items() if k not in given}
+                merged = type(resource)(**{**merged.model_dump(), **proposal})
+                note = f"the model proposed changes to {', '.join(sorted(proposal)) or 'nothing'}"
+            else:
+                note = "description recorded, not interpreted (no model configured)"
+        merged._origin = resource.origin
+        before, after = previous.model_dump(mode="json"), merged.model_dump(mode="json")
+        changes.append(Change(merged, previous, origin, [name for name in after if after[name] != before.get(name)], note))
+    project = Project(directory, file, [change.resource for change in changes])
+    complete_project(project, settings, model=model, prune=False)
+    for change, completed in zip(changes, project.resources):
+        change.resource = completed
+    return UpdatePlan(project, place(project, inventory), changes)
+
+
+def field_diff(change: Change, name: str) -> tuple[Any, Any]:
+    """(before, after) of a field as shown to people: content as a hash, secrets redacted."""
+    from clockwork.evaluate import shown
+
+    return (shown(change.previous, name) if change.previous else None), shown(change.resource, name)
+
+
+@dataclass
+class UpdateOutcome:
+    applied: Report
+    verified: Report | None
+    rolled_back: Report | None = None
+
+
+def run_update(plan: UpdatePlan, progress: Progress | None, keep_failed: bool) -> UpdateOutcome:
+    """Apply the merged resources (recorded with source ``update``), evaluate them with their health checks,
+    and roll back what changed when that evaluation fails (unless ``keep_failed``)."""
+    from clockwork.apply import run_apply
+    from clockwork.destroy import destroy
+    from clockwork.evaluate import evaluate
+
+    changed = [change for change in plan.changes if change.fields or change.previous is None]
+    if not changed:
+        return UpdateOutcome(Report([], plan.placement.hosts), None)
+    project = Project(plan.project.directory, plan.project.file, [change.resource for change in changed])
+    applied = run_apply(project, place(project, plan.placement.source), "update", progress)
+    verified = evaluate(project, plan.placement.source, progress=progress)
+    if verified.status == "ok" or keep_failed:
+        return UpdateOutcome(applied, verified)
+    restored = [change.previous for change in changed if change.previous is not None]
+    created = [change.resource for change in changed if change.previous is None]
+    rolled = None
+    if restored:
+        back = Project(plan.project.directory, plan.project.file, restored)
+        rolled = run_apply(back, place(back, plan.placement.source), "rollback", progress)
+    if created:
+        gone = Project(plan.project.directory, plan.project.file, created)
+        removed = destroy(gone, plan.placement.source, progress=progress)
+        rolled = removed if rolled is None else Report(rolled.results + removed.results, rolled.hosts,
+                                                       rolled.unreachable | removed.unreachable, rolled.resources)
+    return UpdateOutcome(applied, verified, rolled)
+
+
+def describe_value(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    return text if len(text) <= 80 else text[:77] + "…"
+
