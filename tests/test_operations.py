@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from clockwork.facts.paths import Paths
-from clockwork.operations import docker, files
+from clockwork.operations import docker, files, manifest
 from tests import harness
 
 CASES = harness.cases("operations")
@@ -56,11 +56,12 @@ def test_every_operation_has_fixtures() -> None:
     folders = {name.split("/")[0] for name, _data in (param.values for param in CASES)}
     operations = {
         f"{module.__name__.rpartition('.')[2]}.{name}"
-        for module in (files, docker)
+        for module in (files, docker, manifest)
         for name, value in vars(module).items()
         if callable(value) and hasattr(value, "_inner") and value.__module__ == module.__name__
     }
-    assert operations == {"files.file", "files.directory", "files.absent", "docker.container", "docker.container_absent"}
+    assert operations == {"files.file", "files.directory", "files.absent", "docker.container", "docker.container_absent",
+                          "manifest.manifest"}
     assert folders == operations
 
 
