@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 from typing import Literal, TypedDict
 
@@ -17,16 +18,25 @@ _STAT_TYPES: dict[str, PathType] = {
     "symbolic link": "link",
 }
 
-# One line per path argument: "<path>\t-" when it does not exist, otherwise
-# "<path>\t<stat %F|%a|%U|%G>\t<sha1 of a readable regular file, or ->".
+# A fixed number of processes per host, whatever the number of paths: ONE ``stat``
+# for all of them ("S\t<path>\t<%F|%a|%U|%G>"), shell builtins that say which
+# exist ("E\t<path>", or "A\t<path>" when absent) and collect the regular files,
+# and ONE ``sha1sum`` for those ("<sha1>  <path>", GNU-escaped when the path holds
+# a backslash). A path that exists but could not be stat'ed reads as "?"; a
+# regular file without a sum could not be read.
 _SCRIPT = (
-    'for p in "$@"; do '
-    'if [ -e "$p" ] || [ -L "$p" ]; then '
-    "s=$(LC_ALL=C stat -c '%F|%a|%U|%G' -- \"$p\" 2>/dev/null) || s='?|?|?|?'; h=-; "
-    'if [ -f "$p" ] && [ ! -L "$p" ]; then h=$(sha1sum < "$p" 2>/dev/null) && h=${h%% *} || h=?; fi; '
-    "printf '%s\\t%s\\t%s\\n' \"$p\" \"$s\" \"$h\"; "
-    "else printf '%s\\t-\\n' \"$p\"; fi; done"
+    "LC_ALL=C stat --printf 'S\\t%n\\t%F|%a|%U|%G\\n' -- \"$@\" 2>/dev/null; n=$#; "
+    'for p in "$@"; do if [ -e "$p" ] || [ -L "$p" ]; then printf \'E\\t%s\\n\' "$p"; '
+    '[ -f "$p" ] && [ ! -L "$p" ] && set -- "$@" "$p"; '
+    'else printf \'A\\t%s\\n\' "$p"; fi; done; '
+    'shift $n; [ $# -eq 0 ] || sha1sum -- "$@" 2>/dev/null || true'
 )
+_SHA1SUM_LINE = re.compile(r"^(\\?)([0-9a-f]{40}) [ *](.*)$")
+
+
+def _sha1sum_path(escaped: bool, name: str) -> str:
+    """The path of a ``sha1sum`` line (GNU escapes a backslash in the name as two, and marks the line)."""
+    return re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), name) if escaped else name
 
 
 def quoted_paths(fact: str, keys: tuple[str, ...]) -> str:
@@ -47,11 +57,8 @@ class PathInfo(TypedDict):
     sha1: str | None
 
 
-def _parse_fields(fields: list[str]) -> PathInfo | None:
-    if fields == ["-"]:
-        return None
-    kind, mode, user, group = (fields[0].split("|") + ["?"] * 4)[:4]
-    sha1 = fields[1] if len(fields) > 1 and fields[1] not in ("-", "?") else None
+def _parse_fields(stat: str, sha1: str | None) -> PathInfo:
+    kind, mode, user, group = (stat.split("|") + ["?"] * 4)[:4]
     return PathInfo(
         type=_STAT_TYPES.get(kind, "other"),
         mode=mode.rjust(3, "0") if mode.isdigit() else mode,
@@ -86,9 +93,19 @@ class Paths(FactBase[dict[str, PathInfo | None]]):
         return {}
 
     def process(self, output: list[str]) -> dict[str, PathInfo | None]:
-        result: dict[str, PathInfo | None] = {}
+        stats: dict[str, str] = {}
+        sums: dict[str, str] = {}
+        listed: dict[str, bool] = {}  # path → exists, in the order the paths were asked for
         for line in output:
-            path, tab, rest = line.partition("\t")
-            if tab:
-                result[path] = _parse_fields(rest.split("\t"))
-        return result
+            tag, tab, rest = line.partition("\t")
+            if tab and tag == "S":
+                path, _, fields = rest.rpartition("\t")
+                stats[path] = fields
+            elif tab and tag in ("E", "A"):
+                listed[rest] = tag == "E"
+            elif match := _SHA1SUM_LINE.match(line):
+                sums[_sha1sum_path(bool(match.group(1)), match.group(3))] = match.group(2)
+        return {
+            path: _parse_fields(stats.get(path, "?|?|?|?"), sums.get(path)) if exists else None
+            for path, exists in listed.items()
+        }

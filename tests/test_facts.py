@@ -103,7 +103,7 @@ def test_batch_failed_section_is_a_fact_process_error_instance() -> None:
     requests = ((harness.Strict, ("bad",)), (Paths, ("x",)))
     Batch().command(requests=requests)
     marker = "@@clockwork-batch-section@@"
-    result = Batch().process([f"{marker} tests.harness.Strict", "bad", f"{marker} clockwork.facts.paths.Paths", "x\t-"])
+    result = Batch().process([f"{marker} tests.harness.Strict", "bad", f"{marker} clockwork.facts.paths.Paths", "A\tx"])
     assert isinstance(result[0], FactProcessError)
     assert result[1] == {"x": None}
 
