@@ -446,6 +446,101 @@ def update(
     sys.exit(1)
 
 
+@cli.command()
+@common_options
+@inventory_option
+@click.option("--once", is_flag=True, help="Run one pass over the resources that are due, then exit (for cron).")
+@click.option("--print-systemd-unit", is_flag=True, help="Print a systemd unit that runs the service for this project.")
+@click.pass_obj
+def reconcile(ctx: Context, inventory: str | None, once: bool, print_systemd_unit: bool) -> None:
+    """Keep the fleet as last applied: drift correction, time limits, alerts.
+
+    Looks after the resources applied with reconcile=True: each is evaluated
+    every check_interval; on drift it is corrected (on_drift="auto_correct"),
+    only alerted ("alert") or only recorded ("ignore"). Resources past their
+    max_duration are destroyed. Alerts go to the channels in the settings
+    (CW_ALERT_WEBHOOK_URL, CW_ALERT_SLACK_WEBHOOK_URL, CW_ALERT_EMAIL_TO).
+
+    Without --once it runs until SIGTERM or SIGINT (exit 0 after the current
+    pass); SIGHUP reloads the settings. Events are logged as JSON lines to
+    stderr and .clockwork/reconcile.log. With --once the exit status is
+    evaluate's: 0 all as specified (or corrected), 1 drift left, 3 a host or
+    check could not be evaluated.
+    """
+    from clockwork.reconcile import EventLog, Service, make_reconciler, systemd_unit
+    from clockwork.reconcile.schedule import stamp
+    from clockwork.state.sqlite import STATE_DIR
+
+    directory = ctx.project_dir.resolve()
+    if print_systemd_unit:
+        click.echo(systemd_unit(directory, inventory), nl=False)
+        return
+    log = EventLog(directory / STATE_DIR / "reconcile.log", None if ctx.quiet else sys.stderr)
+    try:
+        if not once:
+            ctx.call(make_reconciler, directory, inventory, log)  # bad settings or inventory: exit 2 now
+            sys.exit(Service(lambda: make_reconciler(directory, inventory, log), log).run())
+        outcome = ctx.call(ctx.call(make_reconciler, directory, inventory, log).run_pass)
+    finally:
+        log.close()
+    report = outcome.report
+    _print_results(ctx, report, lambda r: not ctx.quiet or r.status != "ok" or bool(r.changed))
+    checked = len(report.results)
+    next_due = "nothing scheduled" if outcome.next_wake == float("inf") else f"next check due {stamp(outcome.next_wake)}"
+    click.echo(f"Reconciled: {checked} checked, {outcome.corrected} corrected, {outcome.expired} expired, "
+               f"{report.count('drift')} drift, {report.count('error')} errors; {next_due}")
+    _exit(report, drift_fails=True)
+
+
+@cli.command()
+@common_options
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Output format.")
+@click.pass_obj
+def status(ctx: Context, output_format: str) -> None:
+    """Show each reconciled resource per host: last result, next due, expiry time, corrections."""
+    import json
+
+    from clockwork.reconcile import status as reconcile_status
+
+    rows = ctx.call(reconcile_status, ctx.project_dir.resolve())
+    if output_format == "json":
+        click.echo(json.dumps({"resources": [row.as_dict() for row in rows]}, indent=2, ensure_ascii=False))
+        return
+    if not rows:
+        click.echo("Nothing is reconciled: no resource was applied with reconcile=True or a max_duration.")
+        return
+    for row in rows:
+        corrections = f"{row.corrections_total} corrections ({row.corrections_last_hour} in the last hour)"
+        parts = [f"{row.state}", f"last {row.last_result or '-'} at {row.last_checked or '-'}",
+                 f"next due {row.next_due or '-'}", corrections]
+        if row.expires_at:
+            parts.append(f"expires {row.expires_at}")
+        mark = "✓" if row.state == "ok" else "✗" if row.state in ("drift", "failure", "flapping") else "·"
+        click.echo(f"{mark} [{row.host}] {row.type} {row.resource}: {'; '.join(parts)}")
+        if row.detail and row.state not in ("ok",):
+            click.echo(f"    {row.detail}")
+
+
+@cli.command()
+@common_options
+@click.argument("resource")
+@click.option("--by", "by", required=True, metavar="DURATION", help="How much longer it may live ('2h', '30m').")
+@click.pass_obj
+def extend(ctx: Context, resource: str, by: str) -> None:
+    """Push back the max_duration expiry of RESOURCE (a name or Type/name) on every host."""
+    from clockwork.durations import parse_duration
+    from clockwork.reconcile import extend as extend_expiry
+    from clockwork.reconcile.schedule import stamp
+
+    try:
+        seconds = parse_duration(by)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--by") from None
+    for lifetime in ctx.call(extend_expiry, ctx.project_dir.resolve(), resource, seconds, by):
+        click.echo(f"✓ [{lifetime.host}] {lifetime.type} {lifetime.name}: expires {stamp(lifetime.expires_at)}")
+
+
 def _confirm(yes: bool, command: str, question: str) -> None:
     """Ask on a terminal; without one, refuse unless --yes (never hang)."""
     if yes:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from clockwork.engine import Progress, Session
 from clockwork.evaluate import read_fleet
 from clockwork.facts.manifest import Manifest
-from clockwork.placement import place
+from clockwork.placement import Placement, place
 from clockwork.project import Project
-from clockwork.record import INTENTIONAL, manifest_path, write_manifests
+from clockwork.record import CORRECTIVE, INTENTIONAL, manifest_path, write_manifests
 from clockwork.results import Report, Result
-from clockwork.state import open_store
+from clockwork.state import StateStore, open_store
 
 
 def destroy(
@@ -25,43 +25,56 @@ def destroy(
     """
     placement = place(project, inventory, limit)
     with open_store(project.directory) as store, store.writer("destroy") as deployment:
-        with Session(placement.inventory, project.directory, placement.hosts, progress) as session:
-            readings, unreachable = read_fleet(
-                session, placement, health=False, extra=lambda target: [(Manifest, manifest_path(target))]
-            )
-            present = [
-                reading for reading in reversed(readings)
-                if reading.observed is not None and reading.evaluation.error is None
-                and reading.resource.is_present(session.target(reading.host), reading.observed)
-            ]
-            outcomes = session.operate({
-                host: [(id(reading), reading.resource.destroy) for reading in present if reading.host is host]
-                for host in dict.fromkeys(reading.host for reading in present)
-            })
-        results = []
-        forget: dict[str, dict] = {}
-        for reading in readings:
-            outcome = outcomes.get((reading.host, id(reading)))
-            if reading.evaluation.error is not None:
-                results.append(reading.result())
-                continue
-            result = Result(reading.host.name, reading.resource.name, reading.resource.type_name, "ok",
-                            "removed" if outcome else "already absent", changed=bool(outcome and outcome.changed))
-            if outcome and outcome.error:
-                result.status, result.error, result.detail = "error", outcome.error, f"failed: {outcome.error}"
-            else:
-                store.forget_deployed(result.type, result.resource, [result.host])
-                if result.changed:
-                    store.record_event("destroyed", result.type, result.resource, result.host, "removed", INTENTIONAL)
-                key = f"{result.type}/{result.resource}"
-                listed = reading.observed[Manifest].get(manifest_path(session.target(reading.host)), {})
-                if key in listed:
-                    forget.setdefault(reading.host.name, {})[key] = None
-            results.append(result)
-        if forget:
-            with Session(placement.fresh_inventory(), project.directory, list(forget), progress) as writer:
-                unreachable |= writer.connect()
-                write_manifests(writer, forget)
-        report = Report(results, placement.hosts, unreachable, len(project.resources))
+        report = remove(store, placement, progress, len(project.resources))
         store.finish(deployment, "ok" if report.status == "ok" else f"{report.count('error')} errors")
     return report
+
+
+def remove(
+    store: StateStore, placement: Placement, progress: Progress | None, resources: int, kind: str = "destroyed"
+) -> Report:
+    """Remove the placed resources (the caller holds the lock) and record it.
+
+    ``kind`` is ``destroyed`` (someone asked: an intentional event) or
+    ``expired`` (the reconciler ended a resource's ``max_duration``: corrective).
+    Either way the reconciler leaves the resource alone until it is applied again.
+    """
+    intent = INTENTIONAL if kind == "destroyed" else CORRECTIVE
+    with Session(placement.inventory, placement.directory, placement.hosts, progress) as session:
+        readings, unreachable = read_fleet(
+            session, placement, health=False, extra=lambda target: [(Manifest, manifest_path(target))]
+        )
+        present = [
+            reading for reading in reversed(readings)
+            if reading.observed is not None and reading.evaluation.error is None
+            and reading.resource.is_present(session.target(reading.host), reading.observed)
+        ]
+        outcomes = session.operate({
+            host: [(id(reading), reading.resource.destroy) for reading in present if reading.host is host]
+            for host in dict.fromkeys(reading.host for reading in present)
+        })
+    results = []
+    forget: dict[str, dict] = {}
+    for reading in readings:
+        outcome = outcomes.get((reading.host, id(reading)))
+        if reading.evaluation.error is not None:
+            results.append(reading.result())
+            continue
+        result = Result(reading.host.name, reading.resource.name, reading.resource.type_name, "ok",
+                        "removed" if outcome else "already absent", changed=bool(outcome and outcome.changed))
+        if outcome and outcome.error:
+            result.status, result.error, result.detail = "error", outcome.error, f"failed: {outcome.error}"
+        else:
+            store.forget_deployed(result.type, result.resource, [result.host], kind)
+            if result.changed:
+                store.record_event(kind, result.type, result.resource, result.host, "removed", intent)
+            key = f"{result.type}/{result.resource}"
+            listed = reading.observed[Manifest].get(manifest_path(session.target(reading.host)), {})
+            if key in listed:
+                forget.setdefault(reading.host.name, {})[key] = None
+        results.append(result)
+    if forget:
+        with Session(placement.fresh_inventory(), placement.directory, list(forget), progress) as writer:
+            unreachable |= writer.connect()
+            write_manifests(writer, forget)
+    return Report(results, placement.hosts, unreachable, resources)

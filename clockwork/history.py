@@ -67,14 +67,20 @@ def rebuild(version: Version, *declared: Resource | None) -> Resource:
     return cls(**restore(version, *declared))
 
 
-def choose_version(project_dir: Path, resource: str, to: int | None) -> tuple[Version, Version]:
-    """(current, target) versions of one resource; the target defaults to the one before the current."""
+def versions_of(project_dir: Path, resource: str) -> list[Version]:
+    """The versions of the one resource that ``resource`` (a name or ``Type/name``) names, oldest first."""
     versions = history(project_dir, resource)
     if not versions:
         raise ProjectError(f"no history for {resource!r}: nothing was ever applied from {project_dir}")
     types = {version.type for version in versions}
     if len(types) > 1:
         raise ProjectError(f"{resource!r} names several resources ({', '.join(sorted(types))}): use Type/name")
+    return versions
+
+
+def choose_version(project_dir: Path, resource: str, to: int | None) -> tuple[Version, Version]:
+    """(current, target) versions of one resource; the target defaults to the one before the current."""
+    versions = versions_of(project_dir, resource)
     current = versions[-1]
     number = current.version - 1 if to is None else to
     target = next((version for version in versions if version.version == number), None)

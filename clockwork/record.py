@@ -15,7 +15,10 @@ from clockwork.results import Result
 from clockwork.state.base import StateStore, Version
 from clockwork.state.sqlite import now
 
+#: How events are labelled: a change someone asked for (apply, update, rollback, destroy, extend),
+#: or one the reconciler made to undo drift or end a resource's life.
 INTENTIONAL = "intentional"
+CORRECTIVE = "corrective"
 
 
 def manifest_path(target: Target) -> str:
@@ -41,7 +44,7 @@ def record_versions(
         if latest is not None:
             versions[resource_key(resource)] = latest
         if placed:
-            store.mark_deployed(resource.type_name, resource.name, placed, at)
+            store.mark_deployed(resource.type_name, resource.name, placed, at, resource.lifetime)
         for result in mine:
             if result.changed:
                 store.record_event("changed", result.type, result.resource, result.host, result.detail, INTENTIONAL)

@@ -32,6 +32,7 @@ class Settings:
     smtp_user: str | None = None
     smtp_password: str | None = None
     smtp_from: str | None = None
+    flapping_limit: str | None = None
 
 
 def _read_dotenv(path: Path) -> dict[str, str]:

@@ -28,6 +28,7 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 
 from tests.fleet import Fleet, PrefixInUse, start_fleet  # noqa: E402
+from tests.receivers import http_receiver, smtp_receiver  # noqa: E402,F401 (fixtures)
 
 
 def _worker_prefix() -> str:

@@ -170,6 +170,11 @@ class Fleet:
         """Kill ``host``'s sshd and its sessions: the host is unreachable from then on."""
         _stop_sshds([host])
 
+    def start_host(self, host: FleetHost) -> None:
+        """Start a stopped host's sshd again (same port, user, home and host key): it is reachable again."""
+        _start_sshd(host, self.root)
+        _wait_sshds([host], self.root)
+
     def remove_containers(self) -> None:
         """Remove every container on every running docker host (best effort)."""
         script = 'ids=$(docker ps -aq) && { [ -z "$ids" ] || docker rm -f $ids >/dev/null; }'

@@ -157,6 +157,11 @@ class Resource(BaseModel):
     def origin(self) -> str | None:
         return self._origin
 
+    @property
+    def lifetime(self) -> int | None:
+        """``max_duration`` in seconds, or ``None`` when it lives until destroyed."""
+        return parse_duration(self.max_duration) if self.max_duration else None
+
     def redacted(self, include: set[str] | None = None) -> dict[str, Any]:
         """The spec as JSON data with secret values replaced: what may leave this machine or be stored.
 

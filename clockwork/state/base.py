@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 #: Where a version came from.
@@ -34,13 +34,73 @@ class Version:
                 "source": self.source, "spec": self.spec}
 
 
+@dataclass
+class Watch:
+    """The reconciler's memory of one resource on one host (times are epoch seconds).
+
+    ``state`` is what alerts are about: ``ok``, ``drift``, ``failure``,
+    ``flapping``, or ``expired``/``destroyed`` (then it is left alone until
+    applied again); ``since`` is when that state began.
+
+    >>> store.watches()[("FileResource", "app.conf", "web-1")].state
+    'drift'
+    """
+
+    type: str
+    name: str
+    host: str
+    next_due: float = 0.0
+    last_checked: float | None = None
+    last_result: str | None = None
+    detail: str = ""
+    state: str = "ok"
+    since: float | None = None
+    corrections: list[float] = field(default_factory=list)
+    total_corrections: int = 0
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.type, self.name, self.host)
+
+
+@dataclass
+class Lifetime:
+    """A ``max_duration`` resource on one host: when it expires, and whether the warning went out.
+
+    >>> store.lifetimes()[0].expires_at
+    1795000000.0
+    """
+
+    type: str
+    name: str
+    host: str
+    deployed_at: float
+    expires_at: float
+    warned: bool = False
+
+
+@dataclass
+class HostHealth:
+    """A host the reconciler could not reach: consecutive failures and when to try again (epoch seconds)."""
+
+    host: str
+    failures: int
+    retry_at: float
+    since: float
+    error: str = ""
+    alerted: bool = False
+
+
 class StateStore(ABC):
     """A project's memory of what was deployed. Writers hold ``writer()``; readers never block."""
 
     @abstractmethod
     @contextmanager
-    def writer(self, command: str) -> Iterator[int]:
-        """Hold the project's write lock (waiting a bounded time) and record a deployment; yields its id."""
+    def writer(self, command: str, record: bool = True) -> Iterator[int]:
+        """Hold the project's write lock (waiting a bounded time) and record a deployment; yields its id.
+
+        With ``record=False`` (a reconcile pass) no deployment is recorded and the id is 0.
+        """
 
     @abstractmethod
     def finish(self, deployment: int, result: str) -> None:
@@ -60,16 +120,54 @@ class StateStore(ABC):
         """Versions, oldest first, of one resource or of all."""
 
     @abstractmethod
-    def mark_deployed(self, type_name: str, name: str, hosts: list[str], at: str) -> None:
-        """Remember when a resource was first deployed on each host (kept across later versions)."""
+    def latest_versions(self) -> list[Version]:
+        """The newest version of every resource ever recorded."""
+
+    @abstractmethod
+    def mark_deployed(self, type_name: str, name: str, hosts: list[str], at: str, lifetime: int | None = None) -> None:
+        """Remember when a resource was first deployed on each host (kept across later versions).
+
+        ``lifetime`` is its ``max_duration`` in seconds: it expires that long after
+        its first deployment (plus any extension). A host where it is deployed anew
+        starts with a clean reconcile record.
+        """
 
     @abstractmethod
     def first_deployed(self, type_name: str, name: str) -> dict[str, str]:
         """Host → first-deployed time."""
 
     @abstractmethod
-    def forget_deployed(self, type_name: str, name: str, hosts: list[str]) -> None:
-        """A resource was destroyed on these hosts: its clock starts again when it comes back."""
+    def forget_deployed(self, type_name: str, name: str, hosts: list[str], state: str = "destroyed") -> None:
+        """A resource was removed from these hosts (``destroyed`` or ``expired``): its clock starts again when
+        it comes back, and the reconciler leaves it alone until then."""
+
+    @abstractmethod
+    def lifetimes(self) -> list[Lifetime]:
+        """Every deployed resource with a ``max_duration``, per host."""
+
+    @abstractmethod
+    def set_warned(self, type_name: str, name: str, host: str) -> None:
+        """The warning before expiry went out."""
+
+    @abstractmethod
+    def extend(self, type_name: str, name: str, seconds: int) -> list[Lifetime]:
+        """Push back a resource's expiry on every host; returns the new lifetimes (none: it has no expiry)."""
+
+    @abstractmethod
+    def watches(self) -> dict[tuple[str, str, str], Watch]:
+        """The reconciler's record of every resource × host it has looked at."""
+
+    @abstractmethod
+    def save_watches(self, watches: list[Watch]) -> None:
+        """Store these watches (replacing the previous record of each)."""
+
+    @abstractmethod
+    def host_health(self) -> dict[str, HostHealth]:
+        """Hosts currently backed off."""
+
+    @abstractmethod
+    def save_host_health(self, health: list[HostHealth], recovered: list[str]) -> None:
+        """Store backed-off hosts and forget the ones that answered again."""
 
     @abstractmethod
     def record_event(self, kind: str, type_name: str, name: str, host: str | None, detail: str, intent: str) -> None:

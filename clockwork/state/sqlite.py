@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from clockwork.exceptions import LockTimeout
-from clockwork.state.base import StateStore, Version
+from clockwork.state.base import HostHealth, Lifetime, StateStore, Version, Watch
 
 STATE_DIR = ".clockwork"
 #: How long a second writer waits for the lock by default, in seconds.
@@ -42,11 +42,31 @@ MIGRATIONS = [
         host TEXT, detail TEXT NOT NULL, intent TEXT NOT NULL CHECK (intent IN ('intentional', 'corrective'))
     );
     """,
+    """
+    ALTER TABLE first_deployed ADD COLUMN lifetime INTEGER;
+    ALTER TABLE first_deployed ADD COLUMN expires_at REAL;
+    ALTER TABLE first_deployed ADD COLUMN warned INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE watches (
+        type TEXT NOT NULL, name TEXT NOT NULL, host TEXT NOT NULL, next_due REAL NOT NULL, last_checked REAL,
+        last_result TEXT, detail TEXT NOT NULL DEFAULT '', state TEXT NOT NULL, since REAL,
+        corrections TEXT NOT NULL DEFAULT '[]', total_corrections INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (type, name, host)
+    );
+    CREATE TABLE host_health (
+        host TEXT PRIMARY KEY, failures INTEGER NOT NULL, retry_at REAL NOT NULL, since REAL NOT NULL,
+        error TEXT NOT NULL DEFAULT '', alerted INTEGER NOT NULL DEFAULT 0
+    );
+    """,
 ]
 
 
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def epoch(stamp: str) -> float:
+    """Seconds since the epoch of a stored ISO time."""
+    return datetime.fromisoformat(stamp).timestamp()
 
 
 class SqliteStore(StateStore):
@@ -88,7 +108,7 @@ class SqliteStore(StateStore):
         self.db.close()
 
     @contextmanager
-    def writer(self, command: str) -> Iterator[int]:
+    def writer(self, command: str, record: bool = True) -> Iterator[int]:
         lock_path = self.directory / "lock"
         handle = open(lock_path, "a+")
         os.chmod(lock_path, 0o600)
@@ -110,11 +130,13 @@ class SqliteStore(StateStore):
         handle.truncate()
         handle.write(f"pid {os.getpid()} ({command}, since {now()})\n")
         handle.flush()
-        with self._transaction():
-            deployment = self.db.execute(
-                "INSERT INTO deployments (command, user, pid, started_at) VALUES (?, ?, ?, ?)",
-                (command, getpass.getuser(), os.getpid(), now()),
-            ).lastrowid
+        deployment = 0
+        if record:
+            with self._transaction():
+                deployment = self.db.execute(
+                    "INSERT INTO deployments (command, user, pid, started_at) VALUES (?, ?, ?, ?)",
+                    (command, getpass.getuser(), os.getpid(), now()),
+                ).lastrowid
         try:
             yield int(deployment)
         finally:
@@ -169,23 +191,92 @@ class SqliteStore(StateStore):
             args = [value for _, value in conditions]
         return [self._version(row) for row in self.db.execute(query + " ORDER BY id", args)]
 
-    def mark_deployed(self, type_name: str, name: str, hosts: list[str], at: str) -> None:
+    def latest_versions(self) -> list[Version]:
+        rows = self.db.execute(
+            "SELECT * FROM versions AS v WHERE version = (SELECT MAX(version) FROM versions WHERE type = v.type AND name = v.name) "
+            "ORDER BY id"
+        )
+        return [self._version(row) for row in rows]
+
+    def mark_deployed(self, type_name: str, name: str, hosts: list[str], at: str, lifetime: int | None = None) -> None:
         with self._transaction():
-            self.db.executemany(
-                "INSERT OR IGNORE INTO first_deployed (type, name, host, at) VALUES (?, ?, ?, ?)",
-                [(type_name, name, host, at) for host in hosts],
-            )
+            for host in hosts:
+                key = (type_name, name, host)
+                if self.db.execute("INSERT OR IGNORE INTO first_deployed (type, name, host, at) VALUES (?, ?, ?, ?)",
+                                   (*key, at)).rowcount:
+                    self.db.execute("DELETE FROM watches WHERE type = ? AND name = ? AND host = ?", key)
+                row = self.db.execute("SELECT at, lifetime FROM first_deployed WHERE type = ? AND name = ? AND host = ?",
+                                      key).fetchone()
+                if row["lifetime"] != lifetime:  # a new max_duration counts from the first deployment
+                    expires = None if lifetime is None else epoch(row["at"]) + lifetime
+                    self.db.execute(
+                        "UPDATE first_deployed SET lifetime = ?, expires_at = ?, warned = 0 "
+                        "WHERE type = ? AND name = ? AND host = ?", (lifetime, expires, *key),
+                    )
 
     def first_deployed(self, type_name: str, name: str) -> dict[str, str]:
         rows = self.db.execute("SELECT host, at FROM first_deployed WHERE type = ? AND name = ?", (type_name, name))
         return {row["host"]: row["at"] for row in rows}
 
-    def forget_deployed(self, type_name: str, name: str, hosts: list[str]) -> None:
+    def forget_deployed(self, type_name: str, name: str, hosts: list[str], state: str = "destroyed") -> None:
+        at = time.time()
+        with self._transaction():
+            for host in hosts:
+                key = (type_name, name, host)
+                self.db.execute("DELETE FROM first_deployed WHERE type = ? AND name = ? AND host = ?", key)
+                self.db.execute(
+                    "INSERT INTO watches (type, name, host, next_due, state, since, last_result) VALUES (?, ?, ?, 0, ?, ?, ?) "
+                    "ON CONFLICT (type, name, host) DO UPDATE SET state = excluded.state, since = excluded.since, "
+                    "last_result = excluded.last_result",
+                    (*key, state, at, state),
+                )
+
+    def lifetimes(self) -> list[Lifetime]:
+        rows = self.db.execute("SELECT * FROM first_deployed WHERE expires_at IS NOT NULL ORDER BY expires_at")
+        return [Lifetime(row["type"], row["name"], row["host"], epoch(row["at"]), row["expires_at"], bool(row["warned"]))
+                for row in rows]
+
+    def set_warned(self, type_name: str, name: str, host: str) -> None:
+        with self._transaction():
+            self.db.execute("UPDATE first_deployed SET warned = 1 WHERE type = ? AND name = ? AND host = ?",
+                            (type_name, name, host))
+
+    def extend(self, type_name: str, name: str, seconds: int) -> list[Lifetime]:
+        with self._transaction():
+            self.db.execute(
+                "UPDATE first_deployed SET expires_at = expires_at + ?, warned = 0 "
+                "WHERE type = ? AND name = ? AND expires_at IS NOT NULL", (seconds, type_name, name),
+            )
+        return [lifetime for lifetime in self.lifetimes() if (lifetime.type, lifetime.name) == (type_name, name)]
+
+    def watches(self) -> dict[tuple[str, str, str], Watch]:
+        watches = {}
+        for row in self.db.execute("SELECT * FROM watches"):
+            watch = Watch(**{**dict(row), "corrections": json.loads(row["corrections"])})
+            watches[watch.key] = watch
+        return watches
+
+    def save_watches(self, watches: list[Watch]) -> None:
         with self._transaction():
             self.db.executemany(
-                "DELETE FROM first_deployed WHERE type = ? AND name = ? AND host = ?",
-                [(type_name, name, host) for host in hosts],
+                "INSERT OR REPLACE INTO watches (type, name, host, next_due, last_checked, last_result, detail, state, "
+                "since, corrections, total_corrections) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(w.type, w.name, w.host, w.next_due, w.last_checked, w.last_result, w.detail, w.state, w.since,
+                  json.dumps(w.corrections), w.total_corrections) for w in watches],
             )
+
+    def host_health(self) -> dict[str, HostHealth]:
+        rows = self.db.execute("SELECT * FROM host_health")
+        return {row["host"]: HostHealth(**{**dict(row), "alerted": bool(row["alerted"])}) for row in rows}
+
+    def save_host_health(self, health: list[HostHealth], recovered: list[str]) -> None:
+        with self._transaction():
+            self.db.executemany(
+                "INSERT OR REPLACE INTO host_health (host, failures, retry_at, since, error, alerted) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(h.host, h.failures, h.retry_at, h.since, h.error, int(h.alerted)) for h in health],
+            )
+            self.db.executemany("DELETE FROM host_health WHERE host = ?", [(host,) for host in recovered])
 
     def record_event(self, kind: str, type_name: str, name: str, host: str | None, detail: str, intent: str) -> None:
         with self._transaction():
@@ -200,16 +291,19 @@ class SqliteStore(StateStore):
 
 
 @contextmanager
-def open_store(project_dir: Path) -> Iterator[SqliteStore]:
+def open_store(project_dir: Path, lock_timeout: float | None = None) -> Iterator[SqliteStore]:
     """The project's store in ``project_dir/.clockwork`` (created on first use).
 
-    A writer waits ``CW_LOCK_TIMEOUT`` (default 30s) for another one to finish.
+    A writer waits ``lock_timeout`` seconds, by default ``CW_LOCK_TIMEOUT`` (else 30s),
+    for another one to finish.
     """
     from clockwork.durations import parse_duration
     from clockwork.settings import load_settings
 
-    setting = load_settings(project_dir).lock_timeout
-    store = SqliteStore(project_dir / STATE_DIR, parse_duration(setting) if setting else LOCK_TIMEOUT)
+    if lock_timeout is None:
+        setting = load_settings(project_dir).lock_timeout
+        lock_timeout = parse_duration(setting) if setting else LOCK_TIMEOUT
+    store = SqliteStore(project_dir / STATE_DIR, lock_timeout)
     try:
         yield store
     finally:

@@ -1,0 +1,240 @@
+"""What the benchmarks share: the fleet, the project (Clockwork and pyinfra), timing, tables.
+
+The project is one ``DirectoryResource`` (``app``, mode 750) and ten
+``FileResource``s (``app/file00.conf`` … ``app/file09.conf``, mode 640, small
+distinct contents) on every host, written twice: as a Clockwork ``main.py`` and
+as the equivalent pyinfra ``deploy.py`` (``files.directory`` + ``files.put``).
+Relative paths are relative to the login user's home in both tools.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from tests.fleet import Fleet, FleetHost, start_fleet  # noqa: E402
+
+#: Fleet users are cwb01, cwb02…: the tests use other prefixes.
+PREFIX = "cwb"
+BENCH_DIR = Path(__file__).resolve().parent
+
+
+def _bin_dir() -> Path:
+    """The venv's bin: the running interpreter's own (not resolved: a venv python is a symlink)."""
+    here = Path(sys.executable).parent
+    return here if (here / "clockwork").exists() else REPO_ROOT / ".venv" / "bin"
+
+
+BIN = _bin_dir()
+PYTHON = str(BIN / "python") if (BIN / "python").exists() else sys.executable
+CLOCKWORK = str(BIN / "clockwork")
+PYINFRA = str(BIN / "pyinfra")
+
+DIRECTORY = "app"
+DIRECTORY_MODE = "750"
+FILE_MODE = "640"
+FILES = {f"file{i:02d}.conf": f"setting = {i}\nname = file{i:02d}\n" for i in range(10)}
+#: The 11 paths the project manages, relative to the login user's home.
+PATHS = [DIRECTORY] + [f"{DIRECTORY}/{name}" for name in FILES]
+#: The file that gets drifted, and what it is drifted to.
+DRIFT_FILE = "file03.conf"
+DRIFT_CONTENT = "setting = 3\nname = drifted by hand\n"
+
+
+# Fleet and project -------------------------------------------------------------------
+
+
+def start(hosts: int) -> tuple[Fleet, float]:
+    """A fleet of ``hosts`` sshd hosts under a fresh /tmp directory, and how long it took to start."""
+    root = Path(tempfile.mkdtemp(prefix="cwb-fleet-", dir="/tmp"))
+    began = time.perf_counter()
+    fleet = start_fleet(hosts, root, prefix=PREFIX)
+    return fleet, time.perf_counter() - began
+
+
+def main_py() -> str:
+    lines = [
+        '"""Benchmark project: one directory and ten small files on every host."""',
+        "",
+        "from clockwork.resources import DirectoryResource, FileResource",
+        "",
+        f"app = DirectoryResource(name={DIRECTORY!r}, mode={DIRECTORY_MODE!r})",
+    ]
+    for i, (name, content) in enumerate(FILES.items()):
+        lines.append(
+            f"f{i:02d} = FileResource(name={name!r}, directory={DIRECTORY!r}, content={content!r}, mode={FILE_MODE!r})"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def deploy_py() -> str:
+    lines = [
+        '"""Benchmark deploy, the pyinfra equivalent of main.py."""',
+        "",
+        "import io",
+        "",
+        "from pyinfra.operations import files",
+        "",
+        f"files.directory(name={DIRECTORY!r}, path={DIRECTORY!r}, mode={DIRECTORY_MODE!r})",
+    ]
+    for name, content in FILES.items():
+        dest = f"{DIRECTORY}/{name}"
+        lines.append(
+            f"files.put(name={dest!r}, src=io.StringIO({content!r}), dest={dest!r}, mode={FILE_MODE!r})"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_project(fleet: Fleet) -> Path:
+    """main.py, deploy.py and inventory.py in ``<fleet root>/project``; returns that directory."""
+    project = fleet.root / "project"
+    project.mkdir()
+    (project / "main.py").write_text(main_py())
+    (project / "deploy.py").write_text(deploy_py())
+    fleet.write_inventory(project / "inventory.py")
+    return project
+
+
+def on_every_host(fleet: Fleet, command: str) -> None:
+    """Run ``command`` locally as every host's user, in parallel; raise if one fails."""
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        results = list(pool.map(lambda host: (host, fleet.run(host, command)), fleet.hosts))
+    failed = [f"{host.name}: {result.stderr.strip()}" for host, result in results if result.returncode != 0]
+    if failed:
+        raise RuntimeError(f"{command!r} failed on {len(failed)} hosts: {failed[:3]}")
+
+
+def drift_host(fleet: Fleet) -> FleetHost:
+    """The host that gets drifted: one in the middle of the fleet."""
+    return fleet.hosts[len(fleet.hosts) // 2]
+
+
+def set_drift(fleet: Fleet, drifted: bool) -> None:
+    """Overwrite one file on one host with other content (or put the declared content back)."""
+    content = DRIFT_CONTENT if drifted else FILES[DRIFT_FILE]
+    command = f"printf %s {shlex.quote(content)} > {DIRECTORY}/{DRIFT_FILE}"
+    result = fleet.run(drift_host(fleet), command)
+    if result.returncode != 0:
+        raise RuntimeError(f"could not {'drift' if drifted else 'restore'} {DRIFT_FILE}: {result.stderr}")
+
+
+# Timing ------------------------------------------------------------------------------
+
+
+class BenchError(RuntimeError):
+    """A benchmarked command did not do what it should: the numbers would mean nothing."""
+
+
+@dataclass
+class Command:
+    """One benchmarked process: its argv, the exit status it must have, and a check of its output."""
+
+    label: str
+    argv: list[str]
+    cwd: Path
+    status: int = 0
+    check: Callable[[str], str | None] | None = None  # output → complaint, or None when fine
+    before: Callable[[], None] | None = None  # untimed preparation before each run
+    times: list[float] = field(default_factory=list)
+
+    def run(self, timed: bool = True) -> str:
+        """Run once (preparation untimed), check it, record the wall-clock time; returns stdout+stderr."""
+        if self.before is not None:
+            self.before()
+        began = time.perf_counter()
+        result = subprocess.run(self.argv, cwd=self.cwd, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        elapsed = time.perf_counter() - began
+        output = result.stdout + result.stderr
+        if result.returncode != self.status:
+            raise BenchError(
+                f"{self.label}: `{shlex.join(self.argv)}` exited with {result.returncode}, expected {self.status}\n"
+                + _tail(output)
+            )
+        complaint = self.check(output) if self.check is not None else None
+        if complaint:
+            raise BenchError(f"{self.label}: `{shlex.join(self.argv)}`: {complaint}\n" + _tail(output))
+        if timed:
+            self.times.append(elapsed)
+        return output
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.times)
+
+    @property
+    def best(self) -> float:
+        return min(self.times)
+
+
+def interleave(commands: Sequence[Command], runs: int, progress: bool = True) -> None:
+    """Run A, B, C, A, B, C… ``runs`` times each, timing every run."""
+    for round_number in range(1, runs + 1):
+        for command in commands:
+            command.run()
+            if progress:
+                print(f"  run {round_number}/{runs} {command.label}: {command.times[-1]:.3f} s", file=sys.stderr, flush=True)
+
+
+def _tail(text: str, lines: int = 30) -> str:
+    return "\n".join("    " + line for line in text.strip().splitlines()[-lines:])
+
+
+# Reporting ---------------------------------------------------------------------------
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def environment(hosts: int, runs: int, load: str) -> list[str]:
+    """A few lines saying where and what was measured; ``load``: the load average before the fleet started."""
+    from importlib.metadata import version
+
+    try:
+        rev = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True).stdout.strip()
+    except OSError:
+        rev, dirty = "?", ""
+    return [
+        f"clockwork {version('clockwork')} (git {rev}{'+dirty' if dirty else ''}), pyinfra {version('pyinfra')}, "
+        f"paramiko {version('paramiko')}, gevent {version('gevent')}, Python {platform.python_version()}",
+        f"{platform.system()} {platform.release()}, {os.cpu_count()} CPUs, load average before the benchmark {load}; "
+        f"{hosts} hosts (sshd on 127.0.0.1), {runs} runs each, interleaved, whole processes, wall clock",
+    ]
+
+
+def table(rows: Sequence[tuple[str, Command]]) -> list[str]:
+    width = max(len(label) for label, _ in rows)
+    lines = [f"| {'':{width}} | median s |  min s  | runs (s) |", f"|{'-' * (width + 2)}|---------:|--------:|---|"]
+    for label, command in rows:
+        runs = " ".join(f"{t:.2f}" for t in command.times)
+        lines.append(f"| {label:{width}} | {command.median:8.3f} | {command.best:7.3f} | {runs} |")
+    return lines
+
+
+def ratio_line(name: str, numerator: Command, denominator: Command, target: str | None = None) -> str:
+    """``name  1.23  (ratio of mins 1.20)  target ≤ 1.5 met``; ``target`` like ``<= 1.5`` or ``>= 3``."""
+    value = numerator.median / denominator.median
+    best = numerator.best / denominator.best
+    line = f"{name:<34} {value:6.2f}  (ratio of mins {best:5.2f})"
+    if target is None:
+        return line
+    op, bound = target.split()
+    met = value <= float(bound) if op == "<=" else value >= float(bound)
+    sign = "≤" if op == "<=" else "≥"
+    return f"{line}  target {sign} {bound:<4} {'met' if met else 'NOT met'}"

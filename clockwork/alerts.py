@@ -1,0 +1,265 @@
+"""Alert channels for the reconciler: an Alertmanager-format webhook, Slack, e-mail; retried, never fatal."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import smtplib
+import socket
+import time
+import urllib.error
+import urllib.request
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.message import EmailMessage
+from typing import TYPE_CHECKING, Any
+
+from clockwork.exceptions import ProjectError
+
+if TYPE_CHECKING:
+    from clockwork.settings import Settings
+
+#: Alertmanager's "no end yet" time for firing alerts.
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+Log = Callable[[str, dict[str, Any]], None]
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One alert about a resource on a host (or about a host when ``resource`` is None).
+
+    >>> Alert("drift", "firing", "FileResource 'app.conf' drifted on web-1", "content differs", "web-1",
+    ...       "app.conf", "FileResource").labels()["alertname"]
+    'ClockworkDrift'
+    """
+
+    kind: str
+    status: str
+    summary: str
+    detail: str
+    host: str | None
+    resource: str | None = None
+    type: str | None = None
+    starts_at: str = ""
+    ends_at: str | None = None
+
+    def labels(self) -> dict[str, str]:
+        name = "Clockwork" + "".join(part.capitalize() for part in self.kind.split("-"))
+        return {"alertname": name, "resource": self.resource or "", "type": self.type or "", "host": self.host or "",
+                "kind": self.kind}
+
+    def as_alertmanager(self) -> dict[str, Any]:
+        """The alert as one entry of Alertmanager's webhook ``alerts[]``."""
+        labels = self.labels()
+        return {
+            "status": self.status, "labels": labels, "annotations": {"summary": self.summary, "detail": self.detail},
+            "startsAt": self.starts_at or _now(),
+            "endsAt": (self.ends_at or _now()) if self.status == "resolved" else ZERO_TIME,
+            "generatorURL": "", "fingerprint": _fingerprint(labels),
+        }
+
+    def line(self) -> str:
+        """``[FIRING] summary`` — how Slack and e-mail subjects show it."""
+        return f"[{self.status.upper()}] {self.summary}"
+
+
+def _fingerprint(labels: dict[str, str]) -> str:
+    return hashlib.sha256(json.dumps(labels, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _common(dicts: list[dict[str, str]]) -> dict[str, str]:
+    return {key: value for key, value in dicts[0].items() if all(d.get(key) == value for d in dicts[1:])}
+
+
+def alertmanager_payload(alerts: list[Alert]) -> dict[str, Any]:
+    """Prometheus Alertmanager's webhook document (version 4) for a batch of alerts.
+
+    >>> alertmanager_payload([alert])["status"]
+    'firing'
+    """
+    entries = [alert.as_alertmanager() for alert in alerts]
+    common_labels = _common([entry["labels"] for entry in entries])
+    group_labels = {key: common_labels[key] for key in ("alertname",) if key in common_labels}
+    return {
+        "version": "4",
+        "groupKey": "{}:" + json.dumps(group_labels, sort_keys=True),
+        "truncatedAlerts": 0,
+        "status": "firing" if any(alert.status == "firing" for alert in alerts) else "resolved",
+        "receiver": "clockwork",
+        "groupLabels": group_labels,
+        "commonLabels": common_labels,
+        "commonAnnotations": _common([entry["annotations"] for entry in entries]),
+        "externalURL": "",
+        "alerts": entries,
+    }
+
+
+def text(alerts: list[Alert]) -> str:
+    """The batch as plain text, one block per alert (Slack and e-mail bodies)."""
+    blocks = []
+    for alert in alerts:
+        labels = ", ".join(f"{key}={value}" for key, value in alert.labels().items() if value)
+        when = f"since {alert.starts_at}" + (f", until {alert.ends_at}" if alert.status == "resolved" else "")
+        blocks.append("\n".join(line for line in (alert.line(), alert.detail, f"{labels} ({when})") if line))
+    return "\n\n".join(blocks)
+
+
+class Channel(ABC):
+    """Somewhere alerts go. ``deliver`` sends one message for the batch and raises when it could not."""
+
+    name: str
+
+    @abstractmethod
+    def deliver(self, alerts: list[Alert]) -> None:
+        """Send one message for ``alerts``; raise on failure."""
+
+
+def _post_json(url: str, document: dict[str, Any], timeout: float) -> None:
+    request = urllib.request.Request(url, data=json.dumps(document).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        response.read()
+
+
+class WebhookChannel(Channel):
+    """POSTs Alertmanager's webhook JSON, so existing receivers understand it.
+
+    >>> WebhookChannel("http://127.0.0.1:9093/hook").deliver([alert])
+    """
+
+    name = "webhook"
+
+    def __init__(self, url: str, timeout: float = 5.0) -> None:
+        self.url, self.timeout = url, timeout
+
+    def deliver(self, alerts: list[Alert]) -> None:
+        _post_json(self.url, alertmanager_payload(alerts), self.timeout)
+
+
+class SlackChannel(Channel):
+    """A Slack incoming webhook: one ``{"text": …}`` message per batch, at most one per ``min_interval`` seconds.
+
+    >>> SlackChannel("https://hooks.slack.com/services/T/B/X").deliver([alert])
+    """
+
+    name = "slack"
+
+    def __init__(self, url: str, timeout: float = 5.0, min_interval: float = 1.0) -> None:
+        self.url, self.timeout, self.min_interval = url, timeout, min_interval
+        self._last = float("-inf")
+
+    def deliver(self, alerts: list[Alert]) -> None:
+        wait = self._last + self.min_interval - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        self._last = time.monotonic()
+        icon = {"firing": ":red_circle:", "resolved": ":large_green_circle:"}
+        lines = [f"{icon.get(alert.status, '')} {alert.line()}" + (f"\n{alert.detail}" if alert.detail else "")
+                 for alert in alerts]
+        try:
+            _post_json(self.url, {"text": "\n".join(lines)}, self.timeout)
+        except urllib.error.HTTPError as error:
+            if error.code == 429:  # rate limited: wait as told before the next try
+                retry_after = error.headers.get("Retry-After", "1")
+                self._last = time.monotonic() + (float(retry_after) if retry_after.isdigit() else 1.0) - self.min_interval
+            raise
+
+
+class EmailChannel(Channel):
+    """One e-mail per batch over SMTP (STARTTLS when the server offers it and a user is set).
+
+    >>> EmailChannel("127.0.0.1", 25, "clockwork@ci", ["ops@example.com"]).deliver([alert])
+    """
+
+    name = "email"
+
+    def __init__(self, host: str, port: int, sender: str, to: list[str], user: str | None = None,
+                 password: str | None = None, timeout: float = 10.0) -> None:
+        self.host, self.port, self.sender, self.to = host, port, sender, to
+        self.user, self.password, self.timeout = user, password, timeout
+
+    def deliver(self, alerts: list[Alert]) -> None:
+        message = EmailMessage()
+        more = f" and {len(alerts) - 1} more" if len(alerts) > 1 else ""
+        message["Subject"] = f"[Clockwork] {alerts[0].line()}{more}"
+        message["From"] = self.sender
+        message["To"] = ", ".join(self.to)
+        message.set_content(text(alerts) + "\n")
+        with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
+            smtp.ehlo()
+            if self.user and smtp.has_extn("starttls"):
+                smtp.starttls()
+                smtp.ehlo()
+            if self.user:
+                smtp.login(self.user, self.password or "")
+            smtp.send_message(message)
+
+
+class Notifier:
+    """Sends each batch to every channel; a failed delivery is retried with backoff, logged, and never raised.
+
+    >>> Notifier([WebhookChannel("http://127.0.0.1:9093/hook")], log=print).send([alert])
+    """
+
+    def __init__(self, channels: list[Channel], log: Log = lambda event, fields: None, attempts: int = 3,
+                 backoff: float = 0.5) -> None:
+        self.channels, self.log, self.attempts, self.backoff = channels, log, attempts, backoff
+
+    def send(self, alerts: list[Alert]) -> None:
+        if not alerts:
+            return
+        for channel in self.channels:
+            self._deliver(channel, alerts)
+
+    def _deliver(self, channel: Channel, alerts: list[Alert]) -> None:
+        for attempt in range(1, self.attempts + 1):
+            try:
+                channel.deliver(alerts)
+            except Exception as error:  # any failure of a channel is logged, never fatal
+                reason = f"{type(error).__name__}: {error}"
+                if attempt == self.attempts:
+                    self.log("alert-failed", {"channel": channel.name, "alerts": len(alerts), "error": reason})
+                    return
+                self.log("alert-retry", {"channel": channel.name, "attempt": attempt, "error": reason})
+                time.sleep(self.backoff * 2 ** (attempt - 1))
+            else:
+                self.log("alert-sent", {"channel": channel.name, "alerts": len(alerts),
+                                        "kinds": sorted({f"{a.kind}/{a.status}" for a in alerts})})
+                return
+
+
+def _url(setting: str, value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ProjectError(f"{setting} must be an http:// or https:// URL, not {value!r}")
+    return value
+
+
+def notifier_from_settings(settings: Settings, log: Log = lambda event, fields: None) -> Notifier:
+    """The channels configured in the settings (none: alerts go nowhere); a bad setting is a ``ProjectError``."""
+    channels: list[Channel] = []
+    if settings.alert_webhook_url:
+        channels.append(WebhookChannel(_url("CW_ALERT_WEBHOOK_URL", settings.alert_webhook_url)))
+    if settings.alert_slack_webhook_url:
+        channels.append(SlackChannel(_url("CW_ALERT_SLACK_WEBHOOK_URL", settings.alert_slack_webhook_url)))
+    if settings.alert_email_to:
+        to = [address.strip() for address in settings.alert_email_to.split(",") if address.strip()]
+        bad = [address for address in to if "@" not in address]
+        if not to or bad:
+            raise ProjectError(f"CW_ALERT_EMAIL_TO must be e-mail addresses, comma-separated, not {settings.alert_email_to!r}")
+        if not settings.smtp_host:
+            raise ProjectError("CW_ALERT_EMAIL_TO is set but CW_SMTP_HOST is not: set the SMTP server to send e-mail through")
+        port = settings.smtp_port or "25"
+        if not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ProjectError(f"CW_SMTP_PORT must be a port number (1-65535), not {port!r}")
+        sender = settings.smtp_from or f"clockwork@{socket.gethostname()}"
+        if "@" not in sender:
+            raise ProjectError(f"CW_SMTP_FROM must be an e-mail address, not {sender!r}")
+        channels.append(EmailChannel(settings.smtp_host, int(port), sender, to, settings.smtp_user, settings.smtp_password))
+    return Notifier(channels, log)

@@ -1,0 +1,114 @@
+"""``clockwork reconcile`` as a service: a pass whenever something is due, asleep in between, stopped by a signal."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import gevent
+from gevent.event import Event
+
+from clockwork.exceptions import ClockworkError, LockTimeout
+from clockwork.reconcile.passes import PASS_LOCK_WAIT, Log, Reconciler
+
+#: The longest the service sleeps, so that newly applied resources are picked up without a signal.
+MAX_SLEEP = 30.0
+
+
+class Service:
+    """Runs passes until SIGTERM or SIGINT (then exits 0 after the current pass); SIGHUP reloads the settings.
+
+    ``make_reconciler`` builds a ``Reconciler`` from the current settings; it is
+    called again on SIGHUP. Between passes the process sleeps until the next due
+    resource (no polling), at most 30 s.
+
+    >>> Service(lambda: Reconciler(Path(".")), log=EventLog(Path(".clockwork/reconcile.log"))).run()
+    0
+    """
+
+    def __init__(self, make_reconciler: Callable[[], Reconciler], log: Log) -> None:
+        self.make_reconciler = make_reconciler
+        self.log = log
+        self._wake = Event()
+        self._stopping = False
+        self._reload = False
+
+    def _signal(self, signum: int) -> None:
+        if signum == signal.SIGHUP:
+            self._reload = True
+        else:
+            self._stopping = True
+        self.log("signal", {"signal": signal.Signals(signum).name})
+        self._wake.set()
+
+    def run(self) -> int:
+        handlers = [gevent.signal_handler(signum, self._signal, signum)
+                    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)]
+        try:
+            reconciler = self.make_reconciler()
+            self.log("started", {"pid": os.getpid(), "project": str(reconciler.project_dir)})
+            while not self._stopping:
+                if self._reload:
+                    self._reload = False
+                    reconciler = self.make_reconciler()
+                    self.log("reloaded", {})
+                wake = self._pass(reconciler)
+                delay = min(wake - time.time(), MAX_SLEEP)
+                if delay > 0 and not self._stopping and not self._reload:
+                    self._wake.wait(delay)
+                self._wake.clear()
+        finally:
+            for handler in handlers:
+                handler.cancel()
+        self.log("stopped", {"pid": os.getpid()})
+        return 0
+
+    def _pass(self, reconciler: Reconciler) -> float:
+        """Run one pass; returns when the next one is due. A failed pass is logged and tried again later."""
+        try:
+            return reconciler.run_pass().next_wake
+        except LockTimeout as error:
+            self.log("locked", {"detail": str(error)})
+            return time.time() + PASS_LOCK_WAIT
+        except ClockworkError as error:
+            self.log("error", {"detail": str(error)})
+        except Exception as error:  # never let one bad pass end the service
+            self.log("pass-failed", {"detail": f"{type(error).__name__}: {error}"})
+        return time.time() + MAX_SLEEP
+
+
+def systemd_unit(project_dir: Path, inventory: str | None = None) -> str:
+    """A systemd unit that runs ``clockwork reconcile`` for this project as the current user.
+
+    >>> print(systemd_unit(Path("/srv/proj")))
+    [Unit]
+    Description=Clockwork reconcile for /srv/proj
+    ...
+    """
+    executable = Path(sys.argv[0]).resolve() if Path(sys.argv[0]).name == "clockwork" else Path(sys.executable).parent / "clockwork"
+    command = [str(executable), "reconcile"] + (["-i", inventory] if inventory else [])
+    user = os.environ.get("USER") or "root"
+    return f"""[Unit]
+Description=Clockwork reconcile for {project_dir}
+Wants=network-online.target
+After=network-online.target
+
+[Service]
+Type=simple
+User={user}
+WorkingDirectory={project_dir}
+ExecStart={shlex.join(command)}
+ExecReload=/bin/kill -HUP $MAINPID
+KillSignal=SIGTERM
+TimeoutStopSec=30
+Restart=on-failure
+RestartSec=10
+
+[Install]
+WantedBy=multi-user.target
+"""

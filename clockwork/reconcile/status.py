@@ -1,0 +1,94 @@
+"""``clockwork status`` and ``clockwork extend``: what the reconciler looks after, and pushing back an expiry."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from clockwork.exceptions import ProjectError
+from clockwork.history import has_state, versions_of
+from clockwork.reconcile.schedule import recent, stamp
+from clockwork.record import INTENTIONAL
+from clockwork.state import open_store
+from clockwork.state.base import Lifetime
+
+
+@dataclass
+class StatusRow:
+    """One reconciled (or expiring) resource on one host, as ``clockwork status`` shows it.
+
+    >>> status(Path("."))[0].last_result
+    'corrected'
+    """
+
+    type: str
+    resource: str
+    host: str
+    on_drift: str
+    state: str
+    last_result: str | None
+    last_checked: str | None
+    next_due: str | None
+    expires_at: str | None
+    corrections_last_hour: int
+    corrections_total: int
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def status(project_dir: Path) -> list[StatusRow]:
+    """Every recorded resource with ``reconcile=True`` or a ``max_duration``, per host, newest record first."""
+    if not has_state(project_dir):
+        return []
+    now = time.time()
+    with open_store(project_dir) as store:
+        versions, watches, lifetimes = store.latest_versions(), store.watches(), store.lifetimes()
+    expiry = {(lt.type, lt.name, lt.host): lt.expires_at for lt in lifetimes}
+    rows = []
+    for version in versions:
+        if not (version.spec.get("reconcile") or version.spec.get("max_duration")):
+            continue
+        recorded = [key[2] for key in [*watches, *expiry] if key[:2] == (version.type, version.resource)]
+        for host in dict.fromkeys([*version.hosts, *recorded]):
+            key = (version.type, version.resource, host)
+            watch = watches.get(key)
+            rows.append(StatusRow(
+                type=version.type, resource=version.resource, host=host,
+                on_drift=version.spec.get("on_drift", "auto_correct") if version.spec.get("reconcile") else "-",
+                state=watch.state if watch else "not checked yet",
+                last_result=watch.last_result if watch else None,
+                last_checked=stamp(watch.last_checked) if watch and watch.last_checked else None,
+                next_due=stamp(watch.next_due) if watch and watch.next_due and watch.state not in ("expired", "destroyed")
+                else None,
+                expires_at=stamp(expiry[key]) if key in expiry else None,
+                corrections_last_hour=len(recent(watch.corrections, now)) if watch else 0,
+                corrections_total=watch.total_corrections if watch else 0,
+                detail=watch.detail if watch else "",
+            ))
+    return rows
+
+
+def extend(project_dir: Path, resource: str, seconds: int, by: str) -> list[Lifetime]:
+    """Push back ``resource``'s expiry by ``seconds`` on every host where it is deployed; recorded as intentional.
+
+    ``resource`` is a name or ``Type/name``; ``by`` is the duration as the user wrote it.
+    """
+    latest = versions_of(project_dir, resource)[-1]
+    type_name, name = latest.type, latest.resource
+    with open_store(project_dir) as store, store.writer("extend") as deployment:
+        lifetimes = store.extend(type_name, name, seconds)
+        if not lifetimes:
+            store.finish(deployment, "failed: nothing to extend")
+            raise ProjectError(
+                f"{type_name} {name!r} has no expiry to extend: it has no max_duration, or it is not deployed "
+                "(an expired resource stays destroyed until it is applied again)"
+            )
+        for lifetime in lifetimes:
+            store.record_event("extended", type_name, name, lifetime.host,
+                               f"by {by}: expires at {stamp(lifetime.expires_at)}", INTENTIONAL)
+        store.finish(deployment, "ok")
+    return lifetimes
