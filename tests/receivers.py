@@ -15,6 +15,7 @@ by its PID even when a test fails.
 from __future__ import annotations
 
 import email
+import email.policy
 import json
 import subprocess
 import sys
@@ -121,7 +122,7 @@ class SmtpReceiver(_Receiver):
 
     @property
     def messages(self) -> list[Message]:
-        return [email.message_from_string(item["data"]) for item in self.received()]
+        return [email.message_from_string(item["data"], policy=email.policy.default) for item in self.received()]
 
     def envelope(self, index: int) -> dict[str, Any]:
         """``mail_from`` and ``rcpt_tos`` of the ``index``-th message."""

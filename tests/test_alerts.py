@@ -1,0 +1,145 @@
+"""Alert channels against real receivers on 127.0.0.1: Alertmanager webhook JSON, Slack, e-mail, retries."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from clockwork.alerts import (
+    ZERO_TIME, Alert, EmailChannel, Notifier, SlackChannel, WebhookChannel, notifier_from_settings,
+)
+from clockwork.exceptions import ProjectError
+from clockwork.settings import load_settings
+from tests.fleet import closed_port
+from tests.receivers import HttpReceiver, SmtpReceiver
+
+DRIFT = Alert("drift", "firing", "FileResource 'app.conf' on web-1: drifted", "content differs", "web-1", "app.conf",
+              "FileResource", starts_at="2026-11-24T13:00:00Z")
+FIXED = Alert("drift", "resolved", "FileResource 'app.conf' on web-1 is as declared again", "", "web-1", "app.conf",
+              "FileResource", starts_at="2026-11-24T13:00:00Z", ends_at="2026-11-24T13:05:00Z")
+HOST = Alert("unreachable", "firing", "host web-2 is unreachable", "timed out", "web-2", starts_at="2026-11-24T13:01:00Z")
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, dict]] = []
+
+    def __call__(self, event: str, fields: dict) -> None:
+        self.lines.append((event, fields))
+
+    def events(self) -> list[str]:
+        return [event for event, _ in self.lines]
+
+
+def test_the_webhook_speaks_alertmanager(http_receiver: HttpReceiver) -> None:
+    Notifier([WebhookChannel(http_receiver.url)]).send([DRIFT, HOST])
+    http_receiver.wait_for(1)
+    request = http_receiver.requests[0]
+    assert request.headers["Content-Type"] == "application/json"
+    body = request.body
+    assert set(body) == {"version", "groupKey", "truncatedAlerts", "status", "receiver", "groupLabels", "commonLabels",
+                         "commonAnnotations", "externalURL", "alerts"}
+    assert (body["version"], body["status"], body["receiver"]) == ("4", "firing", "clockwork")
+    first, second = body["alerts"]
+    assert first["labels"] == {"alertname": "ClockworkDrift", "resource": "app.conf", "type": "FileResource",
+                               "host": "web-1", "kind": "drift"}
+    assert first["annotations"] == {"summary": DRIFT.summary, "detail": "content differs"}
+    assert (first["status"], first["startsAt"], first["endsAt"]) == ("firing", "2026-11-24T13:00:00Z", ZERO_TIME)
+    assert second["labels"] == {"alertname": "ClockworkUnreachable", "resource": "", "type": "", "host": "web-2",
+                                "kind": "unreachable"}
+    assert body["commonLabels"] == {}
+    assert len(first["fingerprint"]) == 16 and first["fingerprint"] != second["fingerprint"]
+
+
+def test_a_resolved_alert_has_its_end_and_keeps_the_firing_alerts_identity(http_receiver: HttpReceiver) -> None:
+    notifier = Notifier([WebhookChannel(http_receiver.url)])
+    notifier.send([DRIFT])
+    notifier.send([FIXED])
+    http_receiver.wait_for(2)
+    fired, resolved = (request.body for request in http_receiver.requests)
+    assert resolved["status"] == "resolved"
+    assert resolved["alerts"][0]["endsAt"] == "2026-11-24T13:05:00Z"
+    assert resolved["alerts"][0]["fingerprint"] == fired["alerts"][0]["fingerprint"]
+    assert resolved["groupKey"] == fired["groupKey"]
+    assert resolved["commonLabels"]["alertname"] == "ClockworkDrift"
+
+
+def test_a_failed_delivery_is_retried_and_logged() -> None:
+    log = Recorder()
+    with HttpReceiver(fail_first=1) as hook:
+        Notifier([WebhookChannel(hook.url)], log, backoff=0.05).send([DRIFT])
+        assert hook.attempts == 2 and len(hook.requests) == 1
+    assert log.events() == ["alert-retry", "alert-sent"]
+    assert "HTTP Error 500" in log.lines[0][1]["error"]
+
+
+def test_a_dead_channel_is_never_fatal_and_the_others_still_get_the_alert(http_receiver: HttpReceiver) -> None:
+    log = Recorder()
+    dead = WebhookChannel(f"http://127.0.0.1:{closed_port()}/hook", timeout=1)
+    Notifier([dead, WebhookChannel(http_receiver.url)], log, attempts=2, backoff=0.05).send([DRIFT])
+    http_receiver.wait_for(1)
+    assert log.events() == ["alert-retry", "alert-failed", "alert-sent"]
+    assert log.lines[1][1]["channel"] == "webhook" and "Connection refused" in log.lines[1][1]["error"]
+
+
+def test_slack_gets_text_messages_no_faster_than_its_rate(http_receiver: HttpReceiver) -> None:
+    slack = Notifier([SlackChannel(http_receiver.url, min_interval=0.3)])
+    slack.send([DRIFT])
+    slack.send([FIXED, HOST])
+    http_receiver.wait_for(2)
+    first, second = http_receiver.requests
+    assert first.body == {"text": ":red_circle: [FIRING] FileResource 'app.conf' on web-1: drifted\ncontent differs"}
+    assert second.body["text"].splitlines()[0] == ":large_green_circle: [RESOLVED] FileResource 'app.conf' on web-1 is as declared again"
+    assert second.at - first.at >= 0.3
+
+
+def test_slack_rate_limited_waits_as_told() -> None:
+    log = Recorder()
+    with HttpReceiver(fail_first=1, fail_status=429) as hook:
+        began = time.monotonic()
+        Notifier([SlackChannel(hook.url, min_interval=0.1)], log, backoff=0.01).send([DRIFT])
+        assert time.monotonic() - began >= 1.0  # Retry-After: 1
+        assert len(hook.requests) == 1
+    assert log.events() == ["alert-retry", "alert-sent"]
+
+
+def test_an_email_carries_the_same_content(smtp_receiver: SmtpReceiver) -> None:
+    channel = EmailChannel("127.0.0.1", smtp_receiver.port, "clockwork@ci.test", ["ops@example.test", "dev@example.test"])
+    Notifier([channel]).send([DRIFT, HOST])
+    smtp_receiver.wait_for(1)
+    mail = smtp_receiver.messages[0]
+    assert mail["Subject"].strip() == "[Clockwork] [FIRING] FileResource 'app.conf' on web-1: drifted and 1 more"
+    assert (mail["From"], mail["To"]) == ("clockwork@ci.test", "ops@example.test, dev@example.test")
+    assert smtp_receiver.envelope(0)["rcpt_tos"] == ["ops@example.test", "dev@example.test"]
+    body = mail.get_content()
+    assert "content differs" in body and "kind=unreachable" in body and "since 2026-11-24T13:01:00Z" in body
+
+
+def test_channels_come_from_the_settings(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text(
+        "CW_ALERT_WEBHOOK_URL=http://127.0.0.1:9/hook\nCW_ALERT_SLACK_WEBHOOK_URL=https://127.0.0.1:9/slack\n"
+        "CW_ALERT_EMAIL_TO=ops@example.test, dev@example.test\nCW_SMTP_HOST=127.0.0.1\nCW_SMTP_PORT=2525\n")
+    notifier = notifier_from_settings(load_settings(tmp_path, environ={}))
+    assert [channel.name for channel in notifier.channels] == ["webhook", "slack", "email"]
+    email = notifier.channels[2]
+    assert isinstance(email, EmailChannel)
+    assert (email.port, email.to, email.sender.startswith("clockwork@")) == (2525, ["ops@example.test", "dev@example.test"], True)
+    assert notifier_from_settings(load_settings(tmp_path, environ={"CW_ALERT_WEBHOOK_URL": ""})).channels  # .env still
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert notifier_from_settings(load_settings(empty, environ={})).channels == []
+
+
+@pytest.mark.parametrize(("environ", "message"), [
+    ({"CW_ALERT_WEBHOOK_URL": "127.0.0.1:9093"}, "CW_ALERT_WEBHOOK_URL must be an http:// or https:// URL"),
+    ({"CW_ALERT_SLACK_WEBHOOK_URL": "ftp://x"}, "CW_ALERT_SLACK_WEBHOOK_URL must be an http:// or https:// URL"),
+    ({"CW_ALERT_EMAIL_TO": "ops@example.test"}, "CW_ALERT_EMAIL_TO is set but CW_SMTP_HOST is not"),
+    ({"CW_ALERT_EMAIL_TO": "ops", "CW_SMTP_HOST": "127.0.0.1"}, "CW_ALERT_EMAIL_TO must be e-mail addresses"),
+    ({"CW_ALERT_EMAIL_TO": "a@b.test", "CW_SMTP_HOST": "127.0.0.1", "CW_SMTP_PORT": "70000"}, "CW_SMTP_PORT must be a port"),
+    ({"CW_ALERT_EMAIL_TO": "a@b.test", "CW_SMTP_HOST": "127.0.0.1", "CW_SMTP_FROM": "me"}, "CW_SMTP_FROM must be an e-mail"),
+])
+def test_bad_alert_settings_are_one_clear_error(tmp_path: Path, environ: dict, message: str) -> None:
+    with pytest.raises(ProjectError, match="^" + message):
+        notifier_from_settings(load_settings(tmp_path, environ=environ))
