@@ -27,6 +27,7 @@ test: venv system
 bench: venv system
 	$(BIN)/python bench/apply.py
 	$(BIN)/python bench/evaluate.py
+	$(BIN)/python bench/reconcile.py
 
 clean:
 	rm -rf $(VENV) *.egg-info

@@ -24,7 +24,6 @@ minimums) and the ratios pyinfra/Clockwork; nothing is asserted about the times.
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 import time
@@ -34,10 +33,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import common  # noqa: E402
 from bench.common import BenchError, Command  # noqa: E402
-
-
-def _expect(needle: str):
-    return lambda output: None if needle in output else f"output lacks {needle!r}"
 
 
 def pyinfra_check(hosts: int, changed: bool):
@@ -61,14 +56,9 @@ def pyinfra_check(hosts: int, changed: bool):
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--hosts", type=int, default=50, help="fleet size (default 50)")
-    parser.add_argument("--runs", type=int, default=5, help="timed runs of each command (default 5)")
-    args = parser.parse_args()
+    args = common.arguments(__doc__)
     n, pairs = args.hosts, args.hosts * len(common.PATHS)
-
     load = common.load_average()
-    print(f"Starting a {n}-host fleet…", file=sys.stderr, flush=True)
     fleet, start_time = common.start(n)
     try:
         project = common.write_project(fleet)
@@ -78,7 +68,7 @@ def main() -> int:
 
         clockwork_first = Command(
             "clockwork apply, first", [common.CLOCKWORK, "apply", "-q"], project, before=wipe,
-            check=_expect(f"Applied: {pairs} changed, 0 unchanged, 0 failed on {n} hosts"),
+            check=common.expect(f"Applied: {pairs} changed, 0 unchanged, 0 failed on {n} hosts"),
         )
         pyinfra_first = Command(
             "pyinfra -y, first", [common.PYINFRA, "-y", "inventory.py", "deploy.py"], project, before=wipe,
@@ -86,7 +76,7 @@ def main() -> int:
         )
         clockwork_again = Command(
             "clockwork apply, no change", [common.CLOCKWORK, "apply", "-q"], project,
-            check=_expect(f"Nothing to do: every resource is already as declared on {n} hosts"),
+            check=common.expect(f"Nothing to do: every resource is already as declared on {n} hosts"),
         )
         pyinfra_again = Command(
             "pyinfra -y, no change", [common.PYINFRA, "-y", "inventory.py", "deploy.py"], project,

@@ -9,6 +9,7 @@ Relative paths are relative to the login user's home in both tools.
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import shlex
@@ -57,8 +58,17 @@ DRIFT_CONTENT = "setting = 3\nname = drifted by hand\n"
 # Fleet and project -------------------------------------------------------------------
 
 
+def arguments(doc: str) -> argparse.Namespace:
+    """``--hosts`` (default 50) and ``--runs`` (default 5), described by the script's docstring."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--hosts", type=int, default=50, help="fleet size (default 50)")
+    parser.add_argument("--runs", type=int, default=5, help="timed runs of each command (default 5)")
+    return parser.parse_args()
+
+
 def start(hosts: int) -> tuple[Fleet, float]:
     """A fleet of ``hosts`` sshd hosts under a fresh /tmp directory, and how long it took to start."""
+    print(f"Starting a {hosts}-host fleet…", file=sys.stderr, flush=True)
     root = Path(tempfile.mkdtemp(prefix="cwb-fleet-", dir="/tmp"))
     began = time.perf_counter()
     fleet = start_fleet(hosts, root, prefix=PREFIX)
@@ -134,6 +144,16 @@ def set_drift(fleet: Fleet, drifted: bool) -> None:
 # Timing ------------------------------------------------------------------------------
 
 
+def expect(*needles: str) -> Callable[[str], str | None]:
+    """A check that the output holds every one of ``needles``."""
+
+    def check(output: str) -> str | None:
+        missing = [needle for needle in needles if needle not in output]
+        return f"output lacks {missing}" if missing else None
+
+    return check
+
+
 class BenchError(RuntimeError):
     """A benchmarked command did not do what it should: the numbers would mean nothing."""
 
@@ -199,8 +219,11 @@ def load_average() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def environment(hosts: int, runs: int, load: str) -> list[str]:
-    """A few lines saying where and what was measured; ``load``: the load average before the fleet started."""
+def environment(hosts: int, runs: int | None, load: str) -> list[str]:
+    """A few lines saying where and what was measured; ``load``: the load average before the fleet started.
+
+    ``runs``: how many timed runs of each command, or ``None`` for one long measurement.
+    """
     from importlib.metadata import version
 
     try:
@@ -214,7 +237,8 @@ def environment(hosts: int, runs: int, load: str) -> list[str]:
         f"clockwork {version('clockwork')} (git {rev}{'+dirty' if dirty else ''}), pyinfra {version('pyinfra')}, "
         f"paramiko {version('paramiko')}, gevent {version('gevent')}, Python {platform.python_version()}",
         f"{platform.system()} {platform.release()}, {os.cpu_count()} CPUs, load average before the benchmark {load}; "
-        f"{hosts} hosts (sshd on 127.0.0.1), {runs} runs each, interleaved, whole processes, wall clock",
+        f"{hosts} hosts (sshd on 127.0.0.1)"
+        + (f", {runs} runs each, interleaved, whole processes, wall clock" if runs is not None else ""),
     ]
 
 

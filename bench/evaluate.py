@@ -30,7 +30,6 @@ Nothing is asserted about the times; a command that does not do what it should
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 import time
@@ -40,14 +39,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import common  # noqa: E402
 from bench.common import BenchError, Command  # noqa: E402
-
-
-def _expect(*needles: str):
-    def check(output: str) -> str | None:
-        missing = [needle for needle in needles if needle not in output]
-        return f"output lacks {missing}" if missing else None
-
-    return check
 
 
 def pyinfra_dry_check(hosts: int, drifted: str):
@@ -71,26 +62,21 @@ def pyinfra_dry_check(hosts: int, drifted: str):
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--hosts", type=int, default=50, help="fleet size (default 50)")
-    parser.add_argument("--runs", type=int, default=5, help="timed runs of each command (default 5)")
-    args = parser.parse_args()
+    args = common.arguments(__doc__)
     n, pairs = args.hosts, args.hosts * len(common.PATHS)
-
     load = common.load_average()
-    print(f"Starting a {n}-host fleet…", file=sys.stderr, flush=True)
     fleet, start_time = common.start(n)
     try:
         project = common.write_project(fleet)
         drifted = common.drift_host(fleet).name
 
         first_apply = Command("clockwork apply (first)", [common.CLOCKWORK, "apply", "-q"], project,
-                              check=_expect(f"Applied: {pairs} changed, 0 unchanged, 0 failed on {n} hosts"))
+                              check=common.expect(f"Applied: {pairs} changed, 0 unchanged, 0 failed on {n} hosts"))
         reapply = Command("clockwork apply (1 drifted file)", [common.CLOCKWORK, "apply", "-q"], project,
-                          check=_expect(f"Applied: 1 changed, {pairs - 1} unchanged, 0 failed on {n} hosts"))
+                          check=common.expect(f"Applied: 1 changed, {pairs - 1} unchanged, 0 failed on {n} hosts"))
         evaluate = Command(
             "clockwork evaluate -q", [common.CLOCKWORK, "evaluate", "-q"], project, status=1,
-            check=_expect(f"1 of {pairs} not as specified (1 drift)", f"[{drifted}] {common.DRIFT_FILE}: content differs"),
+            check=common.expect(f"1 of {pairs} not as specified (1 drift)", f"[{drifted}] {common.DRIFT_FILE}: content differs"),
             before=lambda: common.set_drift(fleet, True),
         )
         pyinfra_dry = Command(
@@ -99,11 +85,11 @@ def main() -> int:
         )
         floor = Command(
             "floor (bench/floor.py)", [common.PYTHON, str(common.BENCH_DIR / "floor.py"), "inventory.py", *common.PATHS],
-            project, check=_expect(f"floor: {n} of {n} hosts read, 2 distinct sets of sha1sums"),
+            project, check=common.expect(f"floor: {n} of {n} hosts read, 2 distinct sets of sha1sums"),
         )
         no_change = Command(
             "clockwork apply -q, no change", [common.CLOCKWORK, "apply", "-q"], project,
-            check=_expect(f"Nothing to do: every resource is already as declared on {n} hosts"),
+            check=common.expect(f"Nothing to do: every resource is already as declared on {n} hosts"),
             before=lambda: common.set_drift(fleet, False),
         )
 

@@ -85,7 +85,6 @@ def main() -> int:
     args = parser.parse_args()
 
     load = common.load_average()
-    print(f"Starting a {args.hosts}-host fleet…", file=sys.stderr, flush=True)
     fleet, start_time = common.start(args.hosts)
     daemon = None
     try:
@@ -140,7 +139,7 @@ def main() -> int:
 
     pairs = args.hosts * args.files
     lines = [f"## bench/reconcile.py — {time.strftime('%Y-%m-%d %H:%M')}", ""]
-    lines += common.environment(args.hosts, 1, load)
+    lines += common.environment(args.hosts, None, load)
     lines += [
         f"{pairs} reconciled pairs ({args.files} files × {args.hosts} hosts), check_interval {args.interval}s, "
         f"{len(drifts)} drifts injected at random over {args.minutes:g} min; fleet start {start_time:.2f} s",

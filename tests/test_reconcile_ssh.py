@@ -285,13 +285,13 @@ def test_expiry_warns_destroys_and_stays_destroyed_until_applied_again(
 ) -> None:
     source = ("from clockwork.resources import FileResource\n"
               "temp = FileResource(name='temp.conf', directory='rc', content='t\\n', reconcile=True, check_interval=1,\n"
-              "                    max_duration='6s', alert_on=['expired'])\n"
+              "                    max_duration='15s', alert_on=['expired'])\n"
               "keep = FileResource(name='keep.conf', directory='rc', content='k\\n', max_duration='1h')\n")
     project = make_project(fleet, source)
     settings(project, alert_webhook_url=http_receiver.url)
     assert project.cw("apply").exit_code == 0
     process = daemon(project)
-    process.wait_for("expired", count=3, timeout=30)
+    process.wait_for("expired", count=3, timeout=45)  # the warning window: 1.5 s before the end
     assert process.stop() == 0
     assert [content(fleet, host, "temp.conf") for host in fleet.hosts] == [None] * 3
     assert [content(fleet, host, "keep.conf") for host in fleet.hosts] == ["k\n"] * 3

@@ -315,16 +315,19 @@ class Reconciler:
         return sum(1 for result in report.results if result.status == "ok")
 
     def _next_wake(self, work: _Pass) -> float:
-        """The earliest moment something is due: a check, a host retry, an expiry or its warning."""
+        """The earliest moment something is due: a check, an expiry or its warning, or a backed-off host's retry."""
         moments = [health.retry_at for health in work.health.values()]
         for host, resources in work.placement.resources.items():
+            if work.backed_off(host):
+                continue
             for resource in resources:
                 watch = work.watches.get((resource.type_name, resource.name, host))
                 if resource.reconcile and not (watch is not None and watch.state in LEFT_ALONE):
                     moments.append(watch.next_due if watch is not None else work.now)
         for lifetime in work.store.lifetimes():
-            lead = warning_lead(lifetime.expires_at - lifetime.deployed_at)
-            moments.append(lifetime.expires_at if lifetime.warned else lifetime.expires_at - lead)
+            if lifetime.host in work.placement.resources and not work.backed_off(lifetime.host):
+                lead = warning_lead(lifetime.expires_at - lifetime.deployed_at)
+                moments.append(lifetime.expires_at if lifetime.warned else lifetime.expires_at - lead)
         return min(moments, default=float("inf"))
 
     # Events and alerts --------------------------------------------------------------

@@ -18,6 +18,9 @@ from clockwork.reconcile.passes import PASS_LOCK_WAIT, Log, Reconciler
 
 #: The longest the service sleeps, so that newly applied resources are picked up without a signal.
 MAX_SLEEP = 30.0
+#: The shortest pause between two passes: something that stays due (an expiry whose removal keeps failing)
+#: must not make the service spin.
+MIN_PAUSE = 0.5
 
 
 class Service:
@@ -58,8 +61,8 @@ class Service:
                     reconciler = self.make_reconciler()
                     self.log("reloaded", {})
                 wake = self._pass(reconciler)
-                delay = min(wake - time.time(), MAX_SLEEP)
-                if delay > 0 and not self._stopping and not self._reload:
+                delay = max(min(wake - time.time(), MAX_SLEEP), MIN_PAUSE)
+                if not self._stopping and not self._reload:
                     self._wake.wait(delay)
                 self._wake.clear()
         finally:
