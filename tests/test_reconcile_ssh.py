@@ -310,6 +310,7 @@ def test_expiry_warns_destroys_and_stays_destroyed_until_applied_again(
     assert refused.exit_code == 2
     assert "has no expiry to extend" in refused.output
 
+    assert status(project)[("keep.conf", "host-02")]["state"] == "expiry only"  # not reconciled, but it ends
     before = status(project)[("keep.conf", "host-02")]["expires_at"]
     extended = project.cw("extend", "keep.conf", "--by", "2h")
     assert extended.exit_code == 0, extended.output

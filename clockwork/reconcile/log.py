@@ -24,10 +24,10 @@ class EventLog:
 
     def __call__(self, event: str, fields: dict[str, Any] | None = None) -> None:
         at = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        line = json.dumps({"at": at, "event": event, **(fields or {})}, default=str)
+        line = json.dumps({"at": at, "event": event, **(fields or {})}, default=str, ensure_ascii=False)
         if self._file is None:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            self._file = open(self.path, "a", buffering=1)
+            self._file = open(self.path, "a", buffering=1, encoding="utf-8")
             os.chmod(self.path, 0o600)
         self._file.write(line + "\n")
         if self.stream is not None:

@@ -59,7 +59,7 @@ def status(project_dir: Path) -> list[StatusRow]:
             rows.append(StatusRow(
                 type=version.type, resource=version.resource, host=host,
                 on_drift=version.spec.get("on_drift", "auto_correct") if version.spec.get("reconcile") else "-",
-                state=watch.state if watch else "not checked yet",
+                state=watch.state if watch else "not checked yet" if version.spec.get("reconcile") else "expiry only",
                 last_result=watch.last_result if watch else None,
                 last_checked=stamp(watch.last_checked) if watch and watch.last_checked else None,
                 next_due=stamp(watch.next_due) if watch and watch.next_due and watch.state not in ("expired", "destroyed")
