@@ -200,6 +200,26 @@ def test_a_resource_corrected_too_often_is_flapping_and_left_alone(
     assert (row["state"], row["corrections_last_hour"]) == ("flapping", 2)
 
 
+def test_a_resource_that_cannot_be_corrected_alerts_failure_once_and_the_others_are_still_corrected(
+    fleet: Fleet, make_project, http_receiver: HttpReceiver
+) -> None:
+    broken = ("from clockwork.checks import CommandCheck\n"
+              "probe = FileResource(name='probe.conf', directory='rc', content='p\\n', reconcile=True, check_interval=1,\n"
+              "                     checks=[CommandCheck('no-such-command-on-this-host')])\n")
+    project = make_project(fleet, FILES.format(interval=1) + broken)
+    settings(project, alert_webhook_url=http_receiver.url)
+    assert project.cw("apply").exit_code == 0
+    drift(fleet, fleet.hosts[1], "fixed.conf")
+    result = project.cw("reconcile", "--once")
+    assert result.exit_code == 3, result.output
+    assert "✗ [host-02] probe.conf: correction failed: still not as declared: checks[" in result.output
+    assert content(fleet, fleet.hosts[1], "fixed.conf") == DECLARED["fixed.conf"], "the pass went on"
+    time.sleep(1.2)
+    assert project.cw("reconcile", "--once").exit_code == 3
+    failures = [alert for alert in alerts(http_receiver) if alert[0] == "failure"]
+    assert failures == [("failure", "firing", "probe.conf", host.name) for host in fleet.hosts], "once per host, not per pass"
+
+
 def test_an_unreachable_host_backs_off_alerts_once_and_recovers(
     fleet: Fleet, files_project: CwProject, http_receiver: HttpReceiver
 ) -> None:
