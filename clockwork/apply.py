@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from clockwork.complete.lock import resource_key
 from clockwork.engine import Progress, Session
 from clockwork.evaluate import Reading, read_fleet
 from clockwork.facts.manifest import Manifest
 from clockwork.placement import Placement, place
 from clockwork.project import Project
-from clockwork.record import manifest_path, manifest_updates, record_versions, write_manifests
+from clockwork.record import (
+    corrupt_manifest_warning, manifest_path, manifest_updates, read_manifest, record_versions, write_manifests,
+)
 from clockwork.results import Report, Result
 from clockwork.state import open_store
 
@@ -52,9 +53,11 @@ def run_apply(project: Project, placement: Placement, source: str, progress: Pro
                 for host in dict.fromkeys(reading.host for reading in drifted)
             })
         results = _results(readings, outcomes, dry_run=False)
-        versions = record_versions(store, deployment, project.resources, results, source)
+        versions = record_versions(store, deployment, project.resources, results, source, project.resolver)
         hosts = {reading.host.name: (reading.host, reading.observed) for reading in readings}
-        updates = manifest_updates(hosts, results, {resource_key(r): r for r in project.resources}, versions, session)
+        warnings = [corrupt_manifest_warning(session.target(host)) for host, observed in hosts.values()
+                    if observed is not None and read_manifest(observed, session.target(host))["corrupt"]]
+        updates = manifest_updates(hosts, results, versions, session)
         if updates:
             with Session(placement.fresh_inventory(), project.directory, list(updates), progress) as writer:
                 unreachable |= writer.connect()
@@ -62,7 +65,7 @@ def run_apply(project: Project, placement: Placement, source: str, progress: Pro
             for result in results:
                 if result.host in failed and result.status == "ok":
                     result.status, result.error = "error", f"manifest not written: {failed[result.host]}"
-        report = Report(results, placement.hosts, unreachable, len(project.resources))
+        report = Report(results, placement.hosts, unreachable, len(project.resources), warnings)
         store.finish(deployment, "ok" if report.status == "ok" else f"{report.count('error')} errors")
     return report
 

@@ -15,6 +15,7 @@ import click  # noqa: E402
 
 from clockwork.exceptions import ClockworkError, ConfirmationRequired  # noqa: E402
 from clockwork.results import Report, Result  # noqa: E402
+from clockwork.secrets import MaskingFilter  # noqa: E402
 
 MARKS = {"ok": "✓", "drift": "✗", "pending": "⋯", "error": "✗"}
 
@@ -74,6 +75,7 @@ def _configure_logging(verbose: int) -> None:
     logger.propagate = False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.addFilter(MaskingFilter())
     logger.handlers[:] = [handler]
     logger.setLevel(logging.INFO if verbose > 1 else logging.WARNING if verbose else logging.CRITICAL + 1)
 
@@ -171,6 +173,8 @@ def _print_results(ctx: Context, report: Report, show: Callable[[Result], bool],
             click.echo(_line(result, several, mark(result) if mark else None))
     for host, error in report.unreachable.items():
         click.echo(f"✗ [{host}] unreachable: {error}")
+    for warning in report.warnings:
+        click.echo(f"! {warning}")
 
 
 def _unreachable_line(report: Report) -> str:
@@ -340,6 +344,7 @@ def history(ctx: Context, resource: str | None, output_format: str) -> None:
     if output_format == "json":
         click.echo(json.dumps([version.as_dict() for version in versions], indent=2, ensure_ascii=False))
         return
+    _print_interrupted(ctx)
     if not versions:
         click.echo("No history yet: nothing was applied from this project directory.")
         return
@@ -484,6 +489,9 @@ def reconcile(ctx: Context, inventory: str | None, once: bool, print_systemd_uni
     finally:
         log.close()
     report = outcome.report
+    if not outcome.looked_after:
+        click.echo("Nothing to reconcile: no resource was applied with reconcile=True or a max_duration.")
+        return
     _print_results(ctx, report, lambda r: not ctx.quiet or r.status != "ok" or bool(r.changed))
     checked = len(report.results)
     next_due = "nothing scheduled" if outcome.next_wake == float("inf") else f"next check due {stamp(outcome.next_wake)}"
@@ -507,6 +515,7 @@ def status(ctx: Context, output_format: str) -> None:
     if output_format == "json":
         click.echo(json.dumps({"resources": [row.as_dict() for row in rows]}, indent=2, ensure_ascii=False))
         return
+    _print_interrupted(ctx)
     if not rows:
         click.echo("Nothing is reconciled: no resource was applied with reconcile=True or a max_duration.")
         return
@@ -516,7 +525,7 @@ def status(ctx: Context, output_format: str) -> None:
                  f"next due {row.next_due or '-'}", corrections]
         if row.expires_at:
             parts.append(f"expires {row.expires_at}")
-        mark = "✓" if row.state == "ok" else "✗" if row.state in ("drift", "failure", "flapping") else "·"
+        mark = "✓" if row.state == "ok" else "✗" if row.state in ("drift", "failure", "flapping", "unreachable") else "·"
         click.echo(f"{mark} [{row.host}] {row.type} {row.resource}: {'; '.join(parts)}")
         if row.detail and row.state not in ("ok",):
             click.echo(f"    {row.detail}")
@@ -539,6 +548,14 @@ def extend(ctx: Context, resource: str, by: str) -> None:
         raise click.BadParameter(str(error), param_hint="--by") from None
     for lifetime in ctx.call(extend_expiry, ctx.project_dir.resolve(), resource, seconds, by):
         click.echo(f"✓ [{lifetime.host}] {lifetime.type} {lifetime.name}: expires {stamp(lifetime.expires_at)}")
+
+
+def _print_interrupted(ctx: Context) -> None:
+    from clockwork.history import interrupted
+
+    for killed in ctx.call(interrupted, ctx.project_dir.resolve()):
+        click.echo(f"! {killed['command']} (pid {killed['pid']}) started {killed['started_at']} was interrupted: "
+                   "what it changed on the hosts has no version here; `clockwork evaluate` shows where they stand")
 
 
 def _confirm(yes: bool, command: str, question: str) -> None:

@@ -7,7 +7,7 @@ from clockwork.evaluate import read_fleet
 from clockwork.facts.manifest import Manifest
 from clockwork.placement import Placement, place
 from clockwork.project import Project
-from clockwork.record import CORRECTIVE, INTENTIONAL, manifest_path, write_manifests
+from clockwork.record import CORRECTIVE, INTENTIONAL, manifest_path, read_manifest, write_manifests
 from clockwork.results import Report, Result
 from clockwork.state import StateStore, open_store
 
@@ -23,7 +23,7 @@ def destroy(
     >>> destroy(load_project(Path(".")), inventory="@local").changed
     2
     """
-    placement = place(project, inventory, limit)
+    placement = place(project, inventory, limit, resolve=False)
     with open_store(project.directory) as store, store.writer("destroy") as deployment:
         report = remove(store, placement, progress, len(project.resources))
         store.finish(deployment, "ok" if report.status == "ok" else f"{report.count('error')} errors")
@@ -69,7 +69,7 @@ def remove(
             if result.changed:
                 store.record_event(kind, result.type, result.resource, result.host, "removed", intent)
             key = f"{result.type}/{result.resource}"
-            listed = reading.observed[Manifest].get(manifest_path(session.target(reading.host)), {})
+            listed = read_manifest(reading.observed, session.target(reading.host))["entries"]
             if key in listed:
                 forget.setdefault(reading.host.name, {})[key] = None
         results.append(result)

@@ -9,10 +9,12 @@ from dataclasses import dataclass
 from pyinfra.api.host import Host
 
 from clockwork.engine import Progress, Session
+from clockwork.exceptions import ProjectError
 from clockwork.placement import Placement, place
 from clockwork.project import Project
 from clockwork.resources.base import Observed, Probe, Resource, Target
 from clockwork.results import Diff, Evaluation, Report, Result
+from clockwork.secrets import references
 
 
 @dataclass
@@ -83,45 +85,67 @@ def explain_drift(session: Session, readings: list[Reading]) -> None:
                 reading.explanation = None
 
 
-def last_applied(project: Project) -> dict[tuple[str, str], tuple[int, Resource]]:
+@dataclass
+class Applied:
+    """The last applied version of a resource whose declaration changed since: the fields that changed and the
+    resource as applied (with its secrets resolved, to compare with the hosts)."""
+
+    version: int
+    changed: list[str]
+    resource: Resource
+
+
+def last_applied(project: Project) -> dict[tuple[str, str], Applied]:
     """For each resource whose declaration changed since its last apply: that version and the resource as applied."""
     from clockwork.history import has_state, rebuild
+    from clockwork.record import stored_spec
     from clockwork.state import open_store
 
     if not has_state(project.directory):
         return {}
     applied = {}
     with open_store(project.directory) as store:
+        key = store.secret_key()
         for resource in project.resources:
             latest = store.latest(resource.type_name, resource.name)
-            if latest is not None and latest.spec != resource.redacted():
-                applied[(resource.type_name, resource.name)] = (latest.version, rebuild(latest, resource))
+            if latest is None:
+                continue
+            spec, fingerprints = stored_spec(resource, key, project.resolver)
+            if (latest.spec, latest.fingerprints) == (spec, fingerprints):
+                continue
+            changed = [name for name in spec if spec[name] != latest.spec.get(name)]
+            changed += [name for name in spec if name not in changed and references(spec[name])
+                        and {ref: fingerprints[ref] for ref in references(spec[name])}
+                        != {ref: latest.fingerprints.get(ref) for ref in references(spec[name])}]
+            try:
+                was = rebuild(latest, resource, key=key).resolved(project.resolver)
+            except ProjectError:  # its secret value changed or cannot be resolved: compare with main.py only
+                continue
+            applied[(resource.type_name, resource.name)] = Applied(latest.version, changed, was)
     return applied
 
 
 def shown(resource: Resource, field: str) -> object:
-    """A declared value as results show it: a file's content as its hash, secrets redacted."""
+    """A declared value as results show it: a file's content as its hash, secrets masked."""
     if field == "content" and isinstance(getattr(resource, field, None), str):
         from clockwork.operations.files import content_sha1
 
         return f"sha1:{content_sha1(resource.content)}"  # type: ignore[attr-defined]
-    return resource.redacted(include={field}).get(field)
+    return resource.shown(include={field}).get(field)
 
 
-def mark_pending(session: Session, readings: list[Reading], applied: dict[tuple[str, str], tuple[int, Resource]]) -> None:
+def mark_pending(session: Session, readings: list[Reading], applied: dict[tuple[str, str], Applied]) -> None:
     """A drifted reading whose host still matches the last apply is pending, not drift."""
     for reading in readings:
         key = (reading.resource.type_name, reading.resource.name)
         if reading.evaluation.status != "drift" or key not in applied or reading.observed is None:
             continue
-        version, resource = applied[key]
-        if resource.evaluate(session.target(reading.host), reading.observed, health=False).status != "ok":
+        was = applied[key]
+        if was.resource.evaluate(session.target(reading.host), reading.observed, health=False).status != "ok":
             continue
-        before, after = resource.redacted(), reading.resource.redacted()
-        changed = [name for name in after if before.get(name) != after.get(name)]
         reading.evaluation = Evaluation(
-            [Diff(name, shown(reading.resource, name), shown(resource, name)) for name in changed],
-            f"pending: main.py changes {', '.join(changed)} since the last apply (version {version})",
+            [Diff(name, shown(reading.resource, name), shown(was.resource, name)) for name in was.changed],
+            f"pending: main.py changes {', '.join(was.changed)} since the last apply (version {was.version})",
             pending=True,
         )
 
@@ -130,7 +154,7 @@ def _evaluate_hosts(project: Project, placement: Placement, hosts: list[str], pr
     applied = last_applied(project)
     with Session(placement.fresh_inventory(), project.directory, hosts, progress) as session:
         readings, unreachable = read_fleet(
-            session, placement, extra=lambda target: [p for _v, r in applied.values() for p in r.probes(target, False)]
+            session, placement, extra=lambda target: [p for a in applied.values() for p in a.resource.probes(target, False)]
         )
         mark_pending(session, readings, applied)
         if explain:

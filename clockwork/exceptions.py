@@ -40,3 +40,9 @@ class LockTimeout(ClockworkError):
     """Another apply/destroy/update/rollback held the project's lock for longer than we would wait."""
 
     exit_code = 3
+
+
+class StateError(ClockworkError):
+    """The state store cannot be used: a corrupt or empty ``state.db``, a schema from a newer Clockwork."""
+
+    exit_code = 2

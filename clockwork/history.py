@@ -10,8 +10,9 @@ from clockwork.exceptions import ProjectError
 from clockwork.placement import place
 from clockwork.project import Project
 from clockwork.resources import RESOURCE_TYPES
-from clockwork.resources.base import REDACTED, Resource
+from clockwork.resources.base import Resource
 from clockwork.results import Report
+from clockwork.secrets import REDACTED, held_digest, matches_held
 from clockwork.state import Version, open_store
 from clockwork.state.sqlite import STATE_DIR
 
@@ -33,38 +34,55 @@ def history(project_dir: Path, resource: str | None = None) -> list[Version]:
     return versions
 
 
-def restore(version: Version, *declared: Resource | None) -> dict[str, Any]:
-    """A recorded spec with its redacted secrets taken back from the declarations at hand.
+def interrupted(project_dir: Path) -> list[dict[str, Any]]:
+    """Deployments whose process died before they finished (marked by the next writer): what they wrote on the
+    hosts has no version in the history."""
+    if not has_state(project_dir):
+        return []
+    with open_store(project_dir) as store:
+        return store.interrupted()
 
-    Secrets are never stored, so a value redacted in the record comes from the
-    first declaration (update.py, main.py) of the same resource that has it.
+
+def restore(version: Version, *declared: Resource | None, key: bytes | None = None) -> dict[str, Any]:
+    """A recorded spec, with the values kept only as a keyed hash taken back from the declarations at hand.
+
+    A plain value under a secret-looking name is never stored (a ``Secret``
+    reference is, and is resolved when used): it comes from the first declaration
+    (update.py, main.py) of the same resource that has it, and must be the value
+    that was applied (its keyed hash is checked when ``key`` is given).
     """
     present: dict[str, Any] = {}
     for resource in reversed([resource for resource in declared if resource is not None]):
-        present.update(resource.model_dump(mode="json", include=resource.model_fields_set))
+        present.update(resource.spec(include=resource.model_fields_set))
 
     def fill(recorded: Any, now: Any, where: str) -> Any:
-        if recorded == REDACTED:
-            if now is None or now == REDACTED:
+        digest = held_digest(recorded)
+        if recorded == REDACTED or (digest is not None and digest[0] == "hmac"):
+            if not isinstance(now, str) or now == REDACTED or held_digest(now):
                 raise ProjectError(
-                    f"{version.type} {version.resource!r}: {where} is a secret, which is never stored: "
-                    "declare it in main.py (or update.py) to restore it"
+                    f"{version.type} {version.resource!r}: {where} is a secret value, which is never stored: "
+                    "declare it in main.py (or update.py), or better as a Secret('env:NAME') reference"
+                )
+            if not matches_held(recorded, now, key):
+                raise ProjectError(
+                    f"{version.type} {version.resource!r}: {where} in main.py is not the value applied in version "
+                    f"{version.version}: apply main.py first, or declare it as a Secret('env:NAME') reference"
                 )
             return now
         if isinstance(recorded, dict):
-            return {key: fill(value, now.get(key) if isinstance(now, dict) else None, f"{where}.{key}".lstrip("."))
-                    for key, value in recorded.items()}
+            return {name: fill(value, now.get(name) if isinstance(now, dict) else None, f"{where}.{name}".lstrip("."))
+                    for name, value in recorded.items()}
         return recorded
 
     return fill(version.spec, present, "")
 
 
-def rebuild(version: Version, *declared: Resource | None) -> Resource:
-    """The resource as it was at ``version`` (secrets from the declarations, see ``restore``)."""
+def rebuild(version: Version, *declared: Resource | None, key: bytes | None = None) -> Resource:
+    """The resource exactly as it was at ``version`` (secret values as described in ``restore``)."""
     cls = RESOURCE_TYPES.get(version.type)
     if cls is None:
         raise ProjectError(f"{version.type} {version.resource!r}: unknown resource type in the state store")
-    return cls(**restore(version, *declared))
+    return cls(**restore(version, *declared, key=key))
 
 
 def versions_of(project_dir: Path, resource: str) -> list[Version]:
@@ -83,6 +101,9 @@ def choose_version(project_dir: Path, resource: str, to: int | None) -> tuple[Ve
     versions = versions_of(project_dir, resource)
     current = versions[-1]
     number = current.version - 1 if to is None else to
+    if to is None and len(versions) == 1:
+        raise ProjectError(f"{current.type} {current.resource!r} has no earlier version to roll back to: "
+                           f"version {current.version} is the only one recorded")
     target = next((version for version in versions if version.version == number), None)
     if target is None:
         known = ", ".join(str(version.version) for version in versions)
@@ -97,6 +118,8 @@ def rollback(
     from clockwork.apply import run_apply
 
     declared = next((r for r in project.resources if (r.type_name, r.name) == (target.type, target.resource)), None)
-    resource = rebuild(target, declared)
+    with open_store(project.directory) as store:
+        key = store.secret_key()
+    resource = rebuild(target, declared, key=key)
     single = Project(project.directory, project.file, [resource])
     return run_apply(single, place(single, inventory), "rollback", progress)

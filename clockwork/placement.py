@@ -36,8 +36,14 @@ class Placement:
         return sum(len(resources) for resources in self.resources.values())
 
 
-def place(project: Project, inventory: str | None = None, limit: list[str] | None = None) -> Placement:
-    """Load the inventory and place every resource; unknown names are errors before anything runs."""
+def place(project: Project, inventory: str | None = None, limit: list[str] | None = None,
+          resolve: bool = True) -> Placement:
+    """Load the inventory and place every resource; unknown names are errors before anything runs.
+
+    With ``resolve`` the placed resources hold the values of their secret references
+    (an unresolvable one is a ``SecretError`` here, before any host is touched);
+    destroy needs no values and passes ``resolve=False``.
+    """
     source = inventory or project.default_inventory
     loaded = load_inventory(source, project.directory)
     selected = select_hosts(loaded, limit)
@@ -50,9 +56,10 @@ def place(project: Project, inventory: str | None = None, limit: list[str] | Non
                     f"{resource.origin or project.file.name}: {resource.label} names unknown host or group "
                     f"{name!r} (the inventory has: {known})"
                 )
+    sent = {id(r): r.resolved(project.resolver) if resolve else r for r in project.resources}
     resources = {
         host: [
-            resource for resource in project.resources
+            sent[id(resource)] for resource in project.resources
             if resource.hosts is None or host in resource.hosts or groups[host] & set(resource.hosts)
         ]
         for host in selected

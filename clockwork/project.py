@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import traceback
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from clockwork.exceptions import ProjectError
 from clockwork.resources.base import InvalidResource, Resource
+from clockwork.secrets import Resolver
 
 
 @dataclass
@@ -23,6 +25,11 @@ class Project:
     directory: Path
     file: Path
     resources: list[Resource]
+
+    @cached_property
+    def resolver(self) -> Resolver:
+        """Resolves the secret references of this command (the environment, then ``.env``, then files)."""
+        return Resolver(self.directory)
 
     @property
     def default_inventory(self) -> str:

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from pyinfra.api.host import Host
 
 from clockwork.complete.lock import resource_key
 from clockwork.engine import Session
-from clockwork.facts.manifest import MANIFEST_PATH, Manifest
+from clockwork.facts.manifest import MANIFEST_PATH, Manifest, ManifestFile
 from clockwork.operations.manifest import manifest
 from clockwork.resources.base import Observed, Resource, Target
 from clockwork.results import Result
+from clockwork.secrets import Resolver, held, held_digest, protect, shows_secrets, transform
 from clockwork.state.base import StateStore, Version
 from clockwork.state.sqlite import now
+
+#: Where a project's manifest lives on ``@local`` (relative to the project), so projects do not share one.
+PROJECT_MANIFEST = ".clockwork/manifest.json"
 
 #: How events are labelled: a change someone asked for (apply, update, rollback, destroy, extend),
 #: or one the reconciler made to undo drift or end a resource's life.
@@ -21,12 +26,43 @@ INTENTIONAL = "intentional"
 CORRECTIVE = "corrective"
 
 
+#: Strings longer than this are kept in host manifests only as their sha1 (``⟦sha1:…⟧``).
+MANIFEST_VALUE_SIZE = 256
+
+
 def manifest_path(target: Target) -> str:
+    """The manifest of the login user (``~/.clockwork/manifest.json``); on ``@local`` the project's own."""
+    if target.local and target.base_dir:
+        return target.path(PROJECT_MANIFEST)
     return target.path(MANIFEST_PATH)
 
 
+def manifest_spec(stored: dict[str, Any]) -> dict[str, Any]:
+    """A stored spec as a host manifest keeps it: no content and no secret values.
+
+    Long strings, and strings that hold something masking would hide (``password = …``,
+    a URL's password), are kept as their sha1 (``⟦sha1:…⟧``): enough to see that a
+    field left out of an update keeps its deployed value.
+    """
+
+    def keep(text: str, _where: str) -> str:
+        if held_digest(text) or (len(text) <= MANIFEST_VALUE_SIZE and not shows_secrets(text)):
+            return text
+        return held("sha1", hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest())
+
+    return transform(stored, keep)
+
+
+def stored_spec(resource: Resource, key: bytes, resolver: Resolver) -> tuple[dict[str, Any], dict[str, str]]:
+    """What the store keeps of a resource: its exact spec (references as references, plain values under
+    secret-looking names as keyed hashes) and a keyed hash of each reference's current value."""
+    spec = resource.spec()
+    return protect(spec, key), resolver.fingerprints(spec, key, resource.label)
+
+
 def record_versions(
-    store: StateStore, deployment: int, resources: list[Resource], results: list[Result], source: str
+    store: StateStore, deployment: int, resources: list[Resource], results: list[Result], source: str,
+    resolver: Resolver,
 ) -> dict[str, Version]:
     """A new version for each resource whose spec differs from its last one and that is in place somewhere.
 
@@ -34,13 +70,16 @@ def record_versions(
     """
     versions: dict[str, Version] = {}
     at = now()
+    key = store.secret_key()
     for resource in resources:
         mine = [r for r in results if r.type == resource.type_name and r.resource == resource.name]
         placed = [r.host for r in mine if r.status == "ok"]
         latest = store.latest(resource.type_name, resource.name)
-        spec = resource.redacted()
-        if placed and (latest is None or latest.spec != spec or source == "rollback"):
-            latest = store.record_version(deployment, resource.type_name, resource.name, spec, source, placed)
+        spec, fingerprints = stored_spec(resource, key, resolver)
+        if placed and (latest is None or (latest.spec, latest.fingerprints) != (spec, fingerprints)
+                       or source == "rollback"):
+            latest = store.record_version(deployment, resource.type_name, resource.name, spec, source, placed,
+                                          fingerprints)
         if latest is not None:
             versions[resource_key(resource)] = latest
         if placed:
@@ -51,9 +90,20 @@ def record_versions(
     return versions
 
 
+def read_manifest(observed: Observed, target: Target) -> ManifestFile:
+    """The host's manifest as the ``Manifest`` probe read it (no file: no entries)."""
+    return observed[Manifest].get(manifest_path(target), ManifestFile(entries={}, corrupt=False))
+
+
+def corrupt_manifest_warning(target: Target) -> str:
+    """What a host with a manifest that is not one is told (the operation keeps the file aside)."""
+    return (f"[{target.host}] {manifest_path(target)} is not a Clockwork manifest (not JSON or not its shape): "
+            "kept aside as manifest.json.corrupt-<time>, a new one is written")
+
+
 def manifest_updates(
-    hosts: dict[str, tuple[Host, Observed | None]], results: list[Result], resources: dict[str, Resource],
-    versions: dict[str, Version], session: Session,
+    hosts: dict[str, tuple[Host, Observed | None]], results: list[Result], versions: dict[str, Version],
+    session: Session,
 ) -> dict[str, dict[str, dict[str, Any] | None]]:
     """Per host name, the manifest entries that differ from what the host's manifest says."""
     updates: dict[str, dict[str, dict[str, Any] | None]] = {}
@@ -63,10 +113,10 @@ def manifest_updates(
         host, observed = hosts[result.host]
         if result.status != "ok" or key not in versions or observed is None:
             continue
-        current = observed[Manifest].get(manifest_path(session.target(host)), {}).get(key)
+        current = read_manifest(observed, session.target(host))["entries"].get(key)
         version = versions[key]
         entry = {"type": result.type, "name": result.resource, "version": version.version,
-                 "spec": resources[key].redacted(), "deployed_at": at}
+                 "spec": manifest_spec(version.spec), "fingerprints": version.fingerprints, "deployed_at": at}
         if current is None or {**current, "deployed_at": at} != entry:
             updates.setdefault(host.name, {})[key] = entry
     return updates

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from clockwork.secrets import mask_text, mask_value
+
 Status = Literal["ok", "drift", "pending", "error"]
 
 
@@ -21,20 +23,28 @@ class Diff:
     actual: Any
 
     def describe(self) -> str:
+        """One line for people: values under secret-looking names and secret values masked."""
+        return mask_text(self._describe())
+
+    def _describe(self) -> str:
         if self.field == "present":
             return "missing" if self.expected else "present, wanted absent"
         if self.field == "content":
             return f"content differs (sha1 {_digest(self.actual)} wanted {_digest(self.expected)})"
         if self.field == "running":
             return "stopped, wanted running" if self.expected else "running, wanted stopped"
-        if self.field.startswith("env_vars.") and self.actual is None:
-            return f"{self.field} unset, wanted {self.expected}"
-        if self.field.startswith("env_vars.") and self.expected is None:
+        name = self.field.rpartition(".")[2]
+        expected, actual = mask_value(self.expected, name), mask_value(self.actual, name)
+        if self.field.startswith("env_vars.") and actual is None:
+            return f"{self.field} unset, wanted {expected}"
+        if self.field.startswith("env_vars.") and expected is None:
             return f"{self.field} set, wanted unset"
-        return f"{self.field} {_show(self.actual)}, wanted {_show(self.expected)}"
+        return f"{self.field} {_show(actual)}, wanted {_show(expected)}"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"field": self.field, "expected": self.expected, "actual": self.actual}
+        """The diff as JSON output shows it (secrets masked)."""
+        name = self.field.rpartition(".")[2]
+        return {"field": self.field, "expected": mask_value(self.expected, name), "actual": mask_value(self.actual, name)}
 
 
 def _digest(hashed: str) -> str:
@@ -95,9 +105,9 @@ class Result:
             "resource": self.resource,
             "type": self.type,
             "status": self.status,
-            "detail": self.detail,
+            "detail": mask_text(self.detail),
             "diffs": [diff.as_dict() for diff in self.diffs],
-            "error": self.error,
+            "error": None if self.error is None else mask_text(self.error),
         }
 
 
@@ -109,6 +119,8 @@ class Report:
     hosts: list[str]
     unreachable: dict[str, str] = field(default_factory=dict)
     resources: int = 0
+    #: Problems worth telling that changed no result (e.g. a host's manifest was corrupt and kept aside).
+    warnings: list[str] = field(default_factory=list)
 
     def count(self, status: Status) -> int:
         return sum(1 for result in self.results if result.status == status)

@@ -35,7 +35,8 @@ class Settings:
     flapping_limit: str | None = None
 
 
-def _read_dotenv(path: Path) -> dict[str, str]:
+def read_dotenv(path: Path) -> dict[str, str]:
+    """``KEY=VALUE`` lines of a ``.env`` file (shell quoting, ``#`` comments, ``export`` allowed)."""
     values: dict[str, str] = {}
     for number, raw in enumerate(path.read_text().splitlines(), start=1):
         line = raw.strip()
@@ -55,7 +56,7 @@ def _read_dotenv(path: Path) -> dict[str, str]:
 def load_settings(project_dir: Path, environ: dict[str, str] | None = None) -> Settings:
     """Settings from ``project_dir/.env`` overridden by the environment."""
     dotenv = project_dir / ".env"
-    values = _read_dotenv(dotenv) if dotenv.is_file() else {}
+    values = read_dotenv(dotenv) if dotenv.is_file() else {}
     values.update(os.environ if environ is None else environ)
     return Settings(**{
         field.name: values.get(f"CW_{field.name.upper()}") or None for field in fields(Settings)

@@ -20,7 +20,7 @@ from clockwork.facts.manifest import Manifest
 from clockwork.history import has_state, rebuild
 from clockwork.placement import Placement, place
 from clockwork.project import Project, load_resources
-from clockwork.record import manifest_path
+from clockwork.record import manifest_path, read_manifest
 from clockwork.resources.base import Resource
 from clockwork.results import Report
 from clockwork.settings import Settings
@@ -62,7 +62,7 @@ class UpdatePlan:
 def _from_manifests(directory: Path, inventory: str | None, resources: list[Resource], progress: Progress | None) -> dict:
     """The newest manifest entry per ``Type/name`` over every host, with the hosts that have it."""
     probe_project = Project(directory, directory / "update.py", resources)
-    placement = place(probe_project, inventory)
+    placement = place(probe_project, inventory, resolve=False)
     found: dict[str, tuple[dict[str, Any], list[str]]] = {}
     with Session(placement.inventory, directory, placement.hosts, progress) as session:
         session.connect()
@@ -70,7 +70,7 @@ def _from_manifests(directory: Path, inventory: str | None, resources: list[Reso
         for host, seen in observed.items():
             if isinstance(seen, str):
                 continue
-            for key, entry in seen[Manifest].get(manifest_path(session.target(host)), {}).items():
+            for key, entry in read_manifest(seen, session.target(host))["entries"].items():
                 best = found.get(key)
                 if best is None or entry.get("version", 0) > best[0].get("version", 0):
                     found[key] = (entry, [host.name])
@@ -84,7 +84,7 @@ def _propose(resource: Resource, current: dict[str, Any], settings: Settings, mo
     schema = type(resource).model_json_schema()
     properties = {name: prop for name, prop in schema["properties"].items() if name not in IDENTITY_FIELDS}
     proposal_schema = {"type": "object", "properties": properties, "additionalProperties": False, "$defs": schema.get("$defs", {})}
-    request = {"instructions": PROPOSAL_PROMPT, "current": resource.redacted(), "new_description": resource.description,
+    request = {"instructions": PROPOSAL_PROMPT, "current": resource.shown(), "new_description": resource.description,
                "previous_description": current.get("description", "")}
     return _model_client(settings, model).complete(
         request, proposal_schema, resource.label, check=lambda values: type(resource)(**{**resource.model_dump(), **values})
@@ -103,8 +103,10 @@ def plan_update(
     model = model or settings.model
     main = {(r.type_name, r.name): r for r in load_resources(directory / "main.py")} if (directory / "main.py").is_file() else {}
     stored: dict[str, tuple[Version, str]] = {}
+    key: bytes | None = None
     if has_state(directory):
         with open_store(directory) as store:
+            key = store.secret_key()
             for resource in partial:
                 latest = store.latest(resource.type_name, resource.name)
                 if latest is not None:
@@ -113,17 +115,18 @@ def plan_update(
     if missing:
         for key, (entry, hosts) in _from_manifests(directory, inventory, missing, progress).items():
             version = Version(entry["type"], entry["name"], entry.get("version", 0), entry.get("deployed_at", ""),
-                              "apply", entry["spec"], hosts)
+                              "manifest", entry["spec"], hosts, entry.get("fingerprints", {}))
             stored.setdefault(key, (version, f"version {version.version} on {', '.join(sorted(hosts))}"))
     changes = []
     for resource in partial:
-        key = f"{resource.type_name}/{resource.name}"
+        name = f"{resource.type_name}/{resource.name}"
         given = resource.model_dump(include=resource.model_fields_set)
-        if key not in stored:
+        if name not in stored:
             changes.append(Change(resource, None, "new"))
             continue
-        recorded, origin = stored[key]
-        previous = rebuild(recorded, resource, main.get((resource.type_name, resource.name)))
+        recorded, origin = stored[name]
+        previous = rebuild(recorded, resource, main.get((resource.type_name, resource.name)),
+                           key=key if recorded.source != "manifest" else None)
         merged = type(resource)(**{**previous.model_dump(), **given})
         note = None
         if "description" in given and given["description"] != previous.description:
@@ -134,8 +137,9 @@ def plan_update(
             else:
                 note = "description recorded, not interpreted (no model configured)"
         merged._origin = resource.origin
-        before, after = previous.model_dump(mode="json"), merged.model_dump(mode="json")
-        changes.append(Change(merged, previous, origin, [name for name in after if after[name] != before.get(name)], note))
+        before, after = previous.spec(), merged.spec()
+        changes.append(Change(merged, previous, origin, [field for field in after if after[field] != before.get(field)],
+                              note))
     project = Project(directory, file, [change.resource for change in changes])
     complete_project(project, settings, model=model, prune=False)
     for change, completed in zip(changes, project.resources):

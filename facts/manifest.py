@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
-from typing import Any
+from typing import Any, TypedDict
 
 from pyinfra.api import FactBase
 
@@ -12,15 +12,37 @@ from pyinfra.api import FactBase
 MANIFEST_PATH = "~/.clockwork/manifest.json"
 
 
-class Manifest(FactBase[dict[str, Any]]):
+class ManifestFile(TypedDict):
+    """One manifest: its entries by ``Type/name``; ``corrupt`` when the file is there but is not a manifest."""
+
+    entries: dict[str, Any]
+    corrupt: bool
+
+
+def _parse(text: str) -> ManifestFile:
+    if not text:
+        return ManifestFile(entries={}, corrupt=False)
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return ManifestFile(entries={}, corrupt=True)
+    entries = document.get("resources") if isinstance(document, dict) else None
+    if not isinstance(entries, dict) or not all(isinstance(entry, dict) for entry in entries.values()):
+        return ManifestFile(entries={}, corrupt=True)
+    return ManifestFile(entries=entries, corrupt=False)
+
+
+class Manifest(FactBase[dict[str, ManifestFile]]):
     """
-    Returns the manifest's entries by ``Type/name`` (``{}`` when there is none or it is unreadable):
+    Returns each manifest's entries by ``Type/name`` (none when there is no file), and whether the file
+    is corrupt (there, but not JSON holding ``{"resources": {…}}``):
 
     .. code:: python
 
         host.get_fact(Manifest, keys=(".clockwork/manifest.json",))
-        {".clockwork/manifest.json": {"FileResource/config.json": {"type": "FileResource",
-            "name": "config.json", "version": 2, "spec": {...}, "deployed_at": "2026-11-24T11:40:00+00:00"}}}
+        {".clockwork/manifest.json": {"corrupt": False, "entries": {"FileResource/config.json": {
+            "type": "FileResource", "name": "config.json", "version": 2, "spec": {...},
+            "deployed_at": "2026-11-24T11:40:00+00:00"}}}}
     """
 
     def command(self, keys: tuple[str, ...]) -> str:
@@ -30,19 +52,13 @@ class Manifest(FactBase[dict[str, Any]]):
         )
 
     @staticmethod
-    def default() -> dict[str, Any]:
+    def default() -> dict[str, ManifestFile]:
         return {}
 
-    def process(self, output: list[str]) -> dict[str, Any]:
-        manifests: dict[str, Any] = {}
+    def process(self, output: list[str]) -> dict[str, ManifestFile]:
+        manifests: dict[str, ManifestFile] = {}
         for line in output:
             path, tab, text = line.partition("\t")
-            if not tab:
-                continue
-            try:
-                document = json.loads(text) if text else {}
-                entries = document.get("resources", {}) if isinstance(document, dict) else {}
-            except ValueError:
-                entries = {}
-            manifests[path] = entries if isinstance(entries, dict) else {}
+            if tab:
+                manifests[path] = _parse(text)
         return manifests

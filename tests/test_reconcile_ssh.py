@@ -238,6 +238,12 @@ def test_an_unreachable_host_backs_off_alerts_once_and_recovers(
     backed_off = project.cw("reconcile", "--once")  # within the next backoff (4 s): not tried, still reported
     assert backed_off.exit_code == 3
     assert "backing off: next try at" in backed_off.output
+    row = status(project)[("fixed.conf", "host-03")]  # not "ok" with a next-due time in the past
+    assert row["state"] == "unreachable"
+    assert row["detail"].startswith("host unreachable since ") and "(2 failed tries: " in row["detail"]
+    assert row["detail"].endswith(f"backing off, next try at {row['next_due']}")
+    assert row["next_due"] > time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    assert status(project)[("fixed.conf", "host-01")]["state"] == "ok"
 
     fleet.start_host(down)
     time.sleep(4.2)

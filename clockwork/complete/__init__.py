@@ -82,7 +82,7 @@ def _ask(resource: Resource, missing: list[str], settings: Settings, model: str 
         "type": resource.type_name,
         "name": resource.name,
         "description": resource.description,
-        "given": resource.redacted(include=resource.model_fields_set - set(missing)),
+        "given": resource.shown(include=resource.model_fields_set - set(missing)),
         "fields_to_fill": missing,
     }
     answer = _model_client(settings, model).complete(

@@ -9,6 +9,7 @@ from clockwork.exceptions import ProjectError
 from clockwork.history import rebuild
 from clockwork.project import load_resources
 from clockwork.resources.base import InvalidResource, Resource
+from clockwork.secrets import REDACTED, Resolver, held_digest, transform
 from clockwork.state.base import StateStore
 
 
@@ -34,22 +35,38 @@ class Desired:
 
 
 def desired_state(store: StateStore, project_dir: Path) -> Desired:
-    """Rebuild every resource's latest version. Secrets are never stored: they come from main.py when it has them.
+    """Rebuild every resource's latest version exactly as it was applied.
 
-    A resource that cannot be rebuilt (its secret is no longer declared) is a
-    problem of its own; the others are still returned.
+    Secret references are resolved when the resources are placed. Only a plain
+    value under a secret-looking name, which is never stored, comes from main.py,
+    and only when it is the value that was applied. A resource that cannot be
+    rebuilt, or whose secret cannot be resolved now, is a problem of its own; the
+    others are still returned.
     """
     desired = Desired()
+    versions = store.latest_versions()
     declared: dict[tuple[str, str], Resource] = {}
     main = project_dir / "main.py"
-    if main.is_file():
+    if main.is_file() and any(_holds_values(version.spec) for version in versions):
         try:
             declared = {(r.type_name, r.name): r for r in load_resources(main)}
         except ProjectError as error:
-            desired.problems.append(f"main.py not loaded, secrets cannot be restored: {error}")
-    for version in store.latest_versions():
+            desired.problems.append(f"main.py not loaded, secret values cannot be restored: {error}")
+    key = store.secret_key()
+    resolver = Resolver(project_dir)
+    for version in versions:
         try:
-            desired.resources.append(rebuild(version, declared.get((version.type, version.resource))))
+            resource = rebuild(version, declared.get((version.type, version.resource)), key=key)
+            resolver.resolve(resource.spec(), resource.label)
         except (ProjectError, InvalidResource) as error:
             desired.problems.append(str(error))
+            continue
+        desired.resources.append(resource)
     return desired
+
+
+def _holds_values(spec: dict) -> bool:
+    """Whether a stored spec keeps some value only as a keyed hash (so main.py must give it)."""
+    found: list[bool] = []
+    transform(spec, lambda text, _where: found.append(text == REDACTED or bool(held_digest(text))) or text)
+    return any(found)

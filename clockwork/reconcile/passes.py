@@ -48,6 +48,8 @@ class PassOutcome:
     next_wake: float
     corrected: int = 0
     expired: int = 0
+    #: How many recorded resources the reconciler looks after (``reconcile=True`` or a ``max_duration``).
+    looked_after: int = 0
 
 
 @dataclass
@@ -110,7 +112,7 @@ class Reconciler:
                         len(work.desired.reconciled))
         self.log("pass", {"evaluated": len(work.results), "corrected": corrected, "expired": expired,
                           "status": report.status, "next_due": stamp(next_wake)})
-        return PassOutcome(report, next_wake, corrected, expired)
+        return PassOutcome(report, next_wake, corrected, expired, sum(1 for r in work.desired.resources if r.reconcile or r.lifetime))
 
     # Steps ---------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timezone
 
 from clockwork.durations import is_cron, parse_duration
@@ -67,5 +68,9 @@ def stamp(moment: float) -> str:
 
     >>> stamp(0)
     '1970-01-01T00:00:00Z'
+    >>> stamp(float("inf"))
+    'never'
     """
+    if not math.isfinite(moment):
+        return "never"
     return datetime.fromtimestamp(moment, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")

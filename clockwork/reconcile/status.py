@@ -47,6 +47,7 @@ def status(project_dir: Path) -> list[StatusRow]:
     now = time.time()
     with open_store(project_dir) as store:
         versions, watches, lifetimes = store.latest_versions(), store.watches(), store.lifetimes()
+        health = store.host_health()
     expiry = {(lt.type, lt.name, lt.host): lt.expires_at for lt in lifetimes}
     rows = []
     for version in versions:
@@ -56,18 +57,27 @@ def status(project_dir: Path) -> list[StatusRow]:
         for host in dict.fromkeys([*version.hosts, *recorded]):
             key = (version.type, version.resource, host)
             watch = watches.get(key)
+            left = bool(watch and watch.state in ("expired", "destroyed"))
+            state = watch.state if watch else "not checked yet" if version.spec.get("reconcile") else "expiry only"
+            next_due = stamp(watch.next_due) if watch and watch.next_due and not left else None
+            detail = watch.detail if watch else ""
+            down = health.get(host)
+            if down is not None and not left:  # what was last seen there is not what is there now
+                state, next_due = "unreachable", stamp(down.retry_at)
+                tries = f"{down.failures} failed {'try' if down.failures == 1 else 'tries'}"
+                detail = (f"host unreachable since {stamp(down.since)} ({tries}: {down.error}); "
+                          f"backing off, next try at {next_due}")
             rows.append(StatusRow(
                 type=version.type, resource=version.resource, host=host,
                 on_drift=version.spec.get("on_drift", "auto_correct") if version.spec.get("reconcile") else "-",
-                state=watch.state if watch else "not checked yet" if version.spec.get("reconcile") else "expiry only",
+                state=state,
                 last_result=watch.last_result if watch else None,
                 last_checked=stamp(watch.last_checked) if watch and watch.last_checked else None,
-                next_due=stamp(watch.next_due) if watch and watch.next_due and watch.state not in ("expired", "destroyed")
-                else None,
+                next_due=next_due,
                 expires_at=stamp(expiry[key]) if key in expiry else None,
                 corrections_last_hour=len(recent(watch.corrections, now)) if watch else 0,
                 corrections_total=watch.total_corrections if watch else 0,
-                detail=watch.detail if watch else "",
+                detail=detail,
             ))
     return rows
 

@@ -17,33 +17,12 @@ from clockwork.checks import HealthCheck
 from clockwork.durations import parse_duration, validate_interval
 from clockwork.facts.commands import Commands, command_id
 from clockwork.results import Diff, Evaluation
+from clockwork.secrets import Resolver, mask_text, mask_value, references
 
 #: What a resource needs read from a host: a keyed fact class and one key.
 Probe = tuple[type[FactBase], str]
 
 AlertKind = Literal["drift", "failure", "expired", "recovered"]
-
-_SECRET_NAME = re.compile(r"pass|secret|token|key|credential|auth", re.IGNORECASE)
-
-
-_SECRET_ASSIGNMENT = re.compile(
-    r"""((?:pass|secret|token|key|credential|auth)[\w.-]*["']?\s*[:=]\s*["']?)([^\s"',;]+)""", re.IGNORECASE
-)
-
-
-def is_secret_name(name: str) -> bool:
-    """Whether a field or env var name looks like it holds a secret (its values are never shown)."""
-    return bool(_SECRET_NAME.search(name))
-
-
-def mask_secrets(text: str) -> str:
-    """Replace values assigned to secret-looking names (``password=…``, ``"api_key": "…"``) with ``***``.
-
-    >>> mask_secrets("db_password = hunter2")
-    'db_password = ***'
-    """
-    return _SECRET_ASSIGNMENT.sub(r"\1***", text)
-
 
 @dataclass(frozen=True)
 class Target:
@@ -162,13 +141,27 @@ class Resource(BaseModel):
         """``max_duration`` in seconds, or ``None`` when it lives until destroyed."""
         return parse_duration(self.max_duration) if self.max_duration else None
 
-    def redacted(self, include: set[str] | None = None) -> dict[str, Any]:
-        """The spec as JSON data with secret values replaced: what may leave this machine or be stored.
+    def spec(self, include: set[str] | None = None) -> dict[str, Any]:
+        """The spec as JSON data, exactly as declared: secret references stay references (``Secret``)."""
+        return self.model_dump(mode="json", include=include)
 
-        Values under secret-looking names (``API_TOKEN``, ``db_password``) become
-        ``<redacted>``; ``password=…``-style assignments inside text become ``***``.
+    def shown(self, include: set[str] | None = None) -> dict[str, Any]:
+        """The spec as people and other systems may read it (output, prompts): secrets masked.
+
+        References read ``<secret env:NAME>``, values under secret-looking names
+        (``API_TOKEN``, ``db_password``) ``<redacted>``, ``password=…``-style
+        assignments and URL passwords inside text ``***``.
         """
-        return _redact(self.model_dump(mode="json", include=include))
+        return mask_value(self.spec(include))
+
+    def resolved(self, resolver: Resolver) -> Resource:
+        """A copy holding the values of its secret references (what goes to hosts); itself when it has none."""
+        spec = self.spec()
+        if not references(spec):
+            return self
+        copy = type(self)(**resolver.resolve(spec, self.label))
+        copy._origin = self._origin
+        return copy
 
     def missing_fields(self) -> list[str]:
         """Completable fields that were left out."""
@@ -231,17 +224,6 @@ class Resource(BaseModel):
     def destroy(self, target: Target) -> OperationMeta:
         """Call the pyinfra operation that removes this resource from the current host."""
         raise NotImplementedError
-
-
-REDACTED = "<redacted>"
-
-
-def _redact(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: REDACTED if is_secret_name(str(key)) and item is not None else _redact(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_redact(item) for item in value]
-    return mask_secrets(value) if isinstance(value, str) else value
 
 
 def describe(diffs: list[Diff]) -> str:

@@ -13,7 +13,7 @@ from clockwork.facts.docker import DockerContainers
 from clockwork.operations import docker
 
 from clockwork.results import Diff, Evaluation
-from clockwork.resources.base import REDACTED, Observed, Probe, Resource, Target, describe, is_secret_name
+from clockwork.resources.base import Observed, Probe, Resource, Target, describe
 
 _CONTAINER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 _PORT = re.compile(r"^(?:(?:\d{1,3}\.){3}\d{1,3}:)?\d{1,5}:\d{1,5}(?:/(?:tcp|udp|sctp))?$")
@@ -99,7 +99,7 @@ class DockerServiceResource(Resource):
             self.image or "", self.ports, self.volumes, self.env_vars, self.networks, self.restart_policy,
             self.command_args, self.running,
         ))
-        diffs = [Diff(field, *(_redact(field, value) for value in values)) for field, *values in raw]
+        diffs = [Diff(*difference) for difference in raw]
         if diffs:
             return Evaluation(diffs, describe(diffs))
         ports = f", ports {','.join(self.ports)}" if self.ports else ""
@@ -119,9 +119,3 @@ class DockerServiceResource(Resource):
 
     def destroy(self, target: Target) -> OperationMeta:
         return docker.container_absent(container=self.name)
-
-
-def _redact(field: str, value: object) -> object:
-    if field.startswith("env_vars.") and value is not None and is_secret_name(field):
-        return REDACTED
-    return value

@@ -12,7 +12,8 @@ from clockwork.facts.paths import Paths
 from clockwork.operations import files
 
 from clockwork.results import Diff, Evaluation
-from clockwork.resources.base import Observed, Probe, Resource, Target, describe, mask_secrets
+from clockwork.resources.base import Observed, Probe, Resource, Target, describe
+from clockwork.secrets import mask_text
 
 #: Lines of unified diff shown per drifted file at most.
 DIFF_LINES = 200
@@ -107,7 +108,7 @@ class FileResource(_PathResource):
         ))
         if len(lines) > DIFF_LINES:
             lines = lines[:DIFF_LINES] + [f"… {len(lines) - DIFF_LINES} more lines\n"]
-        return mask_secrets("".join(line if line.endswith("\n") else line + "\n" for line in lines)) or None
+        return mask_text("".join(line if line.endswith("\n") else line + "\n" for line in lines)) or None
 
     def apply(self, target: Target) -> OperationMeta:
         return files.file(path=self.path(target), content=self.content or "", mode=self.mode, user=self.owner, group=self.group)

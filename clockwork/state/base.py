@@ -8,13 +8,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from clockwork.secrets import mask_value
+
 #: Where a version came from.
 SOURCES = ("apply", "update", "rollback")
 
 
 @dataclass(frozen=True)
 class Version:
-    """One recorded version of a resource: its spec (secrets redacted) as applied.
+    """One recorded version of a resource: its spec exactly as applied.
+
+    Secret references stay references; ``fingerprints`` holds a keyed hash of
+    each one's value when it was applied (to see that a secret changed); a plain
+    value under a secret-looking name is kept only as a keyed hash (``⟦hmac:…⟧``).
 
     >>> store.latest("FileResource", "config.json").version
     3
@@ -27,11 +33,12 @@ class Version:
     source: str
     spec: dict[str, Any]
     hosts: list[str]
+    fingerprints: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        """The document ``clockwork history --format json`` lists (DESIGN.md)."""
+        """The document ``clockwork history --format json`` lists (DESIGN.md), secrets masked."""
         return {"resource": self.resource, "type": self.type, "version": self.version, "created_at": self.created_at,
-                "source": self.source, "spec": self.spec}
+                "source": self.source, "spec": mask_value(self.spec)}
 
 
 @dataclass
@@ -108,8 +115,16 @@ class StateStore(ABC):
 
     @abstractmethod
     def record_version(self, deployment: int, type_name: str, name: str, spec: dict[str, Any], source: str,
-                       hosts: list[str]) -> Version:
-        """Store a new version of a resource (its number is the next one)."""
+                       hosts: list[str], fingerprints: dict[str, str] | None = None) -> Version:
+        """Store a new version of a resource (its number is the next one), its spec kept exactly."""
+
+    @abstractmethod
+    def secret_key(self) -> bytes:
+        """The project's key for keyed hashes of secret values (made on first use, never shown)."""
+
+    @abstractmethod
+    def interrupted(self) -> list[dict[str, Any]]:
+        """Deployments that never finished (their process died): ``id``, ``command``, ``pid``, ``started_at``."""
 
     @abstractmethod
     def latest(self, type_name: str, name: str) -> Version | None:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import fcntl
 import getpass
+import hashlib
 import json
 import os
+import re
+import secrets
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -14,7 +17,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from clockwork.exceptions import LockTimeout
+from clockwork.exceptions import LockTimeout, StateError
+from clockwork.secrets import transform
 from clockwork.state.base import HostHealth, Lifetime, StateStore, Version, Watch
 
 STATE_DIR = ".clockwork"
@@ -57,7 +61,16 @@ MIGRATIONS = [
         error TEXT NOT NULL DEFAULT '', alerted INTEGER NOT NULL DEFAULT 0
     );
     """,
+    """
+    ALTER TABLE versions ADD COLUMN fingerprints TEXT NOT NULL DEFAULT '{}';
+    CREATE TABLE blobs (sha256 TEXT PRIMARY KEY, data TEXT NOT NULL);
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
 ]
+
+#: Strings longer than this are kept once in ``blobs`` (content-addressed) and referenced from specs.
+BLOB_SIZE = 1024
+_BLOB = re.compile(r"^\u27e6blob:([0-9a-f]{64})\u27e7$")
 
 
 def now() -> str:
@@ -81,18 +94,29 @@ class SqliteStore(StateStore):
         self.directory = directory
         self.lock_timeout = lock_timeout
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        path = directory / "state.db"
+        path = self.path = directory / "state.db"
         if not path.exists():
-            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-        self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
-        self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        self._migrate()
-        self._lock_file: Any = None
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600))
+        elif path.stat().st_size == 0:
+            raise StateError(f"{path} is empty (0 bytes): it is not a Clockwork state store; restore it from a backup, "
+                             "or move it away to start with no history")
+        try:
+            self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.DatabaseError as error:
+            raise StateError(f"{path} cannot be read as a state store ({error}): restore it from a backup, "
+                             "or move it away to start with no history") from None
 
     def _migrate(self) -> None:
         current = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if current == 0 and self.db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+            raise StateError(f"{self.path} is an SQLite database but not a Clockwork state store")
+        if current > len(MIGRATIONS):
+            raise StateError(f"{self.path} was written by a newer Clockwork (schema {current}, this one knows "
+                             f"{len(MIGRATIONS)}): upgrade Clockwork")
         for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
             self.db.execute("BEGIN IMMEDIATE")
             try:
@@ -131,6 +155,9 @@ class SqliteStore(StateStore):
         handle.write(f"pid {os.getpid()} ({command}, since {now()})\n")
         handle.flush()
         deployment = 0
+        with self._transaction():  # with the lock held, an unfinished deployment's process is gone
+            self.db.execute("UPDATE deployments SET finished_at = ?, result = 'interrupted' WHERE finished_at IS NULL",
+                            (now(),))
         if record:
             with self._transaction():
                 deployment = self.db.execute(
@@ -160,22 +187,63 @@ class SqliteStore(StateStore):
             self.db.execute("UPDATE deployments SET finished_at = ?, result = ? WHERE id = ?", (now(), result, deployment))
 
     def record_version(self, deployment: int, type_name: str, name: str, spec: dict[str, Any], source: str,
-                       hosts: list[str]) -> Version:
+                       hosts: list[str], fingerprints: dict[str, str] | None = None) -> Version:
+        fingerprints = fingerprints or {}
         with self._transaction():
             number = self.db.execute(
                 "SELECT COALESCE(MAX(version), 0) + 1 FROM versions WHERE type = ? AND name = ?", (type_name, name)
             ).fetchone()[0]
             created = now()
             self.db.execute(
-                "INSERT INTO versions (deployment, type, name, version, created_at, source, spec, hosts) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (deployment, type_name, name, number, created, source, json.dumps(spec, sort_keys=True), json.dumps(hosts)),
+                "INSERT INTO versions (deployment, type, name, version, created_at, source, spec, hosts, fingerprints) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (deployment, type_name, name, number, created, source, json.dumps(self._to_blobs(spec), sort_keys=True),
+                 json.dumps(hosts), json.dumps(fingerprints, sort_keys=True)),
             )
-        return Version(type_name, name, number, created, source, spec, hosts)
+        return Version(type_name, name, number, created, source, spec, hosts, fingerprints)
+
+    def _to_blobs(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """The spec with every long string kept once in ``blobs`` and referenced by its sha256."""
+
+        def keep(text: str, _where: str) -> str:
+            if len(text) <= BLOB_SIZE:
+                return text
+            digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+            self.db.execute("INSERT OR IGNORE INTO blobs (sha256, data) VALUES (?, ?)", (digest, text))
+            return f"\u27e6blob:{digest}\u27e7"
+
+        return transform(spec, keep)
+
+    def _from_blobs(self, spec: dict[str, Any]) -> dict[str, Any]:
+        def restore(text: str, _where: str) -> str:
+            match = _BLOB.match(text)
+            if not match:
+                return text
+            row = self.db.execute("SELECT data FROM blobs WHERE sha256 = ?", (match.group(1),)).fetchone()
+            if row is None:
+                raise StateError(f"{self.path}: content {match.group(1)[:12]}… of a recorded version is missing")
+            return str(row["data"])
+
+        return transform(spec, restore)
 
     def _version(self, row: sqlite3.Row) -> Version:
         return Version(row["type"], row["name"], row["version"], row["created_at"], row["source"],
-                       json.loads(row["spec"]), json.loads(row["hosts"]))
+                       self._from_blobs(json.loads(row["spec"])), json.loads(row["hosts"]),
+                       json.loads(row["fingerprints"]))
+
+    def secret_key(self) -> bytes:
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'secret_key'").fetchone()
+        if row is None:
+            with self._transaction():
+                self.db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('secret_key', ?)",
+                                (secrets.token_hex(32),))
+            row = self.db.execute("SELECT value FROM meta WHERE key = 'secret_key'").fetchone()
+        return bytes.fromhex(row["value"])
+
+    def interrupted(self) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            "SELECT id, command, pid, started_at FROM deployments WHERE result = 'interrupted' ORDER BY id")
+        return [dict(row) for row in rows]
 
     def latest(self, type_name: str, name: str) -> Version | None:
         row = self.db.execute(

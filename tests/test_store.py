@@ -1,0 +1,84 @@
+"""The SQLite state store: exact specs with content kept once, unusable files refused, interrupted writers."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from clockwork.exceptions import StateError
+from clockwork.state.sqlite import MIGRATIONS, SqliteStore, open_store
+
+SPEC = {"name": "big.txt", "content": "x" * 5000, "env_vars": {"MODE": "prod"}}
+
+
+def test_specs_come_back_exactly_and_long_strings_are_kept_once(tmp_path: Path) -> None:
+    with open_store(tmp_path, lock_timeout=1) as store, store.writer("apply") as deployment:
+        store.record_version(deployment, "FileResource", "big.txt", SPEC, "apply", ["web-1"], {"env:X": "hmac:1"})
+        store.record_version(deployment, "FileResource", "big.txt", {**SPEC, "mode": "600"}, "apply", ["web-1"])
+        assert store.latest("FileResource", "big.txt").spec == {**SPEC, "mode": "600"}
+        assert store.versions()[0].spec == SPEC and store.versions()[0].fingerprints == {"env:X": "hmac:1"}
+    with sqlite3.connect(tmp_path / ".clockwork" / "state.db") as db:
+        assert db.execute("SELECT count(*), sum(length(data)) FROM blobs").fetchone() == (1, 5000)
+        assert all(len(spec) < 1000 for (spec,) in db.execute("SELECT spec FROM versions"))
+
+
+def test_the_secret_key_is_made_once(tmp_path: Path) -> None:
+    with open_store(tmp_path) as store:
+        key = store.secret_key()
+    with open_store(tmp_path) as store:
+        assert store.secret_key() == key and len(key) == 32
+
+
+@pytest.mark.parametrize(("content", "says"), [
+    (b"", "is empty (0 bytes): it is not a Clockwork state store"),
+    (os.urandom(4096), "cannot be read as a state store"),
+])
+def test_an_unusable_state_file_is_refused_and_left_as_it_is(tmp_path: Path, content: bytes, says: str) -> None:
+    path = tmp_path / ".clockwork" / "state.db"
+    path.parent.mkdir()
+    path.write_bytes(content)
+    with pytest.raises(StateError) as error, open_store(tmp_path):
+        pass
+    assert str(error.value).startswith(f"{path} {says}")
+    assert "restore it from a backup, or move it away to start with no history" in str(error.value)
+    assert path.read_bytes() == content, "never silently started over"
+
+
+def test_a_truncated_state_file_is_refused(tmp_path: Path) -> None:
+    with open_store(tmp_path) as store, store.writer("apply") as deployment:
+        for number in range(50):
+            store.record_version(deployment, "FileResource", f"f{number}", SPEC | {"name": f"f{number}"}, "apply", ["h"])
+    path = tmp_path / ".clockwork" / "state.db"
+    for name in ("state.db-wal", "state.db-shm"):
+        (path.parent / name).unlink(missing_ok=True)
+    path.write_bytes(path.read_bytes()[:3000])
+    with pytest.raises(StateError, match="cannot be read as a state store"), open_store(tmp_path) as store:
+        store.versions()
+
+
+def test_a_store_from_a_newer_clockwork_or_another_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / ".clockwork" / "state.db"
+    path.parent.mkdir()
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    with pytest.raises(StateError, match="written by a newer Clockwork"):
+        SqliteStore(path.parent)
+    other = tmp_path / "other" / ".clockwork" / "state.db"
+    other.parent.mkdir(parents=True)
+    with sqlite3.connect(other) as db:
+        db.execute("CREATE TABLE notes (x TEXT)")
+    with pytest.raises(StateError, match="an SQLite database but not a Clockwork state store"):
+        SqliteStore(other.parent)
+
+
+def test_the_next_writer_marks_deployments_that_never_finished(tmp_path: Path) -> None:
+    with open_store(tmp_path) as store:
+        with store.writer("apply") as killed:
+            pass  # its process died before finish(): the row stays open
+        with store.writer("apply") as deployment:
+            store.finish(deployment, "ok")
+        assert [row["id"] for row in store.interrupted()] == [killed]
+        assert store.interrupted()[0]["command"] == "apply"
