@@ -69,7 +69,7 @@ def remove(
             if result.changed:
                 store.record_event(kind, result.type, result.resource, result.host, "removed", intent)
             key = f"{result.type}/{result.resource}"
-            listed = read_manifest(reading.observed, session.target(reading.host))["entries"]
+            listed = read_manifest(reading.observed, session.target(reading.host))["entries"] if reading.observed else {}
             if key in listed:
                 forget.setdefault(reading.host.name, {})[key] = None
         results.append(result)

@@ -103,10 +103,10 @@ def plan_update(
     model = model or settings.model
     main = {(r.type_name, r.name): r for r in load_resources(directory / "main.py")} if (directory / "main.py").is_file() else {}
     stored: dict[str, tuple[Version, str]] = {}
-    key: bytes | None = None
+    secret_key: bytes | None = None
     if has_state(directory):
         with open_store(directory) as store:
-            key = store.secret_key()
+            secret_key = store.secret_key()
             for resource in partial:
                 latest = store.latest(resource.type_name, resource.name)
                 if latest is not None:
@@ -126,7 +126,7 @@ def plan_update(
             continue
         recorded, origin = stored[name]
         previous = rebuild(recorded, resource, main.get((resource.type_name, resource.name)),
-                           key=key if recorded.source != "manifest" else None)
+                           key=secret_key if recorded.source != "manifest" else None)
         merged = type(resource)(**{**previous.model_dump(), **given})
         note = None
         if "description" in given and given["description"] != previous.description:

@@ -158,3 +158,32 @@ def test_local_manifests_belong_to_their_project(tmp_path: Path, private_home: P
         entries = json.loads((project.directory / ".clockwork" / "manifest.json").read_text())["resources"]
         assert list(entries) == [f"FileResource/{name}.txt"]
     assert not (private_home / ".clockwork").exists()
+
+
+def test_update_from_the_manifests_keeps_content_known_only_by_its_hash(
+    fleet: Fleet, make_project, tmp_path: Path
+) -> None:
+    big = "setting = value\n" * 1000
+    project = make_project(fleet, (
+        "from clockwork.resources import FileResource\n"
+        f"big = FileResource(name='big.conf', directory='srv', content={big!r}, mode='644')\n"))
+    assert project.cw("apply").exit_code == 0
+    elsewhere = CwProject(tmp_path / "elsewhere")
+    elsewhere.directory.mkdir()
+    fleet.write_inventory(elsewhere.directory / "inventory.py")
+    (elsewhere.directory / "update.py").write_text(
+        "from clockwork.resources import FileResource\nbig = FileResource(name='big.conf', mode='600')\n")
+    updated = elsewhere.cw("update", "--yes")
+    assert updated.exit_code == 0, updated.output
+    assert "    mode: \"644\" → \"600\"" in updated.output
+    for host in fleet.hosts:
+        assert fleet.run(host, "stat -c %a srv/big.conf").stdout.strip() == "600"
+        assert host_text(fleet, host, "srv/big.conf") == big, "the content left out of update.py is kept"
+    # Content known only by its hash cannot be written back: a clear error, nothing else changed.
+    fleet.run(fleet.hosts[0], "echo tampered > srv/big.conf")
+    (elsewhere.directory / "update.py").write_text(
+        "from clockwork.resources import FileResource\nbig = FileResource(name='big.conf', mode='640')\n")
+    again = elsewhere.cw("update", "--yes")
+    assert again.exit_code != 0
+    assert "content is known here only by its sha1" in again.output
+    assert host_text(fleet, fleet.hosts[0], "srv/big.conf") == "tampered\n"

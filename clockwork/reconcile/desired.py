@@ -67,6 +67,12 @@ def desired_state(store: StateStore, project_dir: Path) -> Desired:
 
 def _holds_values(spec: dict) -> bool:
     """Whether a stored spec keeps some value only as a keyed hash (so main.py must give it)."""
-    found: list[bool] = []
-    transform(spec, lambda text, _where: found.append(text == REDACTED or bool(held_digest(text))) or text)
-    return any(found)
+    found: list[str] = []
+
+    def note(text: str, _where: str) -> str:
+        if text == REDACTED or held_digest(text):
+            found.append(text)
+        return text
+
+    transform(spec, note)
+    return bool(found)

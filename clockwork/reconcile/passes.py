@@ -17,7 +17,8 @@ from clockwork.exceptions import ProjectError
 from clockwork.placement import Placement, place
 from clockwork.project import Project
 from clockwork.reconcile.desired import Desired, desired_state
-from clockwork.reconcile.schedule import backoff, interval_seconds, jitter, recent, stamp, warning_lead
+from clockwork.reconcile import policy
+from clockwork.reconcile.schedule import interval_seconds, jitter, stamp, warning_lead
 from clockwork.record import CORRECTIVE
 from clockwork.resources.base import Resource
 from clockwork.results import Report, Result
@@ -26,16 +27,6 @@ from clockwork.state.base import HostHealth, Lifetime, StateStore, Watch
 
 #: How long a pass waits for an apply or update to release the project's lock.
 PASS_LOCK_WAIT = 5.0
-#: A host is reported unreachable once it failed this many times in a row (after one backoff).
-UNREACHABLE_AFTER = 2
-#: Watch states in which the reconciler leaves a resource alone until it is applied again.
-LEFT_ALONE = ("expired", "destroyed")
-#: Which ``alert_on`` entry lets each kind of alert out.
-ALERT_GATE = {"drift": "drift", "failure": "failure", "flapping": "failure", "unreachable": "failure",
-              "expired": "expired", "expiring": "expired"}
-#: What a pair's result means for the report (and ``--once``'s exit status).
-REPORTED = {"ok": "ok", "corrected": "ok", "expired": "ok", "drift": "drift", "flapping": "drift",
-            "error": "error", "correction failed": "error"}
 
 Log = Callable[[str, dict[str, Any]], None]
 
@@ -73,7 +64,7 @@ class _Pass:
         return self.watches[key]
 
     def backed_off(self, host: str) -> bool:
-        return host in self.health and self.health[host].retry_at > self.now
+        return policy.backed_off(self.health.get(host), self.now)
 
 
 class Reconciler:
@@ -86,12 +77,14 @@ class Reconciler:
     """
 
     def __init__(self, project_dir: Path, inventory: str | None = None, log: Log = lambda event, fields: None,
-                 notifier: Notifier | None = None, flapping_limit: int = 5) -> None:
+                 notifier: Notifier | None = None, flapping_limit: int = 5,
+                 clock: Callable[[], float] = time.time) -> None:
         self.project_dir = project_dir
         self.inventory = inventory
         self.log = log
         self.notifier = notifier or Notifier([])
         self.flapping_limit = flapping_limit
+        self.clock = clock
 
     def run_pass(self) -> PassOutcome:
         """Evaluate the due resources, act on drift, end expired resources, then send the alerts of this pass.
@@ -112,7 +105,8 @@ class Reconciler:
                         len(work.desired.reconciled))
         self.log("pass", {"evaluated": len(work.results), "corrected": corrected, "expired": expired,
                           "status": report.status, "next_due": stamp(next_wake)})
-        return PassOutcome(report, next_wake, corrected, expired, sum(1 for r in work.desired.resources if r.reconcile or r.lifetime))
+        looked_after = sum(1 for resource in work.desired.resources if resource.reconcile or resource.lifetime)
+        return PassOutcome(report, next_wake, corrected, expired, looked_after)
 
     # Steps ---------------------------------------------------------------------------
 
@@ -122,7 +116,7 @@ class Reconciler:
             self.log("error", {"detail": problem})
         looked_after = [resource for resource in desired.resources if resource.reconcile or resource.lifetime]
         placement = place(Project(self.project_dir, self.project_dir / "main.py", looked_after), self.inventory)
-        work = _Pass(store, time.time(), desired, placement, store.watches(), store.host_health())
+        work = _Pass(store, self.clock(), desired, placement, store.watches(), store.host_health())
         for host, health in work.health.items():
             if work.backed_off(host):
                 work.unreachable[host] = f"{health.error} (backing off: next try at {stamp(health.retry_at)})"
@@ -135,13 +129,11 @@ class Reconciler:
             resource = work.desired.get(lifetime.type, lifetime.name)
             if resource is None or lifetime.host not in work.placement.resources or work.backed_off(lifetime.host):
                 continue
-            if work.now >= lifetime.expires_at:
+            decision = policy.expiry(lifetime, work.now)
+            if decision == "expire":
                 expiring.setdefault(lifetime.host, []).append((resource, lifetime))
-            elif not lifetime.warned and work.now >= lifetime.expires_at - warning_lead(lifetime.expires_at - lifetime.deployed_at):
-                self._alert(work, resource, lifetime.host, "expiring", "firing",
-                            f"{resource.label} on {lifetime.host} expires at {stamp(lifetime.expires_at)}",
-                            f"max_duration {resource.max_duration}; `clockwork extend {resource.name} --by DURATION` "
-                            "pushes it back")
+            elif decision == "warn":
+                work.alerts += policy.expiry_warning(lifetime, work.now, _rules(resource))
                 work.store.set_warned(lifetime.type, lifetime.name, lifetime.host)
         return expiring
 
@@ -156,7 +148,7 @@ class Reconciler:
                 key = (resource.type_name, resource.name, host)
                 watch = work.watches.get(key)
                 if (not resource.reconcile or (resource.type_name, resource.name) in ending
-                        or (watch is not None and (watch.state in LEFT_ALONE or watch.next_due > work.now))):
+                        or (watch is not None and (watch.state in policy.LEFT_ALONE or watch.next_due > work.now))):
                     continue
                 due.setdefault(host, []).append(resource)
         return due
@@ -181,27 +173,21 @@ class Reconciler:
             host = reading.host.name
             if host in unreachable:
                 continue
-            watch = work.watch(reading.resource, host)
-            outcome = outcomes.get((reading.host, id(reading)))
-            if outcome is not None:
-                failure = outcome.error or verified.get((host, reading.resource.type_name, reading.resource.name))
-                result, detail = ("correction failed", failure) if failure else ("corrected", reading.evaluation.detail)
-                corrected += not failure
-            elif reading.evaluation.status == "drift":
-                result = "flapping" if reading.resource.on_drift == "auto_correct" else "drift"
-                detail = reading.evaluation.detail
-            else:
-                result, detail = reading.evaluation.status, reading.evaluation.detail
-            self._record(work, reading.resource, watch, result, detail or "")
+            operation = outcomes.get((reading.host, id(reading)))
+            failure = None
+            if operation is not None:
+                failure = operation.error or verified.get((host, reading.resource.type_name, reading.resource.name))
+            result = policy.outcome(reading.evaluation.status, operation is not None, failure,
+                                    reading.resource.on_drift)
+            corrected += result == "corrected"
+            self._record(work, reading.resource, host, result, failure or reading.evaluation.detail or "")
             interval = interval_seconds(reading.resource.check_interval, work.now)
-            watch.next_due = work.now + interval + jitter(interval, shares[host])
+            work.watch(reading.resource, host).next_due = work.now + interval + jitter(interval, shares[host])
         return corrected
 
     def _may_correct(self, work: _Pass, reading: Reading) -> bool:
-        if reading.resource.on_drift != "auto_correct":
-            return False
-        watch = work.watch(reading.resource, reading.host.name)
-        return len(recent(watch.corrections, work.now)) < self.flapping_limit
+        return policy.may_correct(work.watch(reading.resource, reading.host.name), reading.resource.on_drift,
+                                  work.now, self.flapping_limit)
 
     def _verify(self, work: _Pass, corrected: list[Reading]) -> dict[tuple[str, str, str], str]:
         """Read the corrected pairs again; returns the ones still not as declared, with why."""
@@ -217,66 +203,38 @@ class Reconciler:
         return {(r.host.name, r.resource.type_name, r.resource.name): f"still not as declared: {r.evaluation.detail}"
                 for r in readings if r.evaluation.status != "ok"}
 
-    def _record(self, work: _Pass, resource: Resource, watch: Watch, result: str, detail: str) -> None:
-        """Store one pair's result; on a change of state: an event, a log line and (per ``alert_on``) an alert."""
-        host, before = watch.host, watch.state
-        state = {"ok": "ok", "corrected": "ok", "drift": "drift", "flapping": "flapping"}.get(result, "failure")
-        watch.last_checked, watch.last_result, watch.detail = work.now, result, detail
-        if result == "corrected":
-            watch.corrections = recent(watch.corrections, work.now) + [work.now]
-            watch.total_corrections += 1
-            self._event(work, "corrected", resource, host, detail)
-            if before == "ok":
-                self._alert(work, resource, host, "drift", "resolved", f"{resource.label} drifted on {host}: corrected",
-                            detail, starts_at=work.now)
-        work.results.append(Result(host, resource.name, resource.type_name, REPORTED[result],  # type: ignore[arg-type]
+    def _record(self, work: _Pass, resource: Resource, host: str, result: policy.Outcome, detail: str) -> None:
+        """Store one pair's result with the policy's events and alerts."""
+        step = policy.record(work.watch(resource, host), result, detail, work.now, _rules(resource))
+        self._apply(work, resource, step)
+        reported = policy.REPORTED[result]
+        work.results.append(Result(host, resource.name, resource.type_name, reported,
                                    detail if result == "ok" else f"{result}: {detail}" if detail else result,
-                                   changed=result == "corrected",
-                                   error=detail if REPORTED[result] == "error" else None))
-        if state == before:
-            return
-        since, watch.state, watch.since = watch.since, state, work.now
-        if state == "ok":
-            self._event(work, "recovered", resource, host, f"was {before}")
-            self._alert(work, resource, host, before, "resolved", f"{resource.label} on {host} is as declared again",
-                        f"was {before} since {stamp(since or work.now)}", starts_at=since, gate="recovered")
-            return
-        kind = "drift" if state == "drift" else state
-        self._event(work, {"failure": "correction-failed" if result == "correction failed" else "error"}.get(state, state),
-                    resource, host, detail)
-        if not (state == "drift" and resource.on_drift == "ignore"):
-            summary = {"drift": "drifted", "flapping": "keeps drifting back: no longer corrected (flapping)",
-                       "failure": "correction failed" if result == "correction failed" else "could not be checked"}[state]
-            self._alert(work, resource, host, kind, "firing", f"{resource.label} on {host}: {summary}", detail)
+                                   changed=result == "corrected", error=detail if reported == "error" else None))
+
+    def _apply(self, work: _Pass, resource: Resource, step: policy.Step) -> None:
+        work.watches[step.watch.key] = step.watch
+        for event in step.events:
+            self._event(work, event.kind, resource, step.watch.host, event.detail)
+        work.alerts += step.alerts
 
     def _hosts_answered(self, work: _Pass, hosts: list[str], unreachable: dict[str, str]) -> None:
         """Back off the hosts that did not answer; alert once a host stays unreachable, and when it is back."""
         changed, recovered = [], []
         for host in hosts:
-            health = work.health.get(host)
-            gate = self._host_gate(work, host)
+            health, gate = work.health.get(host), self._host_gate(work, host)
             if host not in unreachable:
                 if health is not None:
                     recovered.append(host)
                     self.log("host-recovered", {"host": host, "after_failures": health.failures})
-                    if health.alerted and "recovered" in gate:
-                        work.alerts.append(Alert("unreachable", "resolved", f"host {host} is reachable again",
-                                               health.error, host, starts_at=stamp(health.since),
-                                               ends_at=stamp(work.now)))
+                    work.alerts += policy.host_answered(health, work.now, gate)
                 continue
             error = unreachable[host]
-            health = work.health.setdefault(host, HostHealth(host, 0, work.now, work.now, error))
-            health.failures += 1
-            health.error = error
-            health.retry_at = work.now + backoff(health.failures)
-            work.unreachable[host] = error
+            health, alerts = policy.host_failed(health, host, error, work.now, gate)
+            work.health[host], work.unreachable[host] = health, error
+            work.alerts += alerts
             self.log("unreachable", {"host": host, "failures": health.failures,
                                      "retry_in": round(health.retry_at - work.now, 1), "error": error})
-            if health.failures >= UNREACHABLE_AFTER and not health.alerted:
-                health.alerted = True
-                if "failure" in gate:
-                    work.alerts.append(Alert("unreachable", "firing", f"host {host} is unreachable", error, host,
-                                           starts_at=stamp(health.since)))
             changed.append(health)
             for resource in work.placement.resources.get(host, []):
                 if resource.reconcile:
@@ -305,13 +263,11 @@ class Reconciler:
                 self.log("expire-failed", {"type": result.type, "resource": result.resource, "host": result.host,
                                            "detail": result.error or result.detail})
                 continue
-            watch = work.watch(resource, result.host)
-            watch.state, watch.since, watch.last_result, watch.detail = "expired", work.now, "expired", result.detail
+            step = policy.expired(work.watch(resource, result.host), result.detail, work.now, _rules(resource))
+            work.watches[step.watch.key] = step.watch
+            work.alerts += step.alerts
             self.log("expired", {"type": result.type, "resource": result.resource, "host": result.host,
                                  "detail": result.detail})
-            self._alert(work, resource, result.host, "expired", "firing",
-                        f"{resource.label} on {result.host} expired and was destroyed",
-                        f"max_duration {resource.max_duration} reached; it stays destroyed until applied again")
             work.results.append(Result(result.host, result.resource, result.type, "ok", f"expired: {result.detail}",
                                        changed=result.changed))
         return sum(1 for result in report.results if result.status == "ok")
@@ -324,7 +280,7 @@ class Reconciler:
                 continue
             for resource in resources:
                 watch = work.watches.get((resource.type_name, resource.name, host))
-                if resource.reconcile and not (watch is not None and watch.state in LEFT_ALONE):
+                if resource.reconcile and not (watch is not None and watch.state in policy.LEFT_ALONE):
                     moments.append(watch.next_due if watch is not None else work.now)
         for lifetime in work.store.lifetimes():
             if lifetime.host in work.placement.resources and not work.backed_off(lifetime.host):
@@ -338,14 +294,9 @@ class Reconciler:
         work.store.record_event(kind, resource.type_name, resource.name, host, detail, CORRECTIVE)
         self.log(kind, {"type": resource.type_name, "resource": resource.name, "host": host, "detail": detail})
 
-    def _alert(self, work: _Pass, resource: Resource, host: str, kind: str, status: str, summary: str, detail: str,
-               starts_at: float | None = None, gate: str | None = None) -> None:
-        """Queue an alert when the resource's ``alert_on`` lets this kind (or ``gate``) out."""
-        if (gate or ALERT_GATE.get(kind, "failure")) not in resource.alert_on:
-            return
-        ends = stamp(work.now) if status == "resolved" else None
-        work.alerts.append(Alert(kind, status, summary, detail, host, resource.name, resource.type_name,
-                               starts_at=stamp(starts_at if starts_at is not None else work.now), ends_at=ends))
+
+def _rules(resource: Resource) -> policy.Rules:
+    return policy.Rules(resource.label, resource.on_drift, tuple(resource.alert_on), resource.max_duration)
 
 
 def make_reconciler(project_dir: Path, inventory: str | None, log: Log) -> Reconciler:
