@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import smtplib
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -16,7 +15,6 @@ from datetime import datetime, timezone
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
-from clockwork.exceptions import ProjectError
 
 if TYPE_CHECKING:
     from clockwork.settings import Settings
@@ -235,31 +233,14 @@ class Notifier:
                 return
 
 
-def _url(setting: str, value: str) -> str:
-    if not value.startswith(("http://", "https://")):
-        raise ProjectError(f"{setting} must be an http:// or https:// URL, not {value!r}")
-    return value
-
-
 def notifier_from_settings(settings: Settings, log: Log = lambda event, fields: None) -> Notifier:
-    """The channels configured in the settings (none: alerts go nowhere); a bad setting is a ``ProjectError``."""
+    """The channels configured in the (validated) settings; none: alerts go nowhere."""
     channels: list[Channel] = []
     if settings.alert_webhook_url:
-        channels.append(WebhookChannel(_url("CW_ALERT_WEBHOOK_URL", settings.alert_webhook_url)))
+        channels.append(WebhookChannel(settings.alert_webhook_url))
     if settings.alert_slack_webhook_url:
-        channels.append(SlackChannel(_url("CW_ALERT_SLACK_WEBHOOK_URL", settings.alert_slack_webhook_url)))
-    if settings.alert_email_to:
-        to = [address.strip() for address in settings.alert_email_to.split(",") if address.strip()]
-        bad = [address for address in to if "@" not in address]
-        if not to or bad:
-            raise ProjectError(f"CW_ALERT_EMAIL_TO must be e-mail addresses, comma-separated, not {settings.alert_email_to!r}")
-        if not settings.smtp_host:
-            raise ProjectError("CW_ALERT_EMAIL_TO is set but CW_SMTP_HOST is not: set the SMTP server to send e-mail through")
-        port = settings.smtp_port or "25"
-        if not port.isdigit() or not 1 <= int(port) <= 65535:
-            raise ProjectError(f"CW_SMTP_PORT must be a port number (1-65535), not {port!r}")
-        sender = settings.smtp_from or f"clockwork@{socket.gethostname()}"
-        if "@" not in sender:
-            raise ProjectError(f"CW_SMTP_FROM must be an e-mail address, not {sender!r}")
-        channels.append(EmailChannel(settings.smtp_host, int(port), sender, to, settings.smtp_user, settings.smtp_password))
+        channels.append(SlackChannel(settings.alert_slack_webhook_url))
+    if settings.alert_email_to and settings.smtp_host:
+        channels.append(EmailChannel(settings.smtp_host, settings.smtp_port, settings.smtp_from,
+                                     settings.alert_email_to, settings.smtp_user, settings.smtp_password))
     return Notifier(channels, log)

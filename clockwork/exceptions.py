@@ -46,3 +46,7 @@ class StateError(ClockworkError):
     """The state store cannot be used: a corrupt or empty ``state.db``, a schema from a newer Clockwork."""
 
     exit_code = 2
+
+
+class SettingsError(ProjectError):
+    """A ``CW_`` setting (environment or ``.env``) has a value Clockwork cannot use."""

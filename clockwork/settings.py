@@ -1,38 +1,102 @@
-"""Settings: ``CW_``-prefixed variables from the environment or the project's ``.env`` (the environment wins)."""
+"""Settings: ``CW_``-prefixed variables from the environment or the project's ``.env`` (the environment wins),
+typed and validated once, when a command starts."""
 
 from __future__ import annotations
 
 import os
 import shlex
-from dataclasses import dataclass, fields
+import socket
 from pathlib import Path
+from typing import Any
 
-from clockwork.exceptions import ProjectError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from clockwork.durations import parse_duration
+from clockwork.exceptions import SettingsError
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Every setting Clockwork reads; ``None`` when not set.
+def _name(field: str) -> str:
+    return f"CW_{field.upper()}"
 
-    >>> load_settings(Path("."), environ={"CW_MODEL": "qwen2.5:7b"}).model
-    'qwen2.5:7b'
+
+class Settings(BaseModel):
+    """Every setting Clockwork reads, each read from ``CW_<FIELD NAME>``; durations are seconds.
+
+    >>> load_settings(Path("."), environ={"CW_MODEL": "qwen2.5:7b", "CW_LOCK_TIMEOUT": "2m"}).lock_timeout
+    120
     """
 
-    model: str | None = None
-    base_url: str | None = None
-    api_key: str | None = None
-    model_timeout: str | None = None
-    lock_timeout: str | None = None
-    state_url: str | None = None
-    alert_webhook_url: str | None = None
-    alert_slack_webhook_url: str | None = None
-    alert_email_to: str | None = None
-    smtp_host: str | None = None
-    smtp_port: str | None = None
-    smtp_user: str | None = None
-    smtp_password: str | None = None
-    smtp_from: str | None = None
-    flapping_limit: str | None = None
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: str | None = Field(None, description="the model that completes left-out fields")
+    base_url: str | None = Field(None, description="an OpenAI-compatible API (default https://api.openai.com/v1)")
+    api_key: str | None = Field(None, description="its API key", repr=False)
+    model_timeout: int = Field(60, description="how long to wait for the model (a duration)")
+    lock_timeout: int = Field(30, description="how long a writer waits for another one (a duration)")
+    state_url: str | None = Field(None, description="where the state store lives (default .clockwork/state.db)")
+    alert_webhook_url: str | None = Field(None, description="an Alertmanager-format webhook receiver")
+    alert_slack_webhook_url: str | None = Field(None, description="a Slack incoming webhook")
+    alert_email_to: list[str] = Field(default_factory=list, description="e-mail recipients, comma-separated")
+    smtp_host: str | None = Field(None, description="the SMTP server for e-mail alerts")
+    smtp_port: int = Field(25, description="its port")
+    smtp_user: str | None = Field(None, description="its user name")
+    smtp_password: str | None = Field(None, description="its password", repr=False)
+    smtp_from: str = Field(default_factory=lambda: f"clockwork@{socket.gethostname()}", description="the sender")
+    flapping_limit: int = Field(5, description="corrections per hour after which a resource is left alone")
+
+    @field_validator("model_timeout", "lock_timeout", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            return parse_duration(value)
+        except ValueError:
+            raise ValueError(f"must be a duration such as '30s' or '2m', not {value!r}") from None
+
+    @field_validator("base_url", "alert_webhook_url", "alert_slack_webhook_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"must be an http:// or https:// URL, not {value!r}")
+        return value
+
+    @field_validator("alert_email_to", mode="before")
+    @classmethod
+    def _addresses(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        addresses = [address.strip() for address in value.split(",") if address.strip()]
+        if not addresses or any("@" not in address for address in addresses):
+            raise ValueError(f"must be e-mail addresses, comma-separated, not {value!r}")
+        return addresses
+
+    @field_validator("smtp_port", mode="before")
+    @classmethod
+    def _port(cls, value: Any) -> Any:
+        if isinstance(value, str) and (not value.isdigit() or not 1 <= int(value) <= 65535):
+            raise ValueError(f"must be a port number (1-65535), not {value!r}")
+        return value
+
+    @field_validator("smtp_from")
+    @classmethod
+    def _sender(cls, value: str) -> str:
+        if "@" not in value:
+            raise ValueError(f"must be an e-mail address, not {value!r}")
+        return value
+
+    @field_validator("flapping_limit", mode="before")
+    @classmethod
+    def _limit(cls, value: Any) -> Any:
+        if isinstance(value, str) and (not value.isdigit() or int(value) < 1):
+            raise ValueError(f"must be a whole number of corrections per hour (1 or more), not {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _email_needs_smtp(self) -> Settings:
+        if self.alert_email_to and not self.smtp_host:
+            raise ValueError("CW_ALERT_EMAIL_TO is set but CW_SMTP_HOST is not: set the SMTP server to send e-mail through")
+        return self
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
@@ -44,20 +108,30 @@ def read_dotenv(path: Path) -> dict[str, str]:
             continue
         key, equals, value = line.removeprefix("export ").partition("=")
         if not equals or not key.strip().isidentifier():
-            raise ProjectError(f".env:{number}: not a KEY=VALUE line")
+            raise SettingsError(f".env:{number}: not a KEY=VALUE line")
         try:
             words = shlex.split(value, comments=True)
         except ValueError as error:
-            raise ProjectError(f".env:{number}: {error}") from None
+            raise SettingsError(f".env:{number}: {error}") from None
         values[key.strip()] = " ".join(words)
     return values
 
 
 def load_settings(project_dir: Path, environ: dict[str, str] | None = None) -> Settings:
-    """Settings from ``project_dir/.env`` overridden by the environment."""
+    """Settings from ``project_dir/.env`` overridden by the environment (an empty value is unset);
+    a bad value is a ``SettingsError`` naming the variable."""
     dotenv = project_dir / ".env"
     values = read_dotenv(dotenv) if dotenv.is_file() else {}
     values.update(os.environ if environ is None else environ)
-    return Settings(**{
-        field.name: values.get(f"CW_{field.name.upper()}") or None for field in fields(Settings)
-    })
+    given = {field: values[_name(field)] for field in Settings.model_fields if values.get(_name(field))}
+    try:
+        return Settings.model_validate(given)
+    except ValidationError as error:
+        problem = error.errors()[0]
+        message = str(problem["msg"]).removeprefix("Value error, ")
+        if not problem["loc"]:
+            raise SettingsError(message) from None
+        field = str(problem["loc"][0])
+        if problem["type"] in ("int_parsing", "int_type"):
+            message = f"must be a whole number, not {given.get(field)!r}"
+        raise SettingsError(f"{_name(field)} {message}") from None

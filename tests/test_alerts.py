@@ -11,6 +11,7 @@ from clockwork.alerts import (
     ZERO_TIME, Alert, EmailChannel, Notifier, SlackChannel, WebhookChannel, notifier_from_settings,
 )
 from clockwork.exceptions import ProjectError
+from clockwork.exceptions import SettingsError
 from clockwork.settings import load_settings
 from tests.fleet import closed_port
 from tests.receivers import HttpReceiver, SmtpReceiver
@@ -143,3 +144,18 @@ def test_channels_come_from_the_settings(tmp_path: Path) -> None:
 def test_bad_alert_settings_are_one_clear_error(tmp_path: Path, environ: dict, message: str) -> None:
     with pytest.raises(ProjectError, match="^" + message):
         notifier_from_settings(load_settings(tmp_path, environ=environ))
+
+
+@pytest.mark.parametrize(("environ", "message"), [
+    ({"CW_LOCK_TIMEOUT": "soon"}, "CW_LOCK_TIMEOUT must be a duration such as '30s' or '2m', not 'soon'"),
+    ({"CW_MODEL_TIMEOUT": "-1"}, "CW_MODEL_TIMEOUT must be a duration"),
+    ({"CW_FLAPPING_LIMIT": "0"}, "CW_FLAPPING_LIMIT must be a whole number of corrections per hour (1 or more), not '0'"),
+    ({"CW_BASE_URL": "127.0.0.1:1234/v1"}, "CW_BASE_URL must be an http:// or https:// URL, not '127.0.0.1:1234/v1'"),
+])
+def test_settings_are_typed_and_checked_once_when_loaded(tmp_path: Path, environ: dict, message: str) -> None:
+    with pytest.raises(SettingsError) as error:
+        load_settings(tmp_path, environ=environ)
+    assert str(error.value).startswith(message)
+    settings = load_settings(tmp_path, environ={"CW_LOCK_TIMEOUT": "2m", "CW_SMTP_PORT": "2525", "CW_MODEL": ""})
+    assert (settings.lock_timeout, settings.smtp_port, settings.model, settings.flapping_limit) == (120, 2525, None, 5)
+    assert "api_key" not in repr(load_settings(tmp_path, environ={"CW_API_KEY": "sk-123"}))

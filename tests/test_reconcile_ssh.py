@@ -390,6 +390,7 @@ def test_bad_reconcile_input_is_one_clear_error_and_changes_nothing(tmp_path: Pa
     assert message in result.output
     assert (tmp_path / "out" / "a.txt").read_text() == "drifted\n", "nothing was corrected"
     assert not (tmp_path / ".clockwork" / "reconcile.log").exists()
+    (tmp_path / ".env").unlink()  # settings are checked by every command: status, too, would refuse them
     assert project.cw("status").output.startswith("· [@local] FileResource a.txt: not checked yet")
 
 

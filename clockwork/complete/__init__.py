@@ -13,14 +13,12 @@ from typing import Any
 
 from clockwork.complete import rules
 from clockwork.complete.lock import LOCK_FILE, Lock, Pinned
-from clockwork.durations import parse_duration
 from clockwork.exceptions import CompletionError
 from clockwork.project import Project
 from clockwork.resources.base import Resource
 from clockwork.settings import Settings
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
-DEFAULT_TIMEOUT = "60s"
 
 
 @dataclass(frozen=True)
@@ -63,8 +61,7 @@ def _with_values(resource: Resource, values: dict[str, Any]) -> Resource:
 def _model_client(settings: Settings, model: str | None):
     from clockwork.complete.model import ModelClient
 
-    timeout = parse_duration(settings.model_timeout or DEFAULT_TIMEOUT)
-    return ModelClient(settings.base_url or DEFAULT_BASE_URL, model, settings.api_key, timeout)
+    return ModelClient(settings.base_url or DEFAULT_BASE_URL, model, settings.api_key, settings.model_timeout)
 
 
 def _ask(resource: Resource, missing: list[str], settings: Settings, model: str | None) -> dict[str, Pinned]:

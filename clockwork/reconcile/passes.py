@@ -312,8 +312,5 @@ def make_reconciler(project_dir: Path, inventory: str | None, log: Log) -> Recon
     if not has_state(project_dir):
         raise ProjectError(f"nothing to reconcile: nothing was ever applied from {project_dir} (run clockwork apply first)")
     settings = load_settings(project_dir)
-    limit = settings.flapping_limit or "5"
-    if not limit.isdigit() or int(limit) < 1:
-        raise ProjectError(f"CW_FLAPPING_LIMIT must be a whole number of corrections per hour (1 or more), not {limit!r}")
     place(Project(project_dir, project_dir / "main.py", []), inventory)  # the inventory loads
-    return Reconciler(project_dir, inventory, log, notifier_from_settings(settings, log), int(limit))
+    return Reconciler(project_dir, inventory, log, notifier_from_settings(settings, log), settings.flapping_limit)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import posixpath
-import re
 import sys
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
@@ -17,7 +16,7 @@ from clockwork.checks import HealthCheck
 from clockwork.durations import parse_duration, validate_interval
 from clockwork.facts.commands import Commands, command_id
 from clockwork.results import Diff, Evaluation
-from clockwork.secrets import Resolver, mask_text, mask_value, references
+from clockwork.secrets import Resolver, mask_value, references
 
 #: What a resource needs read from a host: a keyed fact class and one key.
 Probe = tuple[type[FactBase], str]

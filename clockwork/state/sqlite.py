@@ -365,12 +365,10 @@ def open_store(project_dir: Path, lock_timeout: float | None = None) -> Iterator
     A writer waits ``lock_timeout`` seconds, by default ``CW_LOCK_TIMEOUT`` (else 30s),
     for another one to finish.
     """
-    from clockwork.durations import parse_duration
     from clockwork.settings import load_settings
 
     if lock_timeout is None:
-        setting = load_settings(project_dir).lock_timeout
-        lock_timeout = parse_duration(setting) if setting else LOCK_TIMEOUT
+        lock_timeout = load_settings(project_dir).lock_timeout
     store = SqliteStore(project_dir / STATE_DIR, lock_timeout)
     try:
         yield store
