@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 
 from pydantic import Field, field_validator
 from pyinfra.api.operation import OperationMeta
@@ -18,23 +19,54 @@ from clockwork.resources.base import Observed, Probe, Resource, Target, describe
 DIFF_LINES = 200
 
 
-def _octal_mode(value: str | int | None) -> str | None:
+_OCTAL_DIGITS = re.compile(r"[0-7]{1,5}")
+_NOT_A_NUMBER = "use octal digits as a string ('644') or an octal number (0o644)"
+
+
+def _octal_mode(value: object) -> str | None:
+    """A mode as ``Paths`` reports it: ``'644'``, ``'0750'``, ``0o644`` → ``'644'``, ``'750'``, ``'644'``.
+
+    A string holds octal digits; an int is the number it is (``0o644`` is 420), never read
+    as digits. An int between 512 and 777 whose decimal digits are all octal (``644``,
+    ``755``) is refused: it is almost surely octal digits without the ``0o`` (644 is 0o1204).
+    """
     if value is None:
         return None
-    text = str(value)
-    try:
-        number = int(text, 8)
-    except ValueError:
-        raise ValueError(f"{value!r} is not a file mode: use octal digits such as '644' or '0750'") from None
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ValueError(f"{value!r} is not a file mode: {_NOT_A_NUMBER}")
+    if isinstance(value, str):
+        if not _OCTAL_DIGITS.fullmatch(value):
+            raise ValueError(f"{value!r} is not a file mode: use octal digits such as '644' or '0750'")
+        number, bounds = int(value, 8), f"{value!r} is not a file mode: it must be between 000 and 7777"
+    else:
+        number, bounds = value, f"{oct(value)} is not a file mode: it must be between 0o0 and 0o7777"
+        if 512 <= value <= 777 and set(str(value)) <= set("01234567"):
+            raise ValueError(f"{value} is not a file mode: as a number it is {oct(value)}, not 0o{value}; "
+                             f"write mode='{value}' or mode=0o{value}")
     if not 0 <= number <= 0o7777:
-        raise ValueError(f"{value!r} is not a file mode: it must be between 000 and 7777")
+        raise ValueError(bounds)
     return format(number, "o").rjust(3, "0")
 
 
-def _file_name(value: str) -> str:
-    if "/" in value or value in (".", "..") or "\n" in value or "\t" in value:
-        raise ValueError(f"{value!r} is not a file name: put the path in 'directory' and the name here")
+#: What no file name or directory may hold: a NUL cannot be passed to a command, and a
+#: newline or tab breaks the line-per-path output that Clockwork reads hosts with.
+_UNSAFE = ("\0", "\n", "\t")
+
+
+def _path_text(value: str, what: str) -> str:
+    if any(char in value for char in _UNSAFE):
+        raise ValueError(f"{value!r} is not a {what}: it holds a newline, a tab or a NUL character")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise ValueError(f"{value!r} is not a {what}: it is not valid Unicode text (a lone surrogate)") from None
     return value
+
+
+def _file_name(value: str) -> str:
+    if "/" in value or value in (".", ".."):
+        raise ValueError(f"{value!r} is not a file name: put the path in 'directory' and the name here")
+    return _path_text(value, "file name")
 
 
 class _PathResource(Resource):
@@ -50,9 +82,9 @@ class _PathResource(Resource):
     @field_validator("directory")
     @classmethod
     def _directory(cls, value: str) -> str:
-        if not value or "\n" in value or "\t" in value:
-            raise ValueError("a directory must be a non-empty path without tabs or newlines")
-        return value
+        if not value:
+            raise ValueError("a directory must be a non-empty path")
+        return _path_text(value, "directory")
 
     @field_validator("mode", mode="before", check_fields=False)
     @classmethod
@@ -76,7 +108,7 @@ class FileResource(_PathResource):
     """
 
     content: str | None = Field(None, description="the whole file content; completed from the description when left out")
-    mode: str | None = Field("644", description="permissions as octal digits, e.g. '640'")
+    mode: str | None = Field("644", description="permissions as octal digits ('640', '4755') or an octal number (0o640)")
 
     completable_fields = ("content",)
 
@@ -122,7 +154,7 @@ class DirectoryResource(_PathResource):
     >>> DirectoryResource(name="app", directory="/srv", mode="750")
     """
 
-    mode: str | None = Field("755", description="permissions as octal digits, e.g. '750'")
+    mode: str | None = Field("755", description="permissions as octal digits ('750', '2775') or an octal number (0o750)")
 
     def evaluate_state(self, target: Target, observed: Observed) -> Evaluation:
         path = self.path(target)
