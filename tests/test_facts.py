@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pyinfra.api import FactBase
-from pyinfra.api.exceptions import FactProcessError, FactTypeError
-
 from clockwork.facts.batch import Batch
 from clockwork.facts.commands import OUTPUT_LIMIT, Commands, command_id
 from clockwork.facts.docker import DockerContainers
 from clockwork.facts.paths import Paths, temp_sibling
+from pyinfra.api import FactBase
+from pyinfra.api.exceptions import FactProcessError, FactTypeError
+
 from tests import harness
 
 CASES = harness.cases("facts")

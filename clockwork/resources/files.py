@@ -9,11 +9,17 @@ from pydantic import Field, field_validator
 from pyinfra.api.operation import OperationMeta
 
 from clockwork.facts.contents import FileContents
-from clockwork.facts.paths import Paths
+from clockwork.facts.paths import Paths, temp_sibling
 from clockwork.operations import files
-
+from clockwork.resources.base import (
+    Observed,
+    Probe,
+    Resource,
+    Target,
+    describe,
+    mask_secrets,
+)
 from clockwork.results import Diff, Evaluation
-from clockwork.resources.base import Observed, Probe, Resource, Target, describe, mask_secrets
 
 #: Lines of unified diff shown per drifted file at most.
 DIFF_LINES = 200
@@ -33,7 +39,7 @@ def _octal_mode(value: object) -> str | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise ValueError(f"{value!r} is not a file mode: {_NOT_A_NUMBER}")
+        raise ValueError(f"{value!r} is not a file mode: {_NOT_A_NUMBER}")  # noqa: TRY004 (pydantic wants ValueError)
     if isinstance(value, str):
         if not _OCTAL_DIGITS.fullmatch(value):
             raise ValueError(f"{value!r} is not a file mode: use octal digits such as '644' or '0750'")
@@ -100,6 +106,13 @@ class _PathResource(Resource):
     def _info(self, target: Target, observed: Observed):
         return observed[Paths].get(self.path(target))
 
+    def _evaluation(self, path: str, info, kind: str, diffs: list[Diff]) -> Evaluation:
+        """Drift as diffs, or an error when the host holds what Clockwork will not replace (as apply would fail)."""
+        refused = files.refusal(path, info, kind)
+        if refused:
+            return Evaluation(diffs, refused, error=refused)
+        return Evaluation(diffs, describe(diffs) + f" at {path}" if diffs else f"present at {path}")
+
 
 class FileResource(_PathResource):
     """A file with declared content, mode and (optionally) owner; missing directories are created.
@@ -115,13 +128,19 @@ class FileResource(_PathResource):
     def evaluate_state(self, target: Target, observed: Observed) -> Evaluation:
         path = self.path(target)
         info = self._info(target, observed)
+        stale = self._stale_temp(target, observed)
         diffs = [Diff(*item) for item in files.file_differences(
-            info, files.content_sha1(self.content or ""), self.mode, self.owner, self.group)]
-        return Evaluation(diffs, describe(diffs) + f" at {path}" if diffs else f"present at {path}")
+            info, files.content_sha1(self.content or ""), self.mode, self.owner, self.group, stale)]
+        return self._evaluation(path, info, "file", diffs)
+
+    def _stale_temp(self, target: Target, observed: Observed) -> str | None:
+        """The temporary file a killed write left beside the file, if there is one."""
+        temp = temp_sibling(self.path(target))
+        return temp if observed[Paths].get(temp) is not None else None
 
     def is_present(self, target: Target, observed: Observed) -> bool:
         info = self._info(target, observed)
-        return info is not None and info["type"] == "file"
+        return (info is not None and info["type"] == "file") or self._stale_temp(target, observed) is not None
 
     def explain_probes(self, target: Target, evaluation: Evaluation) -> list[Probe]:
         if any(diff.field == "content" for diff in evaluation.diffs):
@@ -151,16 +170,22 @@ class FileResource(_PathResource):
 class DirectoryResource(_PathResource):
     """A directory (parents created) with a mode and optionally an owner.
 
+    destroy removes it only when nothing is left in it once the resources declared in it
+    are removed (they are removed first: newest declaration first), unless ``purge``.
+
     >>> DirectoryResource(name="app", directory="/srv", mode="750")
     """
 
     mode: str | None = Field("755", description="permissions as octal digits ('750', '2775') or an octal number (0o750)")
+    purge: bool = Field(False, description="destroy removes the directory with everything in it; by default "
+                                           "destroy removes it only when it is empty once the resources declared "
+                                           "in it are gone, and otherwise leaves it and says what is left")
 
     def evaluate_state(self, target: Target, observed: Observed) -> Evaluation:
         path = self.path(target)
-        diffs = [Diff(*item) for item in files.directory_differences(
-            self._info(target, observed), self.mode, self.owner, self.group)]
-        return Evaluation(diffs, describe(diffs) + f" at {path}" if diffs else f"present at {path}")
+        info = self._info(target, observed)
+        diffs = [Diff(*item) for item in files.directory_differences(info, self.mode, self.owner, self.group)]
+        return self._evaluation(path, info, "directory", diffs)
 
     def is_present(self, target: Target, observed: Observed) -> bool:
         info = self._info(target, observed)
@@ -170,4 +195,4 @@ class DirectoryResource(_PathResource):
         return files.directory(path=self.path(target), mode=self.mode, user=self.owner, group=self.group)
 
     def destroy(self, target: Target) -> OperationMeta:
-        return files.absent(path=self.path(target), kind="directory")
+        return files.absent(path=self.path(target), kind="directory", purge=self.purge)
