@@ -18,7 +18,9 @@ def destroy(
     """Remove every placed resource that exists; what is already gone is reported unchanged.
 
     Resources are removed in reverse declaration order (files before their
-    directory), under the project's lock; the hosts' manifests forget them.
+    directory), under the project's lock; the hosts' manifests forget them. A
+    directory that still holds what Clockwork did not create is left in place
+    (``left in place: not empty (…)``, not an error) unless it is declared ``purge``.
 
     >>> destroy(load_project(Path(".")), inventory="@local").changed
     2
