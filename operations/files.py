@@ -266,11 +266,12 @@ _LIST_LEFT = (
 
 def _remove_if_empty(path: str) -> str:
     """Remove ``path`` if it holds nothing but (empty) directories, such as the parents ``file`` made
-    for a file that is gone now; otherwise name what it holds and fail. ``find -delete`` removes
-    directories only as ``rmdir`` does: never a file, even one that appears meanwhile."""
+    for a file that is gone now; otherwise (or when part of it cannot be read) name what it holds
+    and fail, touching nothing. ``find -delete`` removes directories only as ``rmdir`` does:
+    never a file, even one that appears meanwhile."""
     quoted = shlex.quote(path)
     start = shlex.quote(f"./{path}" if path.startswith("-") else path)  # find takes no "--"
-    return (f'if [ -n "$(find {start} -mindepth 1 ! -type d -print -quit)" ]; then '
+    return (f'if [ -n "$(find {start} -mindepth 1 ! -type d -print -quit 2>&1)" ]; then '
             f"LC_ALL=C.UTF-8 ls -Ab -- {quoted} | awk {shlex.quote(_LIST_LEFT)} >&2; exit 1; fi; "
             f"find {start} -depth -type d -empty -delete")
 

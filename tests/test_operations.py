@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import importlib
 import os
+import pwd
 import random
+import shutil
 import stat
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -297,6 +300,28 @@ def test_absent_removes_a_directory_that_holds_only_empty_directories(tmp_path: 
     (tmp_path / "-app" / "other" / "kept").unlink()
     _c, _n, failed = apply(files.absent, tmp_path, "-app", kind="directory")
     assert failed is None and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("runuser") is None, reason="needs root to run as nobody")
+def test_absent_touches_nothing_in_a_directory_it_cannot_read_whole(tmp_path: Path) -> None:
+    top = Path(tempfile.mkdtemp(prefix="cw-absent-"))
+    try:
+        top.chmod(0o777)
+        app = top / "app"
+        (app / "empty").mkdir(parents=True)
+        (app / "closed").mkdir()
+        (app / "closed" / "secret").write_text("x")
+        (app / "closed").chmod(0o700)  # root's: nobody cannot look inside
+        for path in (app, app / "empty"):
+            os.chown(path, pwd.getpwnam("nobody").pw_uid, -1)
+        command = files._remove_if_empty("app")
+        done = subprocess.run(["runuser", "-u", "nobody", "--", "sh", "-c", command], cwd=top, capture_output=True,
+                              text=True, timeout=60, check=False)
+        assert done.returncode == 1
+        assert done.stderr.strip() == "left in place: not empty (closed, empty)"
+        assert (app / "empty").is_dir() and (app / "closed" / "secret").exists()
+    finally:
+        shutil.rmtree(top)
 
 
 def test_absent_removes_a_file_and_the_temporary_file_beside_it(tmp_path: Path) -> None:
