@@ -59,7 +59,8 @@ def remove(
         )
         present = [
             reading for reading in reversed(readings)
-            if reading.observed is not None and _was_read(reading) and reading.resource.is_present(session.target(reading.host), reading.observed)
+            if reading.observed is not None and _was_read(reading)
+            and reading.resource.is_present(session.target(reading.host), reading.observed)
         ]
         outcomes = session.operate({
             host: [(id(reading), reading.resource.destroy) for reading in present if reading.host is host]

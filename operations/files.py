@@ -8,10 +8,11 @@ import posixpath
 import shlex
 from typing import Any
 
-from clockwork.facts.paths import PathInfo, Paths, temp_sibling
 from pyinfra import host
 from pyinfra.api import operation
 from pyinfra.api.exceptions import OperationValueError
+
+from clockwork.facts.paths import PathInfo, Paths, temp_sibling
 
 #: A difference between what is declared and what a host has: (field, expected, actual).
 Difference = tuple[str, Any, Any]
@@ -285,7 +286,7 @@ def absent(path: str, kind: str = "file", purge: bool = False):
     + path: the path to remove
     + kind: what Clockwork created there, ``"file"`` or ``"directory"``; anything else at
       that path is left alone
-    + purge: remove a directory with everything in it; without it, a directory that is
+    + purge: remove a directory with everything in it; without it, a directory that
       holds anything else is left in place, untouched, and the operation fails with
       ``left in place: not empty (NAME, …)`` (the first names in it)
 
@@ -304,7 +305,8 @@ def absent(path: str, kind: str = "file", purge: bool = False):
     info = found.get(path)
     if kind == "file":
         temp = temp_sibling(path)
-        doomed = ([path] if info is not None and info["type"] == "file" else []) + ([temp] if found.get(temp) is not None else [])
+        doomed = [path] if info is not None and info["type"] == "file" else []
+        doomed += [temp] if found.get(temp) is not None else []
         if doomed:
             yield "rm -f -- " + " ".join(shlex.quote(each) for each in doomed)
             return

@@ -316,3 +316,15 @@ def test_http_check_really_works(tmp_path: Path) -> None:
         (True, "HTTP 404", "HTTP 404"),
         (False, "HTTP 200 containing 'PONG'", "HTTP 200 without 'PONG'"),
     ]
+
+
+def test_a_file_is_present_for_destroy_while_a_stale_temporary_file_is_there() -> None:
+    target = Target("web-1")
+    resource = FileResource(name="a.conf", directory="app", content="x\n")
+    temp = {"type": "file", "mode": "600", "user": "u", "group": "u", "sha1": None}
+    from clockwork.facts.paths import Paths
+
+    assert resource.is_present(target, Observed({Paths: {"app/a.conf": None, "app/.a.conf.clockwork-tmp": temp}}))
+    assert not resource.is_present(target, Observed({Paths: {"app/a.conf": None}}))
+    directory = {"type": "directory", "mode": "755", "user": "u", "group": "u", "sha1": None}
+    assert not resource.is_present(target, Observed({Paths: {"app/a.conf": directory}}))

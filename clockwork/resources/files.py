@@ -11,14 +11,7 @@ from pyinfra.api.operation import OperationMeta
 from clockwork.facts.contents import FileContents
 from clockwork.facts.paths import Paths, temp_sibling
 from clockwork.operations import files
-from clockwork.resources.base import (
-    Observed,
-    Probe,
-    Resource,
-    Target,
-    describe,
-    mask_secrets,
-)
+from clockwork.resources.base import Observed, Probe, Resource, Target, describe, mask_secrets
 from clockwork.results import Diff, Evaluation
 
 #: Lines of unified diff shown per drifted file at most.
