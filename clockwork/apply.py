@@ -16,8 +16,9 @@ from clockwork.state import open_store
 
 def _change_summary(reading: Reading) -> str:
     fields = [diff.field for diff in reading.evaluation.diffs]
-    if fields == ["present"]:
-        return "created" if reading.evaluation.diffs[0].expected else "removed"
+    present = next((diff for diff in reading.evaluation.diffs if diff.field == "present"), None)
+    if present is not None:
+        return "created" if present.expected else "removed"
     return "updated " + ", ".join(dict.fromkeys(field.split(".")[0] for field in fields))
 
 

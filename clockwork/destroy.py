@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from clockwork.engine import Progress, Session
-from clockwork.evaluate import read_fleet
+from clockwork.evaluate import Reading, read_fleet
 from clockwork.facts.manifest import Manifest
 from clockwork.placement import Placement, place
 from clockwork.project import Project
@@ -18,7 +18,9 @@ def destroy(
     """Remove every placed resource that exists; what is already gone is reported unchanged.
 
     Resources are removed in reverse declaration order (files before their
-    directory), under the project's lock; the hosts' manifests forget them.
+    directory), under the project's lock; the hosts' manifests forget them. A
+    directory that still holds what Clockwork did not create is left in place
+    (``left in place: not empty (…)``, not an error) unless it is declared ``purge``.
 
     >>> destroy(load_project(Path(".")), inventory="@local").changed
     2
@@ -28,6 +30,17 @@ def destroy(
         report = remove(store, placement, progress, len(project.resources))
         store.finish(deployment, "ok" if report.status == "ok" else f"{report.count('error')} errors")
     return report
+
+
+#: How an operation says it left something in place on purpose (a directory holding what
+#: Clockwork did not create): ``left in place: not empty (cache, x.txt)``; reported as is, not as an error.
+LEFT_IN_PLACE = "left in place: "
+
+
+def _was_read(reading: Reading) -> bool:
+    """The host was read for this resource. An error that comes with diffs is a state the resource
+    will not change (a directory where a file is declared), which destroy leaves alone."""
+    return reading.observed is not None and (reading.evaluation.error is None or bool(reading.evaluation.diffs))
 
 
 def remove(
@@ -46,7 +59,7 @@ def remove(
         )
         present = [
             reading for reading in reversed(readings)
-            if reading.observed is not None and reading.evaluation.error is None
+            if reading.observed is not None and _was_read(reading)
             and reading.resource.is_present(session.target(reading.host), reading.observed)
         ]
         outcomes = session.operate({
@@ -57,12 +70,14 @@ def remove(
     forget: dict[str, dict] = {}
     for reading in readings:
         outcome = outcomes.get((reading.host, id(reading)))
-        if reading.evaluation.error is not None:
+        if not _was_read(reading):
             results.append(reading.result())
             continue
         result = Result(reading.host.name, reading.resource.name, reading.resource.type_name, "ok",
                         "removed" if outcome else "already absent", changed=bool(outcome and outcome.changed))
-        if outcome and outcome.error:
+        if outcome and outcome.error and outcome.error.startswith(LEFT_IN_PLACE):
+            result.detail, result.changed = outcome.error, False
+        elif outcome and outcome.error:
             result.status, result.error, result.detail = "error", outcome.error, f"failed: {outcome.error}"
         else:
             store.forget_deployed(result.type, result.resource, [result.host], kind)

@@ -126,11 +126,22 @@ def test_destroy_removes_everything_it_created(docker_fleet: Fleet, make_project
 
 def test_destroy_leaves_what_is_not_its_kind(fleet: Fleet, make_project) -> None:
     project = make_project(fleet, FILES)
+    assert project.cw("apply").exit_code == 0
     host = fleet.hosts[0]
-    fleet.run(host, "mkdir -p app/config.json")  # a directory where a file is declared
+    # a directory, with something in it, where a file is declared
+    fleet.run(host, "rm app/config.json && mkdir app/config.json && echo foreign > app/config.json/data")
     result = project.cw("destroy", "--yes", "--limit", "host-01")
     assert result.exit_code == 0, result.output
-    assert fleet.run(host, "test -d app/config.json").returncode == 0 or fleet.run(host, "test -e app").returncode == 1
+    assert result.output.splitlines() == [
+        "✓ app: left in place: not empty (config.json, deep)",
+        "✓ config.json: already absent",
+        "✓ notes.txt: removed",
+        "Destroyed: 1 removed, 2 already absent, 0 failed on 1 host",
+    ]
+    assert fleet.run(host, "cat app/config.json/data").stdout == "foreign\n"
+    # left untouched: even the empty directories that notes.txt was written in
+    assert sorted(fleet.run(host, "find app").stdout.split()) == [
+        "app", "app/config.json", "app/config.json/data", "app/deep", "app/deep/er"]
 
 
 def test_unreachable_host_does_not_stop_the_others(fleet: Fleet, make_project) -> None:
@@ -186,6 +197,7 @@ def test_operation_failure_is_reported_per_resource(fleet: Fleet, make_project) 
     fleet.run(host, "mkdir -p app/config.json")  # a directory in the way of a declared file
     result = project.cw("apply")
     assert result.exit_code == 3, result.output
-    assert "✗ [host-01] config.json: failed: clockwork: app/config.json is a directory, not a file" in result.output
+    assert ("✗ [host-01] config.json: app/config.json is a directory, not a file: Clockwork will not replace a directory"
+            in result.output.splitlines())
     assert read(fleet, host, "app/deep/er/notes.txt") == "line one\nline two\n", "the other resources still ran"
     assert read(fleet, fleet.hosts[1], "app/config.json") == '{"debug": false}\n'

@@ -11,6 +11,7 @@ import grp
 import hashlib
 import os
 import pwd
+import shlex
 import shutil
 import stat
 import subprocess
@@ -20,13 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pyinfra.api import FactBase
-from pyinfra.api.exceptions import FactProcessError, FactTypeError
-
 from clockwork.facts.batch import Batch
 from clockwork.facts.commands import OUTPUT_LIMIT, Commands, command_id
 from clockwork.facts.docker import DockerContainers
-from clockwork.facts.paths import Paths
+from clockwork.facts.paths import Paths, temp_sibling
+from pyinfra.api import FactBase
+from pyinfra.api.exceptions import FactProcessError, FactTypeError
+
 from tests import harness
 
 CASES = harness.cases("facts")
@@ -201,6 +202,55 @@ def test_paths_command_reports_an_unreadable_file(shared_dir: Path) -> None:
         "closed/inner": None,
         "closed": {"type": "directory", "mode": "700", "user": "root", "group": "root", "sha1": None},
     }
+
+
+def pyinfra_lines(command: str, cwd: Path) -> list[str]:
+    """``command``'s stdout lines as pyinfra reads them (``sh -c``, split at ``\\n`` only, unlike ``splitlines``)."""
+    from pyinfra.connectors.util import run_local_process
+
+    code, output = run_local_process(f"cd {shlex.quote(str(cwd))} && {command}")
+    assert code == 0, output.stderr
+    return output.stdout_lines
+
+
+#: Every control character but NUL, tab and newline (which no path Clockwork reads may hold).
+CONTROLS = [chr(code) for code in [*range(1, 32), 127] if chr(code) not in "\t\n"]
+
+
+def test_paths_command_reads_names_with_every_control_character(tmp_path: Path) -> None:
+    """sha1sum escapes \\r and \\\\ in names (and marks the line); ``Paths`` must read every name as it is."""
+    keys = []
+    for char in CONTROLS:
+        for name in (f"in{char}side", f"ends{char}", f"{char}starts", f"back\\slash{char}"):
+            (tmp_path / name).write_text(name)
+            keys.append(name)
+        (tmp_path / f"dir{char}").mkdir()
+        (tmp_path / f"dir{char}" / "f").write_text("f")
+        keys.append(f"dir{char}/f")
+    fact = Paths().process(pyinfra_lines(Paths().command(keys=tuple(keys)), tmp_path))
+    assert set(fact) == set(keys)
+    for key in keys:
+        assert fact[key] == _expected(tmp_path / key, "file", hashlib.sha1((tmp_path / key).read_bytes()).hexdigest()), key
+
+
+def test_paths_command_reports_temporary_siblings_without_hashing_them(tmp_path: Path) -> None:
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "config.json").write_text("x")
+    (tmp_path / "app" / ".config.json.clockwork-tmp").write_text("half")
+    (tmp_path / "app" / ".gone.clockwork-tmp").write_text("half")
+    (tmp_path / ".top\r.clockwork-tmp").write_text("half")
+    keys = ("app/config.json", "app/gone", "top\r", "app/none", "app")
+    fact = Paths().process(pyinfra_lines(Paths().command(keys=keys), tmp_path))
+    assert fact == {
+        "app/config.json": _expected(tmp_path / "app" / "config.json", "file", hashlib.sha1(b"x").hexdigest()),
+        "app/gone": None, "top\r": None, "app/none": None,
+        "app": _expected(tmp_path / "app", "directory", None),
+        "app/.config.json.clockwork-tmp": _expected(tmp_path / "app" / ".config.json.clockwork-tmp", "file", None),
+        "app/.gone.clockwork-tmp": _expected(tmp_path / "app" / ".gone.clockwork-tmp", "file", None),
+        ".top\r.clockwork-tmp": _expected(tmp_path / ".top\r.clockwork-tmp", "file", None),
+    }
+    assert temp_sibling("app/config.json") == "app/.config.json.clockwork-tmp"
+    assert temp_sibling("/x") == "/.x.clockwork-tmp" and temp_sibling("top") == ".top.clockwork-tmp"
 
 
 def _german_locale(tmp_path: Path) -> dict[str, str] | None:

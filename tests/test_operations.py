@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import importlib
 import os
+import pwd
 import random
+import shutil
 import stat
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -163,6 +166,11 @@ def apply(op, cwd: Path, path: str, **kwargs: Any) -> tuple[list[str], list[str]
     return commands, fake.noops, None
 
 
+def _plain_quotes(text: str) -> str:
+    """coreutils quotes names with ‘…’ under a UTF-8 locale, '…' under C."""
+    return text.replace("\u2018", "'").replace("\u2019", "'")
+
+
 def _mode(path: Path) -> int:
     return stat.S_IMODE(os.lstat(path).st_mode)
 
@@ -182,15 +190,16 @@ def test_file_writes_exactly_the_content_then_is_a_noop(tmp_path: Path, content:
     assert _mode(written) == 0o640
     assert sorted(p.name for p in written.parent.iterdir()) == ["app.conf"], "no temporary file left behind"
     chunks = max(1, -(-4 * ((len(content.encode()) + 2) // 3) // (64 * 1024)))
-    assert len(commands) == chunks + 2  # first chunk, appends, chmod, mv
+    assert len(commands) == chunks  # one command per chunk; the last also sets the mode and moves the file in place
     commands, noops, _failed = apply(files.file, tmp_path, "conf/app.conf", content=content, mode="640")
     assert commands == [] and noops == ["file conf/app.conf is already as declared"]
 
 
 def test_file_rewrite_keeps_no_world_readable_window(tmp_path: Path) -> None:
     """The temporary file is created under umask 077: never readable by others before its chmod."""
-    commands, _noops, _failed = apply(files.file, tmp_path, "secret.env", content="TOKEN=1\n", mode="600")
-    done = _sh(commands[0] + "; stat -c %a .secret.env.clockwork-tmp", tmp_path)
+    commands, _noops, _failed = apply(files.file, tmp_path, "secret.env", content="TOKEN=1\n", mode="644")
+    written = commands[0].split(" && chmod ")[0]  # up to the write, before its mode is set
+    done = _sh(written + "; stat -c %a .secret.env.clockwork-tmp", tmp_path)
     assert done.stdout.strip() == "600"
 
 
@@ -199,7 +208,7 @@ def test_file_only_mode_changes_with_chmod(tmp_path: Path) -> None:
     (tmp_path / "a.txt").chmod(0o600)
     inode = os.stat(tmp_path / "a.txt").st_ino
     commands, _noops, failed = apply(files.file, tmp_path, "a.txt", content="x\n", mode="644")
-    assert commands == ["chmod 644 a.txt"] and failed is None
+    assert commands == ["chmod 00644 -- a.txt"] and failed is None
     assert _mode(tmp_path / "a.txt") == 0o644 and os.stat(tmp_path / "a.txt").st_ino == inode
 
 
@@ -208,8 +217,14 @@ def test_file_refuses_to_replace_a_directory(tmp_path: Path) -> None:
     (tmp_path / "app.conf" / "keep").write_text("keep")
     _commands, _noops, failed = apply(files.file, tmp_path, "app.conf", content="x\n")
     assert failed is not None and failed.returncode == 1
-    assert failed.stderr.strip() == "clockwork: app.conf is a directory, not a file"
+    refusal = "clockwork: app.conf is a directory, not a file: Clockwork will not replace a directory"
+    assert failed.stderr.strip() == refusal
+    # A directory made after the host was read: the write itself refuses it too.
+    for command in files.write_commands("app.conf", "x\n", "644", None, None, keep_from_existing=False):
+        done = _sh(command, tmp_path)
+        assert (done.returncode, done.stderr.strip()) == (1, refusal)
     assert (tmp_path / "app.conf" / "keep").read_text() == "keep"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["app.conf"]
 
 
 def test_file_replaces_a_symlink_not_its_target(tmp_path: Path) -> None:
@@ -231,7 +246,7 @@ def test_file_mode_none_keeps_the_mode_of_a_rewritten_file(tmp_path: Path) -> No
 
 def test_directory_creates_parents_sets_mode_then_is_a_noop(tmp_path: Path) -> None:
     commands, _noops, failed = apply(files.directory, tmp_path, "srv/app/data", mode="1750")
-    assert commands == ["mkdir -p srv/app/data", "chmod 1750 srv/app/data"] and failed is None
+    assert commands == ["mkdir -p -- srv/app/data && chmod 01750 -- srv/app/data"] and failed is None
     assert _mode(tmp_path / "srv" / "app" / "data") == 0o1750
     commands, noops, _failed = apply(files.directory, tmp_path, "srv/app/data", mode="1750")
     assert commands == [] and noops == ["directory srv/app/data is already as declared"]
@@ -241,7 +256,7 @@ def test_directory_refuses_a_file_in_the_way(tmp_path: Path) -> None:
     (tmp_path / "data").write_text("x")
     _commands, _noops, failed = apply(files.directory, tmp_path, "data")
     assert failed is not None and failed.returncode == 1
-    assert failed.stderr.strip() == "clockwork: data exists and is not a directory"
+    assert failed.stderr.strip() == "clockwork: data is a file, not a directory: Clockwork will not replace a file"
     assert (tmp_path / "data").read_text() == "x"
 
 
@@ -251,7 +266,120 @@ def test_absent_removes_only_what_it_is_told(tmp_path: Path) -> None:
     (tmp_path / "d" / "inner").write_text("x")
     _c, noops, _f = apply(files.absent, tmp_path, "d", kind="file")
     assert noops == ["d is a directory, not a file: left alone"] and (tmp_path / "d" / "inner").exists()
-    assert apply(files.absent, tmp_path, "f")[0] == ["rm -f f"] and not (tmp_path / "f").exists()
-    assert apply(files.absent, tmp_path, "d", kind="directory")[0] == ["rm -rf d"] and not (tmp_path / "d").exists()
+    assert apply(files.absent, tmp_path, "f")[0] == ["rm -f -- f"] and not (tmp_path / "f").exists()
     assert apply(files.absent, tmp_path, "f")[1] == ["f is already absent"]
+    _c, _n, failed = apply(files.absent, tmp_path, "d", kind="directory")
+    assert failed is not None and failed.stderr.strip() == "left in place: not empty (inner)"
+    assert (tmp_path / "d" / "inner").exists()
+    assert apply(files.absent, tmp_path, "d", kind="directory", purge=True)[0] == ["rm -rf -- d"]
+    assert not (tmp_path / "d").exists()
+
+
+def test_absent_removes_an_empty_directory_and_names_what_it_leaves(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    _c, _n, failed = apply(files.absent, tmp_path, "empty", kind="directory")
+    assert failed is None and not (tmp_path / "empty").exists()
+    full = tmp_path / "full"
+    full.mkdir()
+    for name in ("b", "a", ".hidden", "sp ace", "cr\rname", "nl\nname", "esc\x1b[31m", "ü", "z"):
+        (full / name).write_text("x")
+    _c, _n, failed = apply(files.absent, tmp_path, "full", kind="directory")
+    assert failed is not None and failed.returncode == 1
+    assert failed.stderr.splitlines() == ["left in place: not empty (.hidden, a, b, cr\\rname, esc\\033[31m, … and 4 more)"]
+    assert len(list(full.iterdir())) == 9
+
+
+def test_absent_removes_a_directory_that_holds_only_empty_directories(tmp_path: Path) -> None:
+    """The parents that ``file`` made for a file that is gone hold nothing: they go with the directory."""
+    (tmp_path / "-app" / "deep" / "er").mkdir(parents=True)
+    (tmp_path / "-app" / "other").mkdir()
+    (tmp_path / "-app" / "other" / "kept").write_text("x")
+    _c, _n, failed = apply(files.absent, tmp_path, "-app", kind="directory")
+    assert failed is not None and failed.stderr.strip() == "left in place: not empty (deep, other)"
+    assert (tmp_path / "-app" / "deep" / "er").is_dir() and (tmp_path / "-app" / "other" / "kept").exists()
+    (tmp_path / "-app" / "other" / "kept").unlink()
+    _c, _n, failed = apply(files.absent, tmp_path, "-app", kind="directory")
+    assert failed is None and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("runuser") is None, reason="needs root to run as nobody")
+def test_absent_touches_nothing_in_a_directory_it_cannot_read_whole(tmp_path: Path) -> None:
+    top = Path(tempfile.mkdtemp(prefix="cw-absent-"))
+    try:
+        top.chmod(0o777)
+        app = top / "app"
+        (app / "empty").mkdir(parents=True)
+        (app / "closed").mkdir()
+        (app / "closed" / "secret").write_text("x")
+        (app / "closed").chmod(0o700)  # root's: nobody cannot look inside
+        for path in (app, app / "empty"):
+            os.chown(path, pwd.getpwnam("nobody").pw_uid, -1)
+        command = files._remove_if_empty("app")
+        done = subprocess.run(["runuser", "-u", "nobody", "--", "sh", "-c", command], cwd=top, capture_output=True,
+                              text=True, timeout=60, check=False)
+        assert done.returncode == 1
+        assert done.stderr.strip() == "left in place: not empty (closed, empty)"
+        assert (app / "empty").is_dir() and (app / "closed" / "secret").exists()
+    finally:
+        shutil.rmtree(top)
+
+
+def test_absent_removes_a_file_and_the_temporary_file_beside_it(tmp_path: Path) -> None:
+    (tmp_path / "a.conf").write_text("x")
+    (tmp_path / ".a.conf.clockwork-tmp").write_text("half")
+    (tmp_path / ".gone.clockwork-tmp").write_text("half")
+    assert apply(files.absent, tmp_path, "a.conf")[2] is None
+    assert apply(files.absent, tmp_path, "gone")[2] is None
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_write_step_removes_the_temporary_file_and_says_why(tmp_path: Path) -> None:
+    """chown to a user that does not exist fails after the content is written: nothing is left of the write."""
+    _commands, _noops, failed = apply(files.file, tmp_path, "a.conf", content="x\n", user="no-such-user-here")
+    assert failed is not None and failed.returncode == 1
+    assert _plain_quotes(failed.stderr).strip().splitlines()[-1] == "chown: invalid user: 'no-such-user-here'"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_parent_that_cannot_be_made_stops_the_write_with_the_mkdir_error(tmp_path: Path) -> None:
+    (tmp_path / "etc").write_text("a file, not a directory")
+    _commands, _noops, failed = apply(files.file, tmp_path, "etc/app/a.conf", content="x\n")
+    assert failed is not None and failed.returncode == 1
+    assert _plain_quotes(failed.stderr).strip().splitlines() == ["mkdir: cannot create directory 'etc': Not a directory"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["etc"]
+
+
+def test_a_stale_temporary_file_goes_with_the_next_write(tmp_path: Path) -> None:
+    (tmp_path / ".a.conf.clockwork-tmp").symlink_to(tmp_path / "elsewhere")  # never written through
+    commands, _noops, failed = apply(files.file, tmp_path, "a.conf", content="x\n")
+    assert failed is None and (tmp_path / "a.conf").read_text() == "x\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.conf"]
+    (tmp_path / ".a.conf.clockwork-tmp").write_text("half")
+    commands, _noops, failed = apply(files.file, tmp_path, "a.conf", content="x\n")
+    assert commands == ["rm -f -- .a.conf.clockwork-tmp"] and failed is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.conf"]
+    assert apply(files.file, tmp_path, "a.conf", content="x\n")[1] == ["file a.conf is already as declared"]
+
+
+def test_setuid_and_setgid_survive_the_owner_being_set(tmp_path: Path) -> None:
+    commands, _noops, failed = apply(files.file, tmp_path, "tool", content="#!/bin/sh\n", mode="4755", user="root",
+                                     group="root")
+    assert failed is None and _mode(tmp_path / "tool") == 0o4755
+    os.chmod(tmp_path / "tool", 0o2755)
+    os.chown(tmp_path / "tool", 0, 1)  # group daemon
+    os.chmod(tmp_path / "tool", 0o2755)
+    commands, _noops, failed = apply(files.file, tmp_path, "tool", content="#!/bin/sh\n", mode=None, group="root")
+    assert commands == ["chown :root -- tool && chmod 02755 -- tool"] and failed is None
+    assert _mode(tmp_path / "tool") == 0o2755 and os.stat(tmp_path / "tool").st_gid == 0
+
+
+def test_a_directory_in_a_setgid_directory_gets_exactly_its_mode(tmp_path: Path) -> None:
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared").chmod(0o2775)
+    _commands, _noops, failed = apply(files.directory, tmp_path, "shared/sub", mode="755")
+    assert failed is None and _mode(tmp_path / "shared" / "sub") == 0o755
+    assert apply(files.directory, tmp_path, "shared/sub", mode="755")[1] == ["directory shared/sub is already as declared"]
+    (tmp_path / "shared" / "sub").chmod(0o2755)
+    assert apply(files.directory, tmp_path, "shared/sub", mode="755")[2] is None
+    assert _mode(tmp_path / "shared" / "sub") == 0o755
 

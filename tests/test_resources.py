@@ -112,7 +112,51 @@ def test_target_path_expands_home_only_on_local(monkeypatch: pytest.MonkeyPatch)
     (DirectoryResource, {"name": ".."},
      "invalid value for DirectoryResource '..'.name: '..' is not a file name: put the path in 'directory' and the name here"),
     (DirectoryResource, {"name": "app", "directory": ""},
-     "invalid value for DirectoryResource 'app'.directory: a directory must be a non-empty path without tabs or newlines"),
+     "invalid value for DirectoryResource 'app'.directory: a directory must be a non-empty path"),
+    (FileResource, {"name": "x", "mode": True},
+     ("invalid value for FileResource 'x'.mode: True is not a file mode: "
+      "use octal digits as a string ('644') or an octal number (0o644)")),
+    (DirectoryResource, {"name": "x", "mode": False},
+     ("invalid value for DirectoryResource 'x'.mode: False is not a file mode: "
+      "use octal digits as a string ('644') or an octal number (0o644)")),
+    (FileResource, {"name": "x", "mode": 6.44},
+     ("invalid value for FileResource 'x'.mode: 6.44 is not a file mode: "
+      "use octal digits as a string ('644') or an octal number (0o644)")),
+    (FileResource, {"name": "x", "mode": 644},
+     ("invalid value for FileResource 'x'.mode: 644 is not a file mode: as a number it is 0o1204, not 0o644; "
+      "write mode='644' or mode=0o644")),
+    (DirectoryResource, {"name": "x", "mode": 755},
+     ("invalid value for DirectoryResource 'x'.mode: 755 is not a file mode: as a number it is 0o1363, not 0o755; "
+      "write mode='755' or mode=0o755")),
+    (FileResource, {"name": "x", "mode": 0o17777},
+     "invalid value for FileResource 'x'.mode: 0o17777 is not a file mode: it must be between 0o0 and 0o7777"),
+    (FileResource, {"name": "x", "mode": -1},
+     "invalid value for FileResource 'x'.mode: -0o1 is not a file mode: it must be between 0o0 and 0o7777"),
+    (FileResource, {"name": "x", "mode": "6_4_4"},
+     "invalid value for FileResource 'x'.mode: '6_4_4' is not a file mode: use octal digits such as '644' or '0750'"),
+    (FileResource, {"name": "x", "mode": " 644"},
+     "invalid value for FileResource 'x'.mode: ' 644' is not a file mode: use octal digits such as '644' or '0750'"),
+    (FileResource, {"name": "x", "mode": "0o644"},
+     "invalid value for FileResource 'x'.mode: '0o644' is not a file mode: use octal digits such as '644' or '0750'"),
+    (FileResource, {"name": "a\nb"},
+     "invalid value for FileResource 'a\\nb'.name: 'a\\nb' is not a file name: it holds a newline, a tab or a NUL character"),
+    (FileResource, {"name": "a\tb"},
+     "invalid value for FileResource 'a\\tb'.name: 'a\\tb' is not a file name: it holds a newline, a tab or a NUL character"),
+    (FileResource, {"name": "a\0b"},
+     ("invalid value for FileResource 'a\\x00b'.name: 'a\\x00b' is not a file name: "
+      "it holds a newline, a tab or a NUL character")),
+    (DirectoryResource, {"name": "a\udc80b"},
+     ("invalid value for DirectoryResource 'a\\udc80b'.name: Input should be a valid string, "
+      "unable to parse raw data as a unicode string")),
+    (DirectoryResource, {"name": "x", "directory": "a\udc80b"},
+     ("invalid value for DirectoryResource 'x'.directory: 'a\\udc80b' is not a directory: "
+      "it is not valid Unicode text (a lone surrogate)")),
+    (FileResource, {"name": "x", "directory": "a\0b"},
+     ("invalid value for FileResource 'x'.directory: 'a\\x00b' is not a directory: "
+      "it holds a newline, a tab or a NUL character")),
+    (DirectoryResource, {"name": "x", "directory": "a\nb"},
+     ("invalid value for DirectoryResource 'x'.directory: 'a\\nb' is not a directory: "
+      "it holds a newline, a tab or a NUL character")),
     (DockerServiceResource, {"name": "web", "image": "nginx", "ports": ["8080:80", "80"]},
      "invalid value for DockerServiceResource 'web'.ports: '80' is not a port binding: use 'HOST:CONTAINER', "
      "e.g. '8080:80' or '127.0.0.1:53:53/udp'"),
@@ -186,7 +230,9 @@ def test_check_interval_rejects_a_boolean() -> None:
 
 
 @pytest.mark.parametrize(("mode", "normal"), [("644", "644"), ("0750", "750"), ("1777", "1777"), ("7", "007"),
-                                              (644, "644"), (None, None)])
+                                              ("04755", "4755"), (0o644, "644"), (0o4755, "4755"),
+                                              (0o1777, "1777"), (0, "000"), (0o7777, "7777"), (778, "1412"),
+                                              (None, None)])
 def test_mode_is_normalized_to_what_paths_reports(mode: object, normal: str | None) -> None:
     assert FileResource(name="x", mode=mode).mode == normal
     assert DirectoryResource(name="x", mode=mode).mode == normal
@@ -270,3 +316,15 @@ def test_http_check_really_works(tmp_path: Path) -> None:
         (True, "HTTP 404", "HTTP 404"),
         (False, "HTTP 200 containing 'PONG'", "HTTP 200 without 'PONG'"),
     ]
+
+
+def test_a_file_is_present_for_destroy_while_a_stale_temporary_file_is_there() -> None:
+    target = Target("web-1")
+    resource = FileResource(name="a.conf", directory="app", content="x\n")
+    temp = {"type": "file", "mode": "600", "user": "u", "group": "u", "sha1": None}
+    from clockwork.facts.paths import Paths
+
+    assert resource.is_present(target, Observed({Paths: {"app/a.conf": None, "app/.a.conf.clockwork-tmp": temp}}))
+    assert not resource.is_present(target, Observed({Paths: {"app/a.conf": None}}))
+    directory = {"type": "directory", "mode": "755", "user": "u", "group": "u", "sha1": None}
+    assert not resource.is_present(target, Observed({Paths: {"app/a.conf": directory}}))

@@ -3,39 +3,70 @@
 from __future__ import annotations
 
 import difflib
+import re
 
 from pydantic import Field, field_validator
 from pyinfra.api.operation import OperationMeta
 
 from clockwork.facts.contents import FileContents
-from clockwork.facts.paths import Paths
+from clockwork.facts.paths import Paths, temp_sibling
 from clockwork.operations import files
-
-from clockwork.results import Diff, Evaluation
 from clockwork.resources.base import Observed, Probe, Resource, Target, describe
-from clockwork.secrets import mask_text
+from clockwork.results import Diff, Evaluation
+from clockwork.secrets import held_digest, mask_text
 
 #: Lines of unified diff shown per drifted file at most.
 DIFF_LINES = 200
 
 
-def _octal_mode(value: str | int | None) -> str | None:
+_OCTAL_DIGITS = re.compile(r"[0-7]{1,5}")
+_NOT_A_NUMBER = "use octal digits as a string ('644') or an octal number (0o644)"
+
+
+def _octal_mode(value: object) -> str | None:
+    """A mode as ``Paths`` reports it: ``'644'``, ``'0750'``, ``0o644`` → ``'644'``, ``'750'``, ``'644'``.
+
+    A string holds octal digits; an int is the number it is (``0o644`` is 420), never read
+    as digits. An int between 512 and 777 whose decimal digits are all octal (``644``,
+    ``755``) is refused: it is almost surely octal digits without the ``0o`` (644 is 0o1204).
+    """
     if value is None:
         return None
-    text = str(value)
-    try:
-        number = int(text, 8)
-    except ValueError:
-        raise ValueError(f"{value!r} is not a file mode: use octal digits such as '644' or '0750'") from None
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ValueError(f"{value!r} is not a file mode: {_NOT_A_NUMBER}")  # noqa: TRY004 (pydantic wants ValueError)
+    if isinstance(value, str):
+        if not _OCTAL_DIGITS.fullmatch(value):
+            raise ValueError(f"{value!r} is not a file mode: use octal digits such as '644' or '0750'")
+        number, bounds = int(value, 8), f"{value!r} is not a file mode: it must be between 000 and 7777"
+    else:
+        number, bounds = value, f"{oct(value)} is not a file mode: it must be between 0o0 and 0o7777"
+        if 512 <= value <= 777 and set(str(value)) <= set("01234567"):
+            raise ValueError(f"{value} is not a file mode: as a number it is {oct(value)}, not 0o{value}; "
+                             f"write mode='{value}' or mode=0o{value}")
     if not 0 <= number <= 0o7777:
-        raise ValueError(f"{value!r} is not a file mode: it must be between 000 and 7777")
+        raise ValueError(bounds)
     return format(number, "o").rjust(3, "0")
 
 
-def _file_name(value: str) -> str:
-    if "/" in value or value in (".", "..") or "\n" in value or "\t" in value:
-        raise ValueError(f"{value!r} is not a file name: put the path in 'directory' and the name here")
+#: What no file name or directory may hold: a NUL cannot be passed to a command, and a
+#: newline or tab breaks the line-per-path output that Clockwork reads hosts with.
+_UNSAFE = ("\0", "\n", "\t")
+
+
+def _path_text(value: str, what: str) -> str:
+    if any(char in value for char in _UNSAFE):
+        raise ValueError(f"{value!r} is not a {what}: it holds a newline, a tab or a NUL character")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise ValueError(f"{value!r} is not a {what}: it is not valid Unicode text (a lone surrogate)") from None
     return value
+
+
+def _file_name(value: str) -> str:
+    if "/" in value or value in (".", ".."):
+        raise ValueError(f"{value!r} is not a file name: put the path in 'directory' and the name here")
+    return _path_text(value, "file name")
 
 
 class _PathResource(Resource):
@@ -51,9 +82,9 @@ class _PathResource(Resource):
     @field_validator("directory")
     @classmethod
     def _directory(cls, value: str) -> str:
-        if not value or "\n" in value or "\t" in value:
-            raise ValueError("a directory must be a non-empty path without tabs or newlines")
-        return value
+        if not value:
+            raise ValueError("a directory must be a non-empty path")
+        return _path_text(value, "directory")
 
     @field_validator("mode", mode="before", check_fields=False)
     @classmethod
@@ -69,6 +100,13 @@ class _PathResource(Resource):
     def _info(self, target: Target, observed: Observed):
         return observed[Paths].get(self.path(target))
 
+    def _evaluation(self, path: str, info, kind: str, diffs: list[Diff]) -> Evaluation:
+        """Drift as diffs, or an error when the host holds what Clockwork will not replace (as apply would fail)."""
+        refused = files.refusal(path, info, kind)
+        if refused:
+            return Evaluation(diffs, refused, error=refused)
+        return Evaluation(diffs, describe(diffs) + f" at {path}" if diffs else f"present at {path}")
+
 
 class FileResource(_PathResource):
     """A file with declared content, mode and (optionally) owner; missing directories are created.
@@ -77,20 +115,34 @@ class FileResource(_PathResource):
     """
 
     content: str | None = Field(None, description="the whole file content; completed from the description when left out")
-    mode: str | None = Field("644", description="permissions as octal digits, e.g. '640'")
+    mode: str | None = Field("644", description="permissions as octal digits ('640', '4755') or an octal number (0o640)")
 
     completable_fields = ("content",)
 
     def evaluate_state(self, target: Target, observed: Observed) -> Evaluation:
         path = self.path(target)
         info = self._info(target, observed)
+        stale = self._stale_temp(target, observed)
         diffs = [Diff(*item) for item in files.file_differences(
-            info, files.content_sha1(self.content or ""), self.mode, self.owner, self.group)]
-        return Evaluation(diffs, describe(diffs) + f" at {path}" if diffs else f"present at {path}")
+            info, self._content()[1], self.mode, self.owner, self.group, stale)]
+        return self._evaluation(path, info, "file", diffs)
+
+    def _content(self) -> tuple[str | None, str]:
+        """(the text to write, its sha1); the text is ``None`` when only its sha1 is known (from a host
+        manifest: ``update`` of a file whose content update.py leaves out)."""
+        held = held_digest(self.content)
+        if held is not None and held[0] == "sha1":
+            return None, held[1]
+        return self.content or "", files.content_sha1(self.content or "")
+
+    def _stale_temp(self, target: Target, observed: Observed) -> str | None:
+        """The temporary file a killed write left beside the file, if there is one."""
+        temp = temp_sibling(self.path(target))
+        return temp if observed[Paths].get(temp) is not None else None
 
     def is_present(self, target: Target, observed: Observed) -> bool:
         info = self._info(target, observed)
-        return info is not None and info["type"] == "file"
+        return (info is not None and info["type"] == "file") or self._stale_temp(target, observed) is not None
 
     def explain_probes(self, target: Target, evaluation: Evaluation) -> list[Probe]:
         if any(diff.field == "content" for diff in evaluation.diffs):
@@ -100,7 +152,7 @@ class FileResource(_PathResource):
     def explain(self, target: Target, observed: Observed) -> str | None:
         path = self.path(target)
         actual = observed[FileContents].get(path)
-        if actual is None:
+        if actual is None or self._content()[0] is None:
             return None
         lines = list(difflib.unified_diff(
             actual.splitlines(keepends=True), (self.content or "").splitlines(keepends=True),
@@ -111,7 +163,9 @@ class FileResource(_PathResource):
         return mask_text("".join(line if line.endswith("\n") else line + "\n" for line in lines)) or None
 
     def apply(self, target: Target) -> OperationMeta:
-        return files.file(path=self.path(target), content=self.content or "", mode=self.mode, user=self.owner, group=self.group)
+        content, sha1 = self._content()
+        return files.file(path=self.path(target), content=content, mode=self.mode, user=self.owner, group=self.group,
+                          sha1=None if content is not None else sha1)
 
     def destroy(self, target: Target) -> OperationMeta:
         return files.absent(path=self.path(target), kind="file")
@@ -120,16 +174,22 @@ class FileResource(_PathResource):
 class DirectoryResource(_PathResource):
     """A directory (parents created) with a mode and optionally an owner.
 
+    destroy removes it only when nothing is left in it once the resources declared in it
+    are removed (they are removed first: newest declaration first), unless ``purge``.
+
     >>> DirectoryResource(name="app", directory="/srv", mode="750")
     """
 
-    mode: str | None = Field("755", description="permissions as octal digits, e.g. '750'")
+    mode: str | None = Field("755", description="permissions as octal digits ('750', '2775') or an octal number (0o750)")
+    purge: bool = Field(False, description="destroy removes the directory with everything in it; by default "
+                                           "destroy removes it only when it is empty once the resources declared "
+                                           "in it are gone, and otherwise leaves it and says what is left")
 
     def evaluate_state(self, target: Target, observed: Observed) -> Evaluation:
         path = self.path(target)
-        diffs = [Diff(*item) for item in files.directory_differences(
-            self._info(target, observed), self.mode, self.owner, self.group)]
-        return Evaluation(diffs, describe(diffs) + f" at {path}" if diffs else f"present at {path}")
+        info = self._info(target, observed)
+        diffs = [Diff(*item) for item in files.directory_differences(info, self.mode, self.owner, self.group)]
+        return self._evaluation(path, info, "directory", diffs)
 
     def is_present(self, target: Target, observed: Observed) -> bool:
         info = self._info(target, observed)
@@ -139,4 +199,4 @@ class DirectoryResource(_PathResource):
         return files.directory(path=self.path(target), mode=self.mode, user=self.owner, group=self.group)
 
     def destroy(self, target: Target) -> OperationMeta:
-        return files.absent(path=self.path(target), kind="directory")
+        return files.absent(path=self.path(target), kind="directory", purge=self.purge)
