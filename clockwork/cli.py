@@ -338,6 +338,7 @@ def history(ctx: Context, resource: str | None, output_format: str) -> None:
     """List the recorded versions of RESOURCE (a name or Type/name), or of every resource."""
     import json
 
+    from clockwork.durations import stamp
     from clockwork.history import history as list_versions
 
     versions = ctx.call(list_versions, ctx.project_dir.resolve(), resource)
@@ -353,7 +354,7 @@ def history(ctx: Context, resource: str | None, output_format: str) -> None:
         click.echo(f"{key[0]} {key[1]}")
         for v in (v for v in versions if (v.type, v.resource) == key):
             mark = "  (current)" if latest[key] == v.version else ""
-            click.echo(f"  v{v.version}  {v.created_at}  {v.source:<8}  {', '.join(v.hosts)}{mark}")
+            click.echo(f"  v{v.version}  {stamp(v.created_at)}  {v.source:<8}  {', '.join(v.hosts)}{mark}")
 
 
 @cli.command()
@@ -473,7 +474,7 @@ def reconcile(ctx: Context, inventory: str | None, once: bool, print_systemd_uni
     check could not be evaluated.
     """
     from clockwork.reconcile import EventLog, Service, make_reconciler, systemd_unit
-    from clockwork.reconcile.schedule import stamp
+    from clockwork.durations import stamp
     from clockwork.state.sqlite import STATE_DIR
 
     directory = ctx.project_dir.resolve()
@@ -540,7 +541,7 @@ def extend(ctx: Context, resource: str, by: str) -> None:
     """Push back the max_duration expiry of RESOURCE (a name or Type/name) on every host."""
     from clockwork.durations import parse_duration
     from clockwork.reconcile import extend as extend_expiry
-    from clockwork.reconcile.schedule import stamp
+    from clockwork.durations import stamp
 
     try:
         seconds = parse_duration(by)
@@ -551,10 +552,11 @@ def extend(ctx: Context, resource: str, by: str) -> None:
 
 
 def _print_interrupted(ctx: Context) -> None:
+    from clockwork.durations import stamp
     from clockwork.history import interrupted
 
     for killed in ctx.call(interrupted, ctx.project_dir.resolve()):
-        click.echo(f"! {killed['command']} (pid {killed['pid']}) started {killed['started_at']} was interrupted: "
+        click.echo(f"! {killed['command']} (pid {killed['pid']}) started {stamp(killed['started_at'])} was interrupted: "
                    "what it changed on the hosts has no version here; `clockwork evaluate` shows where they stand")
 
 

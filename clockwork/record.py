@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from typing import Any
 
 from pyinfra.api.host import Host
@@ -15,7 +16,7 @@ from clockwork.resources.base import Observed, Resource, Target
 from clockwork.results import Result
 from clockwork.secrets import Resolver, held, held_digest, protect, shows_secrets, transform
 from clockwork.state.base import StateStore, Version
-from clockwork.state.sqlite import now
+from clockwork.durations import stamp
 
 #: Where a project's manifest lives on ``@local`` (relative to the project), so projects do not share one.
 PROJECT_MANIFEST = ".clockwork/manifest.json"
@@ -69,7 +70,7 @@ def record_versions(
     Returns every resource's current version (new or unchanged) by ``Type/name``.
     """
     versions: dict[str, Version] = {}
-    at = now()
+    at = time.time()
     key = store.secret_key()
     for resource in resources:
         mine = [r for r in results if r.type == resource.type_name and r.resource == resource.name]
@@ -107,7 +108,7 @@ def manifest_updates(
 ) -> dict[str, dict[str, dict[str, Any] | None]]:
     """Per host name, the manifest entries that differ from what the host's manifest says."""
     updates: dict[str, dict[str, dict[str, Any] | None]] = {}
-    at = now()
+    at = stamp(time.time())
     for result in results:
         key = f"{result.type}/{result.resource}"
         host, observed = hosts[result.host]
