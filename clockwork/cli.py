@@ -1,20 +1,26 @@
 """The ``clockwork`` command: parse options, call one library function, render its report."""
 
-from gevent import monkey
+from __future__ import annotations
 
-monkey.patch_all()  # before anything opens a socket: pyinfra connects hosts in parallel greenlets
+import errno
+import logging
+import os
+import shlex
+import sys
+import tempfile
+import time
+import traceback
+import unicodedata
+from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
+from pathlib import Path
+from typing import Any
 
-import logging  # noqa: E402
-import sys  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from importlib.metadata import version as package_version  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+import click
 
-import click  # noqa: E402
-
-from clockwork.exceptions import ClockworkError, ConfirmationRequired  # noqa: E402
-from clockwork.results import Report, Result  # noqa: E402
+from clockwork.exceptions import ClockworkError, ConfirmationRequired, ExitStatus
+from clockwork.results import Report, Result
 
 MARKS = {"ok": "✓", "drift": "✗", "pending": "⋯", "error": "✗"}
 
@@ -23,8 +29,90 @@ class CommandError(click.ClickException):
     """An expected failure: one line on stderr, the error's own exit status."""
 
     def __init__(self, error: ClockworkError) -> None:
-        super().__init__(str(error))
+        super().__init__(escape(str(error)))
         self.exit_code = error.exit_code
+
+
+#: Where an internal error's traceback goes, under the project directory.
+DEBUG_LOG = Path(".clockwork") / "debug.log"
+
+
+def write_debug_log(project_dir: Path | None, error: BaseException) -> Path:
+    """Append ``error``'s traceback to ``<project>/.clockwork/debug.log`` (mode 0600), else to a new temp file."""
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    text = (f"--- {stamp} clockwork {_version()}: {shlex.join(sys.argv)}\n"
+            + "".join(traceback.format_exception(type(error), error, error.__traceback__)))
+    if project_dir is not None and project_dir.is_dir():
+        path = project_dir.resolve() / DEBUG_LOG
+        try:
+            path.parent.mkdir(exist_ok=True)
+            with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "a",
+                           encoding="utf-8", errors="backslashreplace") as log:
+                log.write(text)
+            return path
+        except OSError:
+            pass  # not writable: a temp file instead
+    descriptor, name = tempfile.mkstemp(prefix="clockwork-debug-", suffix=".log")
+    with os.fdopen(descriptor, "w", encoding="utf-8", errors="backslashreplace") as log:
+        log.write(text)
+    return Path(name)
+
+
+def _version() -> str:
+    try:
+        return package_version("clockwork")
+    except PackageNotFoundError:  # not installed (run from a checkout)
+        return "unknown"
+
+
+class ClockworkGroup(click.Group):
+    """Turns an unexpected exception (a bug) into one line on stderr and exit status 4, traceback in the debug log."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Abort, click.exceptions.Exit):
+            raise
+        except OSError as error:
+            if error.errno == errno.EPIPE:  # stdout closed (``| head``): click handles it
+                raise
+            internal_error(ctx, error)
+        except Exception as error:  # noqa: BLE001 (a bug: reported as one, exit status 4)
+            internal_error(ctx, error)
+
+
+def internal_error(ctx: click.Context, error: BaseException) -> None:
+    options = ctx.find_object(Context)
+    path = write_debug_log(options.project_dir if options is not None else None, error)
+    message = escape(f"{type(error).__name__}: {error}")
+    click.echo(f"Error: internal error (a bug in Clockwork): {message}; the traceback is in {escape(str(path))}", err=True)
+    ctx.exit(ExitStatus.INTERNAL)
+
+
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_BIDI = set(range(0x202A, 0x202F)) | set(range(0x2066, 0x206A))
+
+
+def escape(text: str, keep_newlines: bool = False) -> str:
+    """Control characters as backslash escapes (``esc\\x1b[31mred``), never raw and never dropped.
+
+    Names and details come from main.py, the inventory and the hosts; printed raw,
+    an escape sequence would restyle the terminal (and click drops it in a pipe).
+    """
+    return "".join(
+        char if (char == "\n" and keep_newlines) or not _is_control(char)
+        else _ESCAPES.get(char) or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
+        for char in text
+    )
+
+
+def _is_control(char: str) -> bool:
+    return unicodedata.category(char) in ("Cc", "Cs", "Zl", "Zp") or ord(char) in _BIDI
+
+
+def echo(text: str = "", nl: bool = True, err: bool = False) -> None:
+    """``click.echo`` with control characters shown escaped (lines stay lines)."""
+    click.echo(escape(text, keep_newlines=True), nl=nl, err=err)
 
 
 class Context:
@@ -83,8 +171,10 @@ def _hosts(count: int) -> str:
 
 
 def _limit(values: tuple[str, ...]) -> list[str] | None:
-    patterns = [part.strip() for value in values for part in value.split(",") if part.strip()]
-    return patterns or None
+    """``None`` without --limit (every host); a given --limit that names nothing (``""``, ``,,``) is ``[]``: an error."""
+    if not values:
+        return None
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
 def _duration_option(ctx: click.Context, param: click.Parameter, value: str | None) -> int:
@@ -96,6 +186,18 @@ def _duration_option(ctx: click.Context, param: click.Parameter, value: str | No
         return parse_duration(value)
     except ValueError as error:
         raise click.BadParameter(str(error)) from None
+
+
+def _output_option(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """Refuse an --output file that cannot be written before any host is read."""
+    if value is None:
+        return None
+    directory = value.parent if str(value.parent) else Path(".")
+    if not directory.is_dir():
+        raise click.BadParameter(f"{directory} is not a directory (create it first)")
+    if not os.access(directory, os.W_OK) or (value.exists() and not os.access(value, os.W_OK)):
+        raise click.BadParameter(f"{value} is not writable")
+    return value
 
 
 inventory_option = click.option(
@@ -142,7 +244,9 @@ def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
     )(command)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=ClockworkGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="clockwork", prog_name="clockwork", message="%(prog)s %(version)s",
+                      help="Print Clockwork's version and exit.")
 @click.option("--project-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("."), help=_PROJECT_DIR_HELP)
 @click.option("-v", "--verbose", count=True, help=_VERBOSE_HELP)
 @click.option("-q", "--quiet", is_flag=True, help=_QUIET_HELP)
@@ -152,8 +256,13 @@ def cli(ctx: click.Context, project_dir: Path, verbose: int, quiet: bool) -> Non
 
     Run from a project directory (the one holding main.py) or pass --project-dir.
 
-    Exit status: 0 success; 1 drift found by evaluate; 2 usage or project error;
-    3 a host was unreachable or an operation or check failed (the rest still ran).
+    \b
+    Exit status:
+      0  success
+      1  drift or pending changes found by evaluate (or reconcile --once)
+      2  usage or project error, or a declined confirmation (nothing was changed)
+      3  a host was unreachable or an operation or check failed (the rest still ran)
+      4  internal error (a bug in Clockwork): the traceback is in .clockwork/debug.log
     """
     _configure_logging(verbose)
     ctx.obj = Context(project_dir, verbose, quiet)
@@ -273,8 +382,8 @@ def destroy(ctx: Context, inventory: str | None, limit: tuple[str, ...], yes: bo
 @limit_option
 @click.option("--format", "output_format", type=click.Choice(["text", "json", "junit"]), default="text",
               show_default=True, help="Output format.")
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the json/junit document to this file (the text report still goes to stdout).")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), callback=_output_option,
+              help="Write the report in --format (text by default) to this file; the text report still goes to stdout.")
 @click.option("--diff", "show_diff", is_flag=True,
               help="Show a unified diff for each drifted text file (secret values masked).")
 @click.option("--retry-timeout", metavar="DURATION", callback=_duration_option,
@@ -295,33 +404,38 @@ def evaluate(
     report: Report = ctx.call(
         evaluate_fleet, project, inventory, _limit(limit), ctx.progress, explain=show_diff, retry_timeout=retry_timeout
     )
-    document = {"json": to_json, "junit": to_junit}.get(output_format)
-    if document is not None and output is None:
-        click.echo(document(report), nl=False)
+    text = _evaluation_text(ctx, report)
+    document = {"json": to_json, "junit": to_junit}.get(output_format, lambda _report: text)(report)
+    if output is None:
+        echo(document, nl=False)
     else:
-        if document is not None and output is not None:
-            output.write_text(document(report))
-        _print_evaluation(ctx, report)
+        try:
+            output.write_text(document, encoding="utf-8")
+        except OSError as error:
+            raise click.BadParameter(f"cannot write {output}: {error.strerror}", param_hint="'--output'") from None
+        echo(text, nl=False)
     _exit(report, drift_fails=True)
 
 
-def _print_evaluation(ctx: Context, report: Report) -> None:
+def _evaluation_text(ctx: Context, report: Report) -> str:
+    lines = []
     total = len(report.results)
     if report.status == "ok":
-        click.echo("✓ All resources running as specified")
+        lines.append("✓ All resources running as specified")
     else:
         counts = ", ".join(f"{report.count(s)} {s}" for s in ("drift", "pending", "error") if report.count(s))  # type: ignore[arg-type]
-        click.echo(f"✗ {total - report.count('ok')} of {total} not as specified ({counts}){_unreachable_line(report)}")
+        lines.append(f"✗ {total - report.count('ok')} of {total} not as specified ({counts}){_unreachable_line(report)}")
     several = len(report.hosts) > 1
     for result in report.results:
         if result.host in report.unreachable:
             continue
         if not ctx.quiet or result.status != "ok":
-            click.echo(f"  {_line(result, several)}")
+            lines.append(f"  {_line(result, several)}")
         if result.explanation:
-            click.echo("".join(f"      {line}\n" for line in result.explanation.splitlines()), nl=False)
+            lines += [f"      {line}" for line in result.explanation.splitlines()]
     for host, error in report.unreachable.items():
-        click.echo(f"  ✗ [{host}] unreachable: {error}")
+        lines.append(f"  ✗ [{host}] unreachable: {error}")
+    return "".join(f"{line}\n" for line in lines)
 
 
 @cli.command()
@@ -365,7 +479,8 @@ def rollback(ctx: Context, resource: str, to: int | None, inventory: str | None,
     Works from a project directory with or without main.py (secret values that
     are not stored come from main.py).
     """
-    from clockwork.history import choose_version, rollback as roll_back
+    from clockwork.history import choose_version
+    from clockwork.history import rollback as roll_back
     from clockwork.project import Project
 
     directory = ctx.project_dir.resolve()
@@ -553,15 +668,18 @@ def _confirm(yes: bool, command: str, question: str) -> None:
 
 @cli.command()
 def version() -> None:
-    """Print Clockwork's version."""
-    click.echo(f"clockwork {package_version('clockwork')}")
+    """Print Clockwork's version (same as --version)."""
+    click.echo(f"clockwork {_version()}")
 
 
 def main() -> None:
+    from gevent import monkey
+
+    monkey.patch_all()  # before anything opens a socket: pyinfra connects hosts in parallel greenlets
     try:
         cli(prog_name="clockwork")
-    except Exception as error:  # a bug, not a user error: one line, the traceback with -v
-        if logging.getLogger("pyinfra").level <= logging.WARNING:
-            raise
-        click.echo(f"Error: internal error: {type(error).__name__}: {error} (run with -v for the traceback)", err=True)
-        sys.exit(1)
+    except Exception as error:  # noqa: BLE001 (a bug outside any command; ClockworkGroup handles those inside)
+        path = write_debug_log(Path.cwd(), error)
+        click.echo(f"Error: internal error (a bug in Clockwork): {escape(f'{type(error).__name__}: {error}')}; "
+                   f"the traceback is in {path}", err=True)
+        sys.exit(ExitStatus.INTERNAL)

@@ -9,12 +9,20 @@ import sys
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+)
 from pyinfra.api import FactBase
 from pyinfra.api.operation import OperationMeta
 
 from clockwork.checks import HealthCheck
 from clockwork.durations import parse_duration, validate_interval
+from clockwork.exceptions import HostReadError
 from clockwork.facts.commands import Commands, command_id
 from clockwork.results import Diff, Evaluation
 
@@ -71,7 +79,7 @@ class Target:
 class Observed:
     """What one host answered to the probes of a run: fact class → processed value.
 
-    A fact that failed on the host holds its exception; asking for it raises it.
+    A fact that failed on the host holds its exception; asking for it raises it as a ``HostReadError``.
     """
 
     def __init__(self, values: dict[type[FactBase], Any]) -> None:
@@ -79,8 +87,10 @@ class Observed:
 
     def __getitem__(self, fact_class: type[FactBase]) -> Any:
         value = self._values[fact_class]
-        if isinstance(value, Exception):
+        if isinstance(value, HostReadError):
             raise value
+        if isinstance(value, Exception):
+            raise HostReadError(str(value) or type(value).__name__) from value
         return value
 
 
@@ -188,7 +198,7 @@ class Resource(BaseModel):
             if health and not evaluation.diffs:
                 evaluation.diffs += self._failed_checks(observed)
                 evaluation.detail = describe(evaluation.diffs) or evaluation.detail
-        except Exception as error:  # a fact that could not be read on this host
+        except HostReadError as error:  # the host could not answer; anything else is a bug (exit 4)
             return Evaluation(error=str(error), detail=f"could not evaluate: {error}")
         return evaluation
 
@@ -200,7 +210,7 @@ class Resource(BaseModel):
         for check in self.checks:
             result = results.get(command_id(check.shell()))
             if result is None:
-                raise RuntimeError(f"health check {check.label()} did not report")
+                raise HostReadError(f"health check {check.label()} did not report")
             passed, expected, actual = check.verdict(result)
             if not passed:
                 diffs.append(Diff(f"checks[{check.label()}]", expected, actual))
