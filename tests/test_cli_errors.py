@@ -45,7 +45,17 @@ def assert_refused(result, message: str, project: Path) -> None:
         ),
         (
             "bad = FileResource(name='b.txt', content='x', colour='red')\n",
-            "main.py:3: invalid value for FileResource 'b.txt'.colour: Extra inputs are not permitted",
+            "main.py:3: invalid FileResource 'b.txt': unknown field 'colour' (the fields are name, description, hosts, "
+            "reconcile, check_interval, max_duration, on_drift, alert_on, checks, directory, owner, group, content, mode)",
+        ),
+        (
+            "bad = FileResource(name='b.txt', contnet='x')\n",
+            "main.py:3: invalid FileResource 'b.txt': unknown field 'contnet' (did you mean 'content'?)",
+        ),
+        (
+            "bad = FileResource(name='b.txt', content='a\\udc80b')\n",
+            "main.py:3: invalid value for FileResource 'b.txt'.content: '\\udc80' at character 1 is a lone surrogate, "
+            "not text (it cannot be written as UTF-8)",
         ),
         (
             "bad = FileResource(name='b.txt', content='x', check_interval='5 parsecs')\n",
@@ -65,7 +75,8 @@ def assert_refused(result, message: str, project: Path) -> None:
             "main.py:3: FileResource 'w.txt' names unknown host or group 'web-9' (the inventory has: @local)",
         ),
     ],
-    ids=["syntax", "import", "exception", "invalid-field", "unknown-field", "bad-interval", "bad-on-drift",
+    ids=["syntax", "import", "exception", "invalid-field", "unknown-field", "misspelt-field", "lone-surrogate",
+         "bad-interval", "bad-on-drift",
          "duplicate", "unknown-host"],
 )
 @pytest.mark.parametrize("command", ["apply", "plan", "evaluate"])

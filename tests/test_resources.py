@@ -141,7 +141,13 @@ def test_target_path_expands_home_only_on_local(monkeypatch: pytest.MonkeyPatch)
     (DockerServiceResource, {"name": "web", "image": "nginx", "on_drift": "panic"},
      "invalid value for DockerServiceResource 'web'.on_drift: Input should be 'auto_correct', 'alert' or 'ignore'"),
     (DockerServiceResource, {"name": "web", "image": "nginx", "colour": "red"},
-     "invalid value for DockerServiceResource 'web'.colour: Extra inputs are not permitted"),
+     "invalid DockerServiceResource 'web': unknown field 'colour' (the fields are name, description, hosts, reconcile, "
+     "check_interval, max_duration, on_drift, alert_on, checks, image, ports, volumes, env_vars, networks, "
+     "restart_policy, command, present, running)"),
+    (DockerServiceResource, {"name": "web", "image": "nginx", "env_var": {"A": "1"}},
+     "invalid DockerServiceResource 'web': unknown field 'env_var' (did you mean 'env_vars'?)"),
+    (FileResource, {"name": "a.txt", "content": "x", "check_intervall": 5},
+     "invalid FileResource 'a.txt': unknown field 'check_intervall' (did you mean 'check_interval'?)"),
     (DockerServiceResource, {"name": 5, "image": "nginx"},
      "invalid value for DockerServiceResource.name: Input should be a valid string"),
     (FileResource, {"content": "x"}, "invalid value for FileResource.name: Field required"),
@@ -151,6 +157,37 @@ def test_invalid_resource_message(cls, fields: dict[str, Any], message: str) -> 
         cls(**fields)
     assert str(raised.value) == message
     assert raised.value.type_name == cls.__name__ and raised.value.name == fields.get("name")
+
+
+_SURROGATE = "'\\udc80' at character {} is a lone surrogate, not text (it cannot be written as UTF-8)"
+
+
+@pytest.mark.parametrize(("cls", "fields", "where", "at"), [
+    (FileResource, {"content": "a\udc80b"}, "content", 1),
+    (FileResource, {"content": "x", "directory": "/srv/\udc80"}, "directory", 5),
+    (FileResource, {"content": "x", "description": "\udc80"}, "description", 0),
+    (FileResource, {"content": "x", "hosts": ["web-1", "web\udc80"]}, "hosts.1", 3),
+    (FileResource, {"content": "x", "owner": "\udc80"}, "owner", 0),
+    (DockerServiceResource, {"image": "nginx", "env_vars": {"MODE": "a\udc80"}}, "env_vars.MODE", 1),
+    (DockerServiceResource, {"image": "nginx", "env_vars": {"M\udc80": "a"}}, "env_vars", 1),
+    (DockerServiceResource, {"image": "nginx", "command": ["sh", "-c", "echo \udc80"]}, "command.2", 5),
+    (DockerServiceResource, {"image": "nginx", "volumes": ["/a:/b", "/\udc80:/d"]}, "volumes.1", 1),
+    (DockerServiceResource, {"image": "nginx", "checks": [{"kind": "command", "command": "true \udc80"}]},
+     "checks.0.command", 5),
+])
+def test_a_lone_surrogate_in_any_string_is_refused(cls, fields: dict[str, Any], where: str, at: int) -> None:
+    """Text that cannot be written as UTF-8 would fail on every host: refused when main.py loads."""
+    name = "web" if cls is DockerServiceResource else "a.txt"
+    with pytest.raises(InvalidResource) as raised:
+        cls(name=name, **fields)
+    assert str(raised.value) == f"invalid value for {cls.__name__} {name!r}.{where}: {_SURROGATE.format(at)}"
+
+
+def test_a_lone_surrogate_is_refused_on_assignment_too() -> None:
+    resource = FileResource(name="a.txt", content="fine")
+    with pytest.raises(ValueError, match="lone surrogate"):
+        resource.content = "\udc80"
+    assert resource.content == "fine"
 
 
 def test_invalid_resource_lists_every_problem() -> None:
