@@ -158,12 +158,16 @@ class Context:
 
 
 def _configure_logging(verbose: int) -> None:
-    logger = logging.getLogger("pyinfra")
-    logger.propagate = False
+    """pyinfra's warnings with -v, its log with -vv; paramiko's (a dropped connection's "Socket exception",
+    tracebacks of its transport thread) only with -vv, never through logging's last-resort handler."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
-    logger.handlers[:] = [handler]
-    logger.setLevel(logging.INFO if verbose > 1 else logging.WARNING if verbose else logging.CRITICAL + 1)
+    for name, level in (("pyinfra", logging.INFO if verbose > 1 else logging.WARNING if verbose else logging.CRITICAL + 1),
+                        ("paramiko", logging.WARNING if verbose > 1 else logging.CRITICAL + 1)):
+        logger = logging.getLogger(name)
+        logger.propagate = False
+        logger.handlers[:] = [handler]
+        logger.setLevel(level)
 
 
 def _hosts(count: int) -> str:
@@ -273,13 +277,27 @@ def _line(result: Result, several_hosts: bool, mark: str | None = None) -> str:
     return f"{mark or MARKS[result.status]} {host}{result.resource}: {result.detail}"
 
 
-def _print_results(ctx: Context, report: Report, show: Callable[[Result], bool], mark: Callable[[Result], str] | None = None) -> None:
+def _print_results(
+    ctx: Context, report: Report, show: Callable[[Result], bool], mark: Callable[[Result], str] | None = None,
+    during: str = "apply", done: str = "applied",
+) -> None:
+    """One line per shown result; one line per unreachable host, and per host lost ``during`` the command."""
+    from clockwork.engine import NOT_RUN_LOST
+
     several = len(report.hosts) > 1
+    lost = {result.host: None for result in report.results if result.error == NOT_RUN_LOST}
     for result in report.results:
-        if show(result) and result.host not in report.unreachable:
-            click.echo(_line(result, several, mark(result) if mark else None))
-    for host, error in report.unreachable.items():
-        click.echo(f"✗ [{host}] unreachable: {error}")
+        if show(result) and result.host not in report.unreachable and result.host not in lost:
+            echo(_line(result, several, mark(result) if mark else None))
+    for host in {**report.unreachable, **lost}:
+        if host in lost:
+            mine = [result for result in report.results if result.host == host]
+            changed = ", ".join(f"{escape(r.resource)} ({escape(r.detail)})" for r in mine if r.changed and r.status == "ok")
+            not_run = ", ".join(escape(r.resource) for r in mine if r.error == NOT_RUN_LOST)
+            echo(f"✗ [{escape(host)}] connection lost during {during}: "
+                 f"{f'{done} {changed}' if changed else f'nothing was {done}'}; not run: {not_run}")
+        else:
+            echo(f"✗ [{escape(host)}] unreachable: {escape(report.unreachable[host])}")
 
 
 def _unreachable_line(report: Report) -> str:
@@ -371,7 +389,8 @@ def destroy(ctx: Context, inventory: str | None, limit: tuple[str, ...], yes: bo
     names = ", ".join(resource.label for resource in project.resources)
     _confirm(yes, "destroy", f"Destroy {names} on the selected hosts?")
     report: Report = ctx.call(destroy_resources, project, inventory, _limit(limit), ctx.progress)
-    _print_results(ctx, report, lambda r: not ctx.quiet or r.status != "ok" or bool(r.changed))
+    _print_results(ctx, report, lambda r: not ctx.quiet or r.status != "ok" or bool(r.changed),
+                   during="destroy", done="removed")
     click.echo(f"Destroyed: {_tally(report, 'removed', 'already absent')}")
     _exit(report)
 

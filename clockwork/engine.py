@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import gevent
+from paramiko import SSHClient, SSHException
 from pyinfra.api import Config, FactBase, Inventory, State
 from pyinfra.api.host import Host
 from pyinfra.api.operation import OperationMeta
-from pyinfra.api.operations import run_ops
+from pyinfra.api.operations import run_host_op
 from pyinfra.api.state import BaseStateCallback
 from pyinfra.connectors.local import LocalConnector
 from pyinfra.connectors.ssh import SSHConnector
@@ -35,6 +36,9 @@ if TYPE_CHECKING:
 Progress = Callable[[str, int, int], None]
 
 CONNECT_TIMEOUT = 10
+
+#: The error of an operation that did not run because its host's connection was lost mid-apply.
+NOT_RUN_LOST = "not run: host connection lost"
 
 
 #: What an inventory file may be called (anything else that is not a file is a host name or a module).
@@ -211,15 +215,31 @@ class Session:
         return Target(host.name, base_dir=str(self.project_dir) if local else None, local=local)
 
     def _parallel(self, phase: str, hosts: list[Host], work: Callable[[Host], Any]) -> dict[Host, Any]:
-        def run(host: Host) -> Any:
+        """``work(host)`` for every host in parallel greenlets; an exception is raised here, once.
+
+        (A greenlet that dies of an exception has gevent print its traceback; caught in
+        the greenlet and raised in the caller, a bug is reported once, as a bug.)
+        """
+
+        def run(host: Host) -> tuple[bool, Any]:
             with ctx_state.use(self.state), ctx_host.use(host):
-                return work(host)
+                try:
+                    return True, work(host)
+                except Exception as error:  # noqa: BLE001 (raised again below, in the caller)
+                    return False, error
 
         greenlets = {self.state.pool.spawn(run, host): host for host in hosts}
         results: dict[Host, Any] = {}
+        failure: Exception | None = None
         for done, greenlet in enumerate(gevent.iwait(list(greenlets)), start=1):
-            results[greenlets[greenlet]] = greenlet.get()
+            ok, value = greenlet.get()
+            if ok:
+                results[greenlets[greenlet]] = value
+            else:
+                failure = failure or value
             self.progress(phase, done, len(greenlets))
+        if failure is not None:
+            raise failure
         return results
 
     def connect(self) -> dict[str, str]:
@@ -272,7 +292,9 @@ class Session:
         """Add each host's operations (``call(target)`` returns the pyinfra OperationMeta) and run them.
 
         Hosts run independently of each other; one failed operation does not stop
-        the others on its host. Keys are the caller's, returned with each outcome.
+        the others on its host. A host whose connection drops keeps the outcomes of
+        the operations it completed; the one it was running and the rest are
+        ``NOT_RUN_LOST``. Keys are the caller's, returned with each outcome.
         """
         metas: dict[tuple[Host, Any], OperationMeta] = {}
         for host, host_calls in calls.items():
@@ -281,16 +303,40 @@ class Session:
                     metas[(host, key)] = call(self.target(host))
         if not metas:
             return {}
-        total = len(calls)
-        self.progress("apply", 0, total)
-        failure = None
-        try:
-            run_ops(self.state, no_wait=True)
-        except Exception as error:  # noqa: BLE001 (a host failed mid-run: its unfinished operations are errors)
-            failure = str(error) or type(error).__name__
-        self.progress("apply", total, total)
-        return {key: _outcome(meta, failure) for key, meta in metas.items()}
+        order = {op_hash: index for index, op_hash in enumerate(self.state.get_op_order())}
+        self.state.is_executing = True
+        self.progress("apply", 0, len(calls))
+        runs = self._parallel("apply", list(calls), lambda host: self._run_host(host, list(order)))
+        outcomes = {}
+        for (host, key), meta in metas.items():
+            lost_at, errors = runs[host]
+            if lost_at is not None and order[meta._hash] >= order[lost_at]:
+                outcomes[(host, key)] = OperationOutcome(False, NOT_RUN_LOST)
+            elif meta._hash in errors:
+                outcomes[(host, key)] = OperationOutcome(False, errors[meta._hash])
+            else:
+                outcomes[(host, key)] = _outcome(meta)
+        return outcomes
 
+    def _run_host(self, host: Host, order: list[str]) -> tuple[str | None, dict[str, str]]:
+        """Run ``host``'s operations in order (pyinfra's ``run_host_op``), stopping when its connection is lost.
+
+        Returns the operation it was lost at (or ``None``) and the errors of
+        operations that raised on a live connection.
+        """
+        errors: dict[str, str] = {}
+        for op_hash in order:
+            if op_hash not in self.state.ops[host]:
+                continue
+            try:
+                succeeded = run_host_op(self.state, host, op_hash)
+                succeeded = succeeded and self.state.get_op_data_for_host(host, op_hash).operation_meta.did_succeed()
+            except (OSError, EOFError, SSHException) as error:  # the connection dropped, or a transfer failed
+                succeeded = False
+                errors[op_hash] = f"not run: {error or type(error).__name__}"
+            if not succeeded and not _connected(host):
+                return op_hash, errors
+        return None, errors
     def close(self) -> None:
         """Close every SSH connection (pyinfra's disconnect leaves the sockets open)."""
         for host in self.hosts:
@@ -300,9 +346,28 @@ class Session:
             host.connected = False
 
 
-def _outcome(meta: OperationMeta, failure: str | None) -> OperationOutcome:
+def _connected(host: Host) -> bool:
+    """Whether ``host``'s SSH connection still works (hosts of other connectors always do).
+
+    Asked after an operation failed: a dropped connection may not be noticed yet
+    (its transport still looks active), so a channel is opened to find out.
+    """
+    client = getattr(host.connector, "client", None)
+    if not isinstance(client, SSHClient):
+        return True
+    transport = client.get_transport()
+    if transport is None or not transport.is_active():
+        return False
+    try:
+        transport.open_session(timeout=CONNECT_TIMEOUT).close()
+    except (SSHException, OSError, EOFError):
+        return False
+    return True
+
+
+def _outcome(meta: OperationMeta) -> OperationOutcome:
     if not meta.is_complete():
-        return OperationOutcome(False, f"not run: {failure or 'the host failed earlier'}")
+        return OperationOutcome(False, "not run: the host failed earlier")
     if meta.did_succeed():
         return OperationOutcome(meta.did_change())
     output = (meta.stderr or meta.stdout or "command failed").strip().splitlines()
