@@ -142,7 +142,7 @@ class Context:
                 value = repr(completion.value)
                 value = value if len(value) <= 60 else value[:57] + "…"
                 source = f"model {completion.model}" if completion.source == "model" else completion.source
-                click.echo(f"◆ completed {completion.label} = {value} ({source})")
+                echo(f"◆ completed {completion.label} = {value} ({source})")
 
     def call(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
@@ -273,8 +273,9 @@ def cli(ctx: click.Context, project_dir: Path, verbose: int, quiet: bool) -> Non
 
 
 def _line(result: Result, several_hosts: bool, mark: str | None = None) -> str:
-    host = f"[{result.host}] " if several_hosts else ""
-    return f"{mark or MARKS[result.status]} {host}{result.resource}: {result.detail}"
+    """``✗ [web-1] config.json: content differs (…)``; names and details with control characters escaped."""
+    host = f"[{escape(result.host)}] " if several_hosts else ""
+    return f"{mark or MARKS[result.status]} {host}{escape(result.resource)}: {escape(result.detail)}"
 
 
 def _print_results(
@@ -303,7 +304,7 @@ def _print_results(
 def _unreachable_line(report: Report) -> str:
     if not report.unreachable:
         return ""
-    return f"; unreachable: {', '.join(sorted(report.unreachable))}"
+    return f"; unreachable: {escape(', '.join(sorted(report.unreachable)))}"
 
 
 def _tally(report: Report, changed: str, unchanged: str) -> str:
@@ -332,14 +333,14 @@ def _apply_or_plan(
         _print_results(ctx, report, lambda r: not ctx.quiet or r.status != "ok",
                        lambda r: {"ok": "=", "drift": "~"}.get(r.status, "✗"))
         to_change = report.count("drift")
-        click.echo(f"Plan: {to_change} to change, {report.count('ok')} unchanged, {report.failed} failed "
+        echo(f"Plan: {to_change} to change, {report.count('ok')} unchanged, {report.failed} failed "
                    f"on {len(report.hosts)} {_hosts(len(report.hosts))}{_unreachable_line(report)}")
     else:
         _print_results(ctx, report, lambda r: not ctx.quiet or r.status != "ok" or bool(r.changed))
         if not report.changed and report.status == "ok":
-            click.echo(f"Nothing to do: every resource is already as declared on {len(report.hosts)} {_hosts(len(report.hosts))}")
+            echo(f"Nothing to do: every resource is already as declared on {len(report.hosts)} {_hosts(len(report.hosts))}")
         else:
-            click.echo(f"Applied: {_tally(report, 'changed', 'unchanged')}")
+            echo(f"Applied: {_tally(report, 'changed', 'unchanged')}")
     _exit(report)
 
 
@@ -391,7 +392,7 @@ def destroy(ctx: Context, inventory: str | None, limit: tuple[str, ...], yes: bo
     report: Report = ctx.call(destroy_resources, project, inventory, _limit(limit), ctx.progress)
     _print_results(ctx, report, lambda r: not ctx.quiet or r.status != "ok" or bool(r.changed),
                    during="destroy", done="removed")
-    click.echo(f"Destroyed: {_tally(report, 'removed', 'already absent')}")
+    echo(f"Destroyed: {_tally(report, 'removed', 'already absent')}")
     _exit(report)
 
 
@@ -426,13 +427,13 @@ def evaluate(
     text = _evaluation_text(ctx, report)
     document = {"json": to_json, "junit": to_junit}.get(output_format, lambda _report: text)(report)
     if output is None:
-        echo(document, nl=False)
+        click.echo(document, nl=False)  # text is escaped already; JSON and XML escape in their own way
     else:
         try:
             output.write_text(document, encoding="utf-8")
         except OSError as error:
             raise click.BadParameter(f"cannot write {output}: {error.strerror}", param_hint="'--output'") from None
-        echo(text, nl=False)
+        click.echo(text, nl=False)
     _exit(report, drift_fails=True)
 
 
@@ -453,8 +454,8 @@ def _evaluation_text(ctx: Context, report: Report) -> str:
         if result.explanation:
             lines += [f"      {line}" for line in result.explanation.splitlines()]
     for host, error in report.unreachable.items():
-        lines.append(f"  ✗ [{host}] unreachable: {error}")
-    return "".join(f"{line}\n" for line in lines)
+        lines.append(f"  ✗ [{escape(host)}] unreachable: {escape(error)}")
+    return escape("".join(f"{line}\n" for line in lines), keep_newlines=True)
 
 
 @cli.command()
@@ -474,14 +475,14 @@ def history(ctx: Context, resource: str | None, output_format: str) -> None:
         click.echo(json.dumps([version.as_dict() for version in versions], indent=2, ensure_ascii=False))
         return
     if not versions:
-        click.echo("No history yet: nothing was applied from this project directory.")
+        echo("No history yet: nothing was applied from this project directory.")
         return
     latest = {(v.type, v.resource): v.version for v in versions}
     for key in dict.fromkeys((v.type, v.resource) for v in versions):
-        click.echo(f"{key[0]} {key[1]}")
+        echo(f"{escape(key[0])} {escape(key[1])}")
         for v in (v for v in versions if (v.type, v.resource) == key):
             mark = "  (current)" if latest[key] == v.version else ""
-            click.echo(f"  v{v.version}  {v.created_at}  {v.source:<8}  {', '.join(v.hosts)}{mark}")
+            echo(f"  v{v.version}  {v.created_at}  {v.source:<8}  {escape(', '.join(v.hosts))}{mark}")
 
 
 @cli.command()
@@ -510,7 +511,7 @@ def rollback(ctx: Context, resource: str, to: int | None, inventory: str | None,
     report: Report = ctx.call(roll_back, project, current, target, inventory, ctx.progress)
     _print_results(ctx, report, lambda r: True)
     if report.status == "ok":
-        click.echo(f"Rolled back {target.type} {target.resource!r} to version {target.version} "
+        echo(f"Rolled back {target.type} {target.resource!r} to version {target.version} "
                    f"(recorded as version {current.version + 1})")
     _exit(report)
 
@@ -544,39 +545,39 @@ def update(
     plan = ctx.call(plan_update, directory, file_name, inventory, settings, model, ctx.progress)
     for change in plan.changes:
         if change.previous is None:
-            click.echo(f"✓ New resource: {change.label}")
+            echo(f"✓ New resource: {change.label}")
         else:
-            click.echo(f"✓ Detected existing deployment: {change.label} ({change.origin})")
+            echo(f"✓ Detected existing deployment: {change.label} ({escape(change.origin)})")
         for name in change.fields if change.previous is not None else []:
             before, after = field_diff(change, name)
-            click.echo(f"    {name}: {describe_value(before)} → {describe_value(after)}")
+            echo(f"    {escape(name)}: {escape(describe_value(before))} → {escape(describe_value(after))}")
         if change.previous is not None and not change.fields:
-            click.echo("    no change")
+            echo("    no change")
         if change.note:
-            click.echo(f"    ({change.note})")
+            echo(f"    ({escape(change.note)})")
     if dry_run:
-        click.echo("Dry run: nothing was changed.")
+        echo("Dry run: nothing was changed.")
         return
     if not any(change.fields or change.previous is None for change in plan.changes):
-        click.echo("Nothing to update: every resource is already as update.py asks.")
+        echo("Nothing to update: every resource is already as update.py asks.")
         return
     _confirm(yes, "update", "Apply these changes?")
     outcome = ctx.call(run_update, plan, ctx.progress, no_rollback)
     _print_results(ctx, outcome.applied, lambda r: bool(r.changed) or r.status != "ok")
     verified = outcome.verified
     if verified is not None and verified.status == "ok":
-        click.echo("✓ All checks passing")
+        echo("✓ All checks passing")
         _exit(outcome.applied)
         return
     if verified is not None:
-        click.echo("✗ Evaluation after the update failed:")
+        echo("✗ Evaluation after the update failed:")
         for result in verified.results:
             if result.status != "ok":
-                click.echo(f"  {_line(result, len(verified.hosts) > 1)}")
+                echo(f"  {_line(result, len(verified.hosts) > 1)}")
     if outcome.rolled_back is not None:
-        click.echo(f"↩ Rolled back: {_tally(outcome.rolled_back, 'changed', 'unchanged')}")
+        echo(f"↩ Rolled back: {_tally(outcome.rolled_back, 'changed', 'unchanged')}")
     elif no_rollback:
-        click.echo("Kept the failed update in place (--no-rollback).")
+        echo("Kept the failed update in place (--no-rollback).")
     sys.exit(1)
 
 
@@ -621,7 +622,7 @@ def reconcile(ctx: Context, inventory: str | None, once: bool, print_systemd_uni
     _print_results(ctx, report, lambda r: not ctx.quiet or r.status != "ok" or bool(r.changed))
     checked = len(report.results)
     next_due = "nothing scheduled" if outcome.next_wake == float("inf") else f"next check due {stamp(outcome.next_wake)}"
-    click.echo(f"Reconciled: {checked} checked, {outcome.corrected} corrected, {outcome.expired} expired, "
+    echo(f"Reconciled: {checked} checked, {outcome.corrected} corrected, {outcome.expired} expired, "
                f"{report.count('drift')} drift, {report.count('error')} errors; {next_due}")
     _exit(report, drift_fails=True)
 
@@ -642,7 +643,7 @@ def status(ctx: Context, output_format: str) -> None:
         click.echo(json.dumps({"resources": [row.as_dict() for row in rows]}, indent=2, ensure_ascii=False))
         return
     if not rows:
-        click.echo("Nothing is reconciled: no resource was applied with reconcile=True or a max_duration.")
+        echo("Nothing is reconciled: no resource was applied with reconcile=True or a max_duration.")
         return
     for row in rows:
         corrections = f"{row.corrections_total} corrections ({row.corrections_last_hour} in the last hour)"
@@ -651,9 +652,9 @@ def status(ctx: Context, output_format: str) -> None:
         if row.expires_at:
             parts.append(f"expires {row.expires_at}")
         mark = "✓" if row.state == "ok" else "✗" if row.state in ("drift", "failure", "flapping") else "·"
-        click.echo(f"{mark} [{row.host}] {row.type} {row.resource}: {'; '.join(parts)}")
+        echo(f"{mark} [{escape(row.host)}] {escape(row.type)} {escape(row.resource)}: {escape('; '.join(parts))}")
         if row.detail and row.state not in ("ok",):
-            click.echo(f"    {row.detail}")
+            echo(f"    {escape(row.detail)}")
 
 
 @cli.command()
@@ -672,7 +673,7 @@ def extend(ctx: Context, resource: str, by: str) -> None:
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--by") from None
     for lifetime in ctx.call(extend_expiry, ctx.project_dir.resolve(), resource, seconds, by):
-        click.echo(f"✓ [{lifetime.host}] {lifetime.type} {lifetime.name}: expires {stamp(lifetime.expires_at)}")
+        echo(f"✓ [{escape(lifetime.host)}] {escape(lifetime.type)} {escape(lifetime.name)}: expires {stamp(lifetime.expires_at)}")
 
 
 def _confirm(yes: bool, command: str, question: str) -> None:
@@ -682,13 +683,13 @@ def _confirm(yes: bool, command: str, question: str) -> None:
     if not sys.stdin.isatty():
         raise CommandError(ConfirmationRequired(
             f"{command} needs confirmation and stdin is not a terminal: pass --yes to {command} without asking"))
-    click.confirm(question, abort=True)
+    click.confirm(escape(question), abort=True)
 
 
 @cli.command()
 def version() -> None:
     """Print Clockwork's version (same as --version)."""
-    click.echo(f"clockwork {_version()}")
+    echo(f"clockwork {_version()}")
 
 
 def main() -> None:
@@ -699,6 +700,6 @@ def main() -> None:
         cli(prog_name="clockwork")
     except Exception as error:  # noqa: BLE001 (a bug outside any command; ClockworkGroup handles those inside)
         path = write_debug_log(Path.cwd(), error)
-        click.echo(f"Error: internal error (a bug in Clockwork): {escape(f'{type(error).__name__}: {error}')}; "
+        echo(f"Error: internal error (a bug in Clockwork): {escape(f'{type(error).__name__}: {error}')}; "
                    f"the traceback is in {path}", err=True)
         sys.exit(ExitStatus.INTERNAL)

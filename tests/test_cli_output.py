@@ -1,0 +1,63 @@
+"""What the CLI prints: names and details with control characters shown escaped, never raw, never dropped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from clockwork.cli import cli, escape
+from tests.fleet import closed_port
+
+ESCAPED = "esc\\x1b[31mred"
+
+
+@pytest.mark.parametrize(("text", "shown"), [
+    ("esc\x1b[31mred", "esc\\x1b[31mred"),
+    ("cr\rname", "cr\\rname"),
+    ("new\nline\ttab", "new\\nline\\ttab"),
+    ("nul\x00 del\x7f csi\x9b", "nul\\x00 del\\x7f csi\\x9b"),
+    ("rtl\u202eoverride line\u2028sep", "rtl\\u202eoverride line\\u2028sep"),
+    ("lone\udc80", "lone\\udc80"),
+    ("plain: é ✓ 日本 -_.", "plain: é ✓ 日本 -_."),
+])
+def test_escape(text: str, shown: str) -> None:
+    assert escape(text) == shown
+    assert escape("a\nb", keep_newlines=True) == "a\nb"
+
+
+def run(project: Path, *args: str):
+    return CliRunner().invoke(cli, ["--project-dir", str(project), *args])
+
+
+def test_a_name_with_an_escape_sequence_is_shown_escaped_by_every_command(tmp_path: Path) -> None:
+    (tmp_path / "main.py").write_text(
+        "from clockwork.resources import FileResource\n"
+        "red = FileResource(name='esc\\x1b[31mred', directory='out', content='x\\n')\n"
+    )
+    outputs = {}
+    for command in (["plan"], ["apply"], ["evaluate"], ["destroy", "--yes"]):
+        result = run(tmp_path, *command, "-i", "@local")
+        assert result.exit_code == 0, result.output
+        outputs[command[0]] = result.output
+        assert "\x1b" not in result.output
+    assert f"~ {ESCAPED}: would be created: missing" in outputs["plan"]
+    assert f"✓ {ESCAPED}: created" in outputs["apply"]
+    assert f"  ✓ {ESCAPED}: present at {tmp_path}/out/{ESCAPED}" in outputs["evaluate"]
+    assert f"✓ {ESCAPED}: removed" in outputs["destroy"]
+
+
+def test_an_escape_sequence_in_a_host_name_or_an_error_is_shown_escaped(tmp_path: Path) -> None:
+    (tmp_path / "main.py").write_text(
+        "from clockwork.resources import FileResource\nf = FileResource(name='f.txt', directory='out', content='x\\n')\n")
+    (tmp_path / "inventory.py").write_text(
+        f'hosts = [("web\\x1b[1m-1", {{"ssh_hostname": "127.0.0.1", "ssh_port": {closed_port()}}})]\n')
+    result = run(tmp_path, "evaluate")
+    assert result.exit_code == 3, result.output
+    assert "\x1b" not in result.output
+    assert "✗ 1 of 1 not as specified (1 error); unreachable: web\\x1b[1m-1" in result.output
+    assert "  ✗ [web\\x1b[1m-1] unreachable: Could not connect" in result.output
+    refused = run(tmp_path, "evaluate", "--limit", "db\x1b[2J")
+    assert refused.exit_code == 2
+    assert refused.output.startswith("Error: --limit db\\x1b[2J: no host or group of that name in the inventory")
