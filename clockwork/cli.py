@@ -344,7 +344,7 @@ def _apply_or_plan(
     _exit(report)
 
 
-@cli.command()
+@cli.command(short_help='Make every host match main.py (only what differs changes).')
 @common_options
 @inventory_option
 @limit_option
@@ -361,7 +361,7 @@ def apply(ctx: Context, inventory: str | None, limit: tuple[str, ...], dry_run: 
     _apply_or_plan(ctx, inventory, limit, dry_run, model, refresh)
 
 
-@cli.command()
+@cli.command(short_help='Show what apply would change, changing nothing.')
 @common_options
 @inventory_option
 @limit_option
@@ -376,19 +376,28 @@ def plan(ctx: Context, inventory: str | None, limit: tuple[str, ...], model: str
     _apply_or_plan(ctx, inventory, limit, True, model, refresh)
 
 
-@cli.command()
+@cli.command(short_help="Remove main.py's resources from the hosts (asks first).")
 @common_options
 @inventory_option
 @limit_option
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_obj
 def destroy(ctx: Context, inventory: str | None, limit: tuple[str, ...], yes: bool) -> None:
-    """Remove every resource of main.py from the hosts (asks first; --yes to skip)."""
+    """Remove every resource of main.py from the hosts, newest declaration first.
+
+    Asks first, naming the resources and hosts; --yes skips the question. Without
+    a terminal and without --yes it refuses. Declining (or refusing) changes
+    nothing and exits 2.
+    """
     from clockwork.destroy import destroy as destroy_resources
+    from clockwork.placement import place
 
     project = ctx.project()
-    names = ", ".join(resource.label for resource in project.resources)
-    _confirm(yes, "destroy", f"Destroy {names} on the selected hosts?")
+    if not yes:
+        placement = ctx.call(place, project, inventory, _limit(limit))
+        names = ", ".join(resource.label for resource in project.resources)
+        hosts = [host for host in placement.hosts if placement.resources[host]]
+        _confirm(yes, "destroy", f"Destroy {names} on {_names(hosts)}?")
     report: Report = ctx.call(destroy_resources, project, inventory, _limit(limit), ctx.progress)
     _print_results(ctx, report, lambda r: not ctx.quiet or r.status != "ok" or bool(r.changed),
                    during="destroy", done="removed")
@@ -396,7 +405,7 @@ def destroy(ctx: Context, inventory: str | None, limit: tuple[str, ...], yes: bo
     _exit(report)
 
 
-@cli.command()
+@cli.command(short_help='Check, read-only, that every host matches main.py.')
 @common_options
 @inventory_option
 @limit_option
@@ -443,7 +452,8 @@ def _evaluation_text(ctx: Context, report: Report) -> str:
     if report.status == "ok":
         lines.append("✓ All resources running as specified")
     else:
-        counts = ", ".join(f"{report.count(s)} {s}" for s in ("drift", "pending", "error") if report.count(s))  # type: ignore[arg-type]
+        counts = ", ".join(_count(report.count(s), s) if s == "error" else f"{report.count(s)} {s}"  # type: ignore[arg-type]
+                           for s in ("drift", "pending", "error") if report.count(s))  # type: ignore[arg-type]
         lines.append(f"✗ {total - report.count('ok')} of {total} not as specified ({counts}){_unreachable_line(report)}")
     several = len(report.hosts) > 1
     for result in report.results:
@@ -458,7 +468,7 @@ def _evaluation_text(ctx: Context, report: Report) -> str:
     return escape("".join(f"{line}\n" for line in lines), keep_newlines=True)
 
 
-@cli.command()
+@cli.command(short_help='List the recorded versions of the resources.')
 @common_options
 @click.argument("resource", required=False)
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
@@ -485,7 +495,7 @@ def history(ctx: Context, resource: str | None, output_format: str) -> None:
             echo(f"  v{v.version}  {v.created_at}  {v.source:<8}  {escape(', '.join(v.hosts))}{mark}")
 
 
-@cli.command()
+@cli.command(short_help='Re-apply an earlier version of a resource.')
 @common_options
 @click.argument("resource")
 @click.option("--to", "to", type=click.IntRange(min=1), metavar="VERSION",
@@ -497,7 +507,8 @@ def rollback(ctx: Context, resource: str, to: int | None, inventory: str | None,
     """Re-apply an earlier version of RESOURCE and record it as a new version.
 
     Works from a project directory with or without main.py (secret values that
-    are not stored come from main.py).
+    are not stored come from main.py). Asks first (--yes skips it); declining
+    changes nothing and exits 2.
     """
     from clockwork.history import choose_version
     from clockwork.history import rollback as roll_back
@@ -516,7 +527,7 @@ def rollback(ctx: Context, resource: str, to: int | None, inventory: str | None,
     _exit(report)
 
 
-@cli.command()
+@cli.command(short_help='Change what is deployed from a partial update.py.')
 @common_options
 @inventory_option
 @click.option("--file", "file_name", default="update.py", show_default=True, metavar="FILE",
@@ -534,8 +545,9 @@ def update(
     The deployed spec comes from this directory's state, or else from the hosts'
     manifests (so update works from a directory holding only update.py and an
     inventory). A changed description is turned into field changes by the model
-    when one is configured. After confirmation the result is applied, recorded
-    and evaluated; if that evaluation fails, the change is rolled back.
+    when one is configured. After confirmation (--yes skips it; declining changes
+    nothing and exits 2) the result is applied, recorded and evaluated; if that
+    evaluation fails, the change is rolled back.
     """
     from clockwork.settings import load_settings
     from clockwork.update import describe_value, field_diff, plan_update, run_update
@@ -581,7 +593,7 @@ def update(
     sys.exit(1)
 
 
-@cli.command()
+@cli.command(short_help='Keep the fleet as last applied: drift, expiry, alerts.')
 @common_options
 @inventory_option
 @click.option("--once", is_flag=True, help="Run one pass over the resources that are due, then exit (for cron).")
@@ -623,11 +635,11 @@ def reconcile(ctx: Context, inventory: str | None, once: bool, print_systemd_uni
     checked = len(report.results)
     next_due = "nothing scheduled" if outcome.next_wake == float("inf") else f"next check due {stamp(outcome.next_wake)}"
     echo(f"Reconciled: {checked} checked, {outcome.corrected} corrected, {outcome.expired} expired, "
-               f"{report.count('drift')} drift, {report.count('error')} errors; {next_due}")
+               f"{report.count('drift')} drift, {_count(report.count('error'), 'error')}; {next_due}")
     _exit(report, drift_fails=True)
 
 
-@cli.command()
+@cli.command(short_help='Show each reconciled resource: last result, next due.')
 @common_options
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="Output format.")
@@ -646,7 +658,7 @@ def status(ctx: Context, output_format: str) -> None:
         echo("Nothing is reconciled: no resource was applied with reconcile=True or a max_duration.")
         return
     for row in rows:
-        corrections = f"{row.corrections_total} corrections ({row.corrections_last_hour} in the last hour)"
+        corrections = f"{_count(row.corrections_total, 'correction')} ({row.corrections_last_hour} in the last hour)"
         parts = [f"{row.state}", f"last {row.last_result or '-'} at {row.last_checked or '-'}",
                  f"next due {row.next_due or '-'}", corrections]
         if row.expires_at:
@@ -657,7 +669,7 @@ def status(ctx: Context, output_format: str) -> None:
             echo(f"    {escape(row.detail)}")
 
 
-@cli.command()
+@cli.command(short_help="Push back a resource's max_duration expiry.")
 @common_options
 @click.argument("resource")
 @click.option("--by", "by", required=True, metavar="DURATION", help="How much longer it may live ('2h', '30m').")
@@ -677,16 +689,34 @@ def extend(ctx: Context, resource: str, by: str) -> None:
 
 
 def _confirm(yes: bool, command: str, question: str) -> None:
-    """Ask on a terminal; without one, refuse unless --yes (never hang)."""
+    """Ask on a terminal; without one, refuse unless --yes (never hang). No (or ^C, ^D) is exit 2, nothing changed."""
     if yes:
         return
     if not sys.stdin.isatty():
         raise CommandError(ConfirmationRequired(
             f"{command} needs confirmation and stdin is not a terminal: pass --yes to {command} without asking"))
-    click.confirm(escape(question), abort=True)
+    try:
+        confirmed = click.confirm(escape(question))
+    except click.exceptions.Abort:
+        confirmed = False
+        echo()
+    if not confirmed:
+        raise CommandError(ConfirmationRequired(f"{command} declined: nothing was changed"))
 
 
-@cli.command()
+def _names(hosts: list[str], at_most: int = 10) -> str:
+    """``host-01, host-02`` or ``50 hosts (host-01, …, host-10 and 40 more)``."""
+    if len(hosts) <= at_most:
+        return ", ".join(hosts) or "no host"
+    return f"{len(hosts)} hosts ({', '.join(hosts[:at_most])} and {len(hosts) - at_most} more)"
+
+
+def _count(number: int, noun: str) -> str:
+    """``1 correction``, ``2 corrections``."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+@cli.command(short_help="Print Clockwork's version (same as --version).")
 def version() -> None:
     """Print Clockwork's version (same as --version)."""
     echo(f"clockwork {_version()}")

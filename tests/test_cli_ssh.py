@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import pty
+import select
 import subprocess
 import time
 from pathlib import Path
+
+import pytest
 
 from tests.fleet import Fleet
 
@@ -48,3 +53,56 @@ def test_a_host_lost_mid_apply_is_one_line_naming_what_was_applied(fleet: Fleet,
     for host in (fleet.hosts[0], fleet.hosts[2]):
         assert f"✓ [{host.name}] big.txt: created" in stdout
     assert stdout.splitlines()[-1] == f"Applied: 10 changed, 0 unchanged, 0 failed on 3 hosts; unreachable: {lost.name}"
+
+
+def on_terminal(argv: list[str], cwd: Path, answer: bytes, prompt: bytes = b"[y/N]: ") -> tuple[int, str]:
+    """Run ``argv`` with a pseudo-terminal as stdin/stdout/stderr; type ``answer`` at ``prompt``."""
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(argv, cwd=cwd, stdin=terminal, stdout=terminal, stderr=terminal, close_fds=True)
+    os.close(terminal)
+    seen, answered = b"", False
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([controller], [], [], 0.1)
+            if ready:
+                try:
+                    chunk = os.read(controller, 4096)
+                except OSError:  # the command ended and closed the terminal
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+            if not answered and seen.rstrip().endswith(prompt.rstrip()):
+                os.write(controller, answer)
+                answered = True
+            if process.poll() is not None and not ready:
+                break
+        return process.wait(timeout=60), seen.decode().replace("\r\n", "\n")
+    finally:
+        process.kill()
+        os.close(controller)
+
+
+@pytest.mark.parametrize("answer", [b"n\n", b"\n", b"\x04"], ids=["no", "default", "ctrl-d"])
+def test_declining_destroy_names_the_hosts_and_changes_nothing(fleet: Fleet, make_project, answer: bytes) -> None:
+    project = make_project(fleet, "from clockwork.resources import FileResource\n"
+                                  "a = FileResource(name='a.txt', directory='out', content='a\\n')\n")
+    assert project.cw("apply").exit_code == 0
+    code, output = on_terminal([str(CLOCKWORK), "destroy"], project.directory, answer)
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert lines[0].startswith("Destroy FileResource 'a.txt' on host-01, host-02, host-03? [y/N]: ")
+    assert lines[-1] == "Error: destroy declined: nothing was changed"
+    assert "Aborted" not in output
+    assert code == 2
+    assert all((host.home / "out" / "a.txt").read_text() == "a\n" for host in fleet.hosts)
+
+
+def test_confirming_destroy_on_a_terminal_removes(fleet: Fleet, make_project) -> None:
+    project = make_project(fleet, "from clockwork.resources import FileResource\n"
+                                  "a = FileResource(name='a.txt', directory='out', content='a\\n')\n")
+    assert project.cw("apply").exit_code == 0
+    code, output = on_terminal([str(CLOCKWORK), "destroy", "--limit", "host-02"], project.directory, b"y\n")
+    assert output.splitlines()[0].startswith("Destroy FileResource 'a.txt' on host-02? [y/N]: ")
+    assert code == 0, output
+    assert [(host.home / "out" / "a.txt").exists() for host in fleet.hosts] == [True, False, True]
