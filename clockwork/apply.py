@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from clockwork.complete.lock import resource_key
 from clockwork.engine import Progress, Session
 from clockwork.evaluate import Reading, read_fleet
 from clockwork.facts.manifest import Manifest
 from clockwork.placement import Placement, place
 from clockwork.project import Project
-from clockwork.record import manifest_path, manifest_updates, record_versions, write_manifests
+from clockwork.record import (
+    manifest_path,
+    manifest_updates,
+    record_versions,
+    write_manifests,
+)
+from clockwork.resources.base import Resource
 from clockwork.results import Report, Result
-from clockwork.state import open_store
+from clockwork.state import Version, open_store
 
 
 def _change_summary(reading: Reading) -> str:
@@ -90,3 +98,46 @@ def apply(
     with Session(placement.inventory, project.directory, placement.hosts, progress) as session:
         readings, unreachable = read_fleet(session, placement, health=False)
     return Report(_results(readings, {}, dry_run=True), placement.hosts, unreachable, len(project.resources))
+
+
+@dataclass
+class Revert:
+    """A resource that ``clockwork update`` deployed last and that main.py declares otherwise.
+
+    ``fields`` are the top-level fields that apply would put back to main.py's values.
+    """
+
+    resource: Resource
+    version: Version
+    fields: list[str]
+
+
+def reverted_updates(project: Project) -> list[Revert]:
+    """The resources whose apply would silently undo the version ``clockwork update`` deployed.
+
+    >>> [revert.resource.label for revert in reverted_updates(load_project(Path(".")))]
+    ["FileResource 'app.conf'"]
+    """
+    from clockwork.history import has_state
+
+    if not has_state(project.directory):
+        return []
+    reverts = []
+    with open_store(project.directory) as store:
+        for resource in project.resources:
+            latest = store.latest(resource.type_name, resource.name)
+            if latest is not None and latest.source == "update":
+                fields = differing_fields(latest, resource)
+                if fields:
+                    reverts.append(Revert(resource, latest, fields))
+    return reverts
+
+
+def differing_fields(version: Version, resource: Resource) -> list[str]:
+    """The fields where ``resource`` (as declared) differs from ``version`` (as recorded), in the spec's order.
+
+    The one place that compares a declaration with a recorded spec here: adapt it
+    when specs are stored differently.
+    """
+    declared = resource.redacted()
+    return [name for name in dict.fromkeys([*version.spec, *declared]) if version.spec.get(name) != declared.get(name)]

@@ -322,12 +322,20 @@ def _exit(report: Report, drift_fails: bool = False) -> None:
 
 
 def _apply_or_plan(
-    ctx: Context, inventory: str | None, limit: tuple[str, ...], dry_run: bool, model: str | None, refresh: bool
+    ctx: Context, inventory: str | None, limit: tuple[str, ...], dry_run: bool, model: str | None, refresh: bool,
+    yes: bool = False,
 ) -> None:
-    from clockwork.apply import apply
+    from clockwork.apply import apply, reverted_updates
 
     project = ctx.project(complete=True, model=model, refresh=refresh)
     ctx.print_completions(include_lock=dry_run)
+    reverts = ctx.call(reverted_updates, project)
+    for revert in reverts:
+        echo(f"! {revert.resource.label}: apply would revert version {revert.version.version}, which `clockwork "
+             f"update` deployed (main.py differs in {escape(', '.join(revert.fields))}); "
+             f"`clockwork history {escape(revert.resource.name)}` shows the spec to copy into main.py")
+    if reverts and not dry_run:
+        _confirm(yes, "apply", f"Revert {_count(len(reverts), 'update')} to what main.py declares?")
     report: Report = ctx.call(apply, project, inventory, _limit(limit), dry_run, ctx.progress)
     if dry_run:
         _print_results(ctx, report, lambda r: not ctx.quiet or r.status != "ok",
@@ -351,14 +359,24 @@ def _apply_or_plan(
 @click.option("--dry-run", is_flag=True, help="Only show what would change (same as `clockwork plan`).")
 @model_option
 @refresh_option
+@click.option("--yes", "-y", is_flag=True, help="Revert what `clockwork update` deployed without asking.")
 @click.pass_obj
-def apply(ctx: Context, inventory: str | None, limit: tuple[str, ...], dry_run: bool, model: str | None, refresh: bool) -> None:
+def apply(
+    ctx: Context, inventory: str | None, limit: tuple[str, ...], dry_run: bool, model: str | None, refresh: bool,
+    yes: bool,
+) -> None:
     """Make every host match main.py; only what differs is changed.
 
     Left-out fields (a container's image, a file's content) are completed first
     and pinned in clockwork.lock.
+
+    When `clockwork update` deployed a resource last and main.py declares it
+    otherwise, apply would revert that update: it says so per resource and asks
+    (--yes skips the question; without a terminal it refuses). Declining changes
+    nothing and exits 2. To keep the update, bring main.py in line: `clockwork
+    history RESOURCE --format json` shows the deployed spec.
     """
-    _apply_or_plan(ctx, inventory, limit, dry_run, model, refresh)
+    _apply_or_plan(ctx, inventory, limit, dry_run, model, refresh, yes)
 
 
 @cli.command(short_help='Show what apply would change, changing nothing.')

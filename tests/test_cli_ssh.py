@@ -106,3 +106,60 @@ def test_confirming_destroy_on_a_terminal_removes(fleet: Fleet, make_project) ->
     assert output.splitlines()[0].startswith("Destroy FileResource 'a.txt' on host-02? [y/N]: ")
     assert code == 0, output
     assert [(host.home / "out" / "a.txt").exists() for host in fleet.hosts] == [True, False, True]
+
+
+UPDATED = """\
+from clockwork.resources import FileResource
+
+conf = FileResource(name="app.conf", directory="app", content="workers = 2\\n", mode="640")
+other = FileResource(name="other.txt", directory="app", content="other\\n")
+"""
+
+
+def test_apply_after_update_says_it_would_revert_it_and_asks(fleet: Fleet, make_project) -> None:
+    project = make_project(fleet, UPDATED)
+    assert project.cw("apply").exit_code == 0
+    (project.directory / "update.py").write_text(
+        "from clockwork.resources import FileResource\nconf = FileResource(name='app.conf', content='workers = 8\\n')\n")
+    assert project.cw("update", "--yes").exit_code == 0
+    contents = lambda: [(host.home / "app" / "app.conf").read_text() for host in fleet.hosts]
+    assert contents() == ["workers = 8\n"] * 3
+    note = ("! FileResource 'app.conf': apply would revert version 2, which `clockwork update` deployed "
+            "(main.py differs in content); `clockwork history app.conf` shows the spec to copy into main.py")
+
+    refused = project.cw("apply")
+    assert refused.exit_code == 2
+    assert refused.stdout.splitlines() == [note]
+    assert refused.stderr.splitlines() == [
+        "Error: apply needs confirmation and stdin is not a terminal: pass --yes to apply without asking"]
+    assert contents() == ["workers = 8\n"] * 3, "nothing changed"
+
+    planned = project.cw("plan")
+    assert planned.exit_code == 0 and planned.stdout.splitlines()[0] == note
+
+    code, output = on_terminal([str(CLOCKWORK), "apply"], project.directory, b"n\n")
+    assert code == 2, output
+    assert output.splitlines()[0] == note
+    assert "Revert 1 update to what main.py declares? [y/N]: " in output
+    assert output.splitlines()[-1] == "Error: apply declined: nothing was changed"
+    assert contents() == ["workers = 8\n"] * 3, "nothing changed"
+
+    applied = project.cw("apply", "--yes")
+    assert applied.exit_code == 0, applied.output
+    assert applied.stdout.splitlines()[0] == note
+    assert contents() == ["workers = 2\n"] * 3
+    again = project.cw("apply")  # the last version is main.py's again: nothing to ask
+    assert again.exit_code == 0 and not again.stdout.startswith("!")
+
+
+def test_apply_does_not_ask_once_main_py_is_in_line_with_the_update(fleet: Fleet, make_project) -> None:
+    project = make_project(fleet, UPDATED)
+    assert project.cw("apply").exit_code == 0
+    (project.directory / "update.py").write_text(
+        "from clockwork.resources import FileResource\nconf = FileResource(name='app.conf', content='workers = 8\\n')\n")
+    assert project.cw("update", "--yes").exit_code == 0
+    project.write_main(UPDATED.replace("workers = 2", "workers = 8"))
+    result = project.cw("apply")
+    assert result.exit_code == 0, result.output
+    assert not result.stdout.startswith("!")
+    assert result.stdout.splitlines()[-1] == "Nothing to do: every resource is already as declared on 3 hosts"
