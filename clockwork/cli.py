@@ -30,7 +30,7 @@ class CommandError(click.ClickException):
 
     def __init__(self, error: ClockworkError) -> None:
         super().__init__(escape(str(error)))
-        self.exit_code = error.exit_code
+        self.exit_code = error.exit_code  # type: ignore[misc]  # click's is a class default
 
 
 #: Where an internal error's traceback goes, under the project directory.
@@ -38,11 +38,15 @@ DEBUG_LOG = Path(".clockwork") / "debug.log"
 
 
 def write_debug_log(project_dir: Path | None, error: BaseException) -> Path:
-    """Append ``error``'s traceback to ``<project>/.clockwork/debug.log`` (mode 0600), else to a new temp file."""
+    """Append ``error``'s traceback to ``<project>/.clockwork/debug.log`` (mode 0600), else to a new temp file.
+
+    Only a project directory (holding main.py or .clockwork/) gets the log: an
+    internal error in some other directory leaves nothing behind there.
+    """
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     text = (f"--- {stamp} clockwork {_version()}: {shlex.join(sys.argv)}\n"
             + "".join(traceback.format_exception(type(error), error, error.__traceback__)))
-    if project_dir is not None and project_dir.is_dir():
+    if project_dir is not None and ((project_dir / "main.py").is_file() or (project_dir / DEBUG_LOG.parent).is_dir()):
         path = project_dir.resolve() / DEBUG_LOG
         try:
             path.parent.mkdir(exist_ok=True)

@@ -45,8 +45,8 @@ def assert_refused(result, message: str, project: Path) -> None:
         ),
         (
             "bad = FileResource(name='b.txt', content='x', colour='red')\n",
-            "main.py:3: invalid FileResource 'b.txt': unknown field 'colour' (the fields are name, description, hosts, "
-            "reconcile, check_interval, max_duration, on_drift, alert_on, checks, directory, owner, group, content, mode)",
+            ("main.py:3: invalid FileResource 'b.txt': unknown field 'colour' (the fields are name, description, hosts, "
+            "reconcile, check_interval, max_duration, on_drift, alert_on, checks, directory, owner, group, content, mode)"),
         ),
         (
             "bad = FileResource(name='b.txt', contnet='x')\n",
@@ -54,8 +54,8 @@ def assert_refused(result, message: str, project: Path) -> None:
         ),
         (
             "bad = FileResource(name='b.txt', content='a\\udc80b')\n",
-            "main.py:3: invalid value for FileResource 'b.txt'.content: '\\udc80' at character 1 is a lone surrogate, "
-            "not text (it cannot be written as UTF-8)",
+            ("main.py:3: invalid value for FileResource 'b.txt'.content: '\\udc80' at character 1 is a lone surrogate, "
+            "not text (it cannot be written as UTF-8)"),
         ),
         (
             "bad = FileResource(name='b.txt', content='x', check_interval='5 parsecs')\n",
@@ -369,3 +369,20 @@ def test_version_option(tmp_path: Path) -> None:
     for args in (["--version"], ["version"]):
         result = CliRunner().invoke(cli, args)
         assert (result.exit_code, result.output) == (0, f"clockwork {version('clockwork')}\n")
+
+
+def test_an_internal_error_outside_a_project_leaves_nothing_there(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    from clockwork.cli import write_debug_log
+
+    elsewhere, temp = tmp_path / "elsewhere", tmp_path / "temp"
+    elsewhere.mkdir()
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    try:
+        raise IndexError("string index out of range")
+    except IndexError as error:
+        log = write_debug_log(elsewhere, error)
+    assert list(elsewhere.iterdir()) == []
+    assert log.parent == temp and "IndexError: string index out of range" in log.read_text()

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from clockwork.facts.commands import Commands, command_id
 from pyinfra.api import FactBase
 from pyinfra.api import exceptions as pyinfra_exceptions
 
 from clockwork.checks import CommandCheck, HttpCheck, PortCheck
-from clockwork.facts.commands import Commands, command_id
 from clockwork.resources import DirectoryResource, DockerServiceResource, FileResource
 from clockwork.resources.base import InvalidResource, Observed, Target
 from tests import harness
@@ -107,15 +107,15 @@ def test_target_path_expands_home_only_on_local(monkeypatch: pytest.MonkeyPatch)
     (FileResource, {"name": "config.json", "mode": "17777"},
      "invalid value for FileResource 'config.json'.mode: '17777' is not a file mode: it must be between 000 and 7777"),
     (FileResource, {"name": "app/config.json", "content": "x"},
-     "invalid value for FileResource 'app/config.json'.name: 'app/config.json' is not a file name: "
-     "put the path in 'directory' and the name here"),
+     ("invalid value for FileResource 'app/config.json'.name: 'app/config.json' is not a file name: "
+     "put the path in 'directory' and the name here")),
     (DirectoryResource, {"name": ".."},
      "invalid value for DirectoryResource '..'.name: '..' is not a file name: put the path in 'directory' and the name here"),
     (DirectoryResource, {"name": "app", "directory": ""},
      "invalid value for DirectoryResource 'app'.directory: a directory must be a non-empty path without tabs or newlines"),
     (DockerServiceResource, {"name": "web", "image": "nginx", "ports": ["8080:80", "80"]},
-     "invalid value for DockerServiceResource 'web'.ports: '80' is not a port binding: use 'HOST:CONTAINER', "
-     "e.g. '8080:80' or '127.0.0.1:53:53/udp'"),
+     ("invalid value for DockerServiceResource 'web'.ports: '80' is not a port binding: use 'HOST:CONTAINER', "
+     "e.g. '8080:80' or '127.0.0.1:53:53/udp'")),
     (DockerServiceResource, {"name": "web", "image": "nginx", "env_vars": {"MODE": "x", "1BAD": "x"}},
      "invalid value for DockerServiceResource 'web'.env_vars: '1BAD' is not an environment variable name"),
     (DockerServiceResource, {"name": "web", "image": "nginx", "env_vars": {"MY-VAR": "x"}},
@@ -123,27 +123,27 @@ def test_target_path_expands_home_only_on_local(monkeypatch: pytest.MonkeyPatch)
     (DockerServiceResource, {"name": "web", "image": "nginx", "volumes": ["data"]},
      "invalid value for DockerServiceResource 'web'.volumes: 'data' is not a volume: use 'SOURCE:TARGET' or 'SOURCE:TARGET:ro'"),
     (DockerServiceResource, {"name": "-web", "image": "nginx"},
-     "invalid value for DockerServiceResource '-web'.name: '-web' is not a container name: letters, digits, '_', '.', '-', "
-     "starting with a letter or digit"),
+     ("invalid value for DockerServiceResource '-web'.name: '-web' is not a container name: letters, digits, '_', '.', '-', "
+     "starting with a letter or digit")),
     (DockerServiceResource, {"name": "web", "image": "nginx", "check_interval": "5 parsecs"},
-     "invalid value for DockerServiceResource 'web'.check_interval: '5 parsecs' is not a check interval: "
-     "use seconds (60), a duration ('30s', '5m') or a cron expression ('*/5 * * * *')"),
+     ("invalid value for DockerServiceResource 'web'.check_interval: '5 parsecs' is not a check interval: "
+     "use seconds (60), a duration ('30s', '5m') or a cron expression ('*/5 * * * *')")),
     (DockerServiceResource, {"name": "web", "image": "nginx", "check_interval": "61 * * * *"},
-     "invalid value for DockerServiceResource 'web'.check_interval: '61 * * * *' is not a check interval: "
-     "use seconds (60), a duration ('30s', '5m') or a cron expression ('*/5 * * * *')"),
+     ("invalid value for DockerServiceResource 'web'.check_interval: '61 * * * *' is not a check interval: "
+     "use seconds (60), a duration ('30s', '5m') or a cron expression ('*/5 * * * *')")),
     (DockerServiceResource, {"name": "web", "image": "nginx", "check_interval": 0},
      "invalid value for DockerServiceResource 'web'.check_interval: 0 is not a check interval: seconds must be more than 0"),
     (DockerServiceResource, {"name": "web", "image": "nginx", "max_duration": "forever"},
-     "invalid value for DockerServiceResource 'web'.max_duration: 'forever' is not a duration: "
-     "use a number and a unit, e.g. '30s', '5m', '2h', '1d', '1h30m'"),
+     ("invalid value for DockerServiceResource 'web'.max_duration: 'forever' is not a duration: "
+     "use a number and a unit, e.g. '30s', '5m', '2h', '1d', '1h30m'")),
     (DockerServiceResource, {"name": "web", "image": "nginx", "max_duration": "0h"},
      "invalid value for DockerServiceResource 'web'.max_duration: '0h' is not a duration: it must be longer than 0s"),
     (DockerServiceResource, {"name": "web", "image": "nginx", "on_drift": "panic"},
      "invalid value for DockerServiceResource 'web'.on_drift: Input should be 'auto_correct', 'alert' or 'ignore'"),
     (DockerServiceResource, {"name": "web", "image": "nginx", "colour": "red"},
-     "invalid DockerServiceResource 'web': unknown field 'colour' (the fields are name, description, hosts, reconcile, "
+     ("invalid DockerServiceResource 'web': unknown field 'colour' (the fields are name, description, hosts, reconcile, "
      "check_interval, max_duration, on_drift, alert_on, checks, image, ports, volumes, env_vars, networks, "
-     "restart_policy, command, present, running)"),
+     "restart_policy, command, present, running)")),
     (DockerServiceResource, {"name": "web", "image": "nginx", "env_var": {"A": "1"}},
      "invalid DockerServiceResource 'web': unknown field 'env_var' (did you mean 'env_vars'?)"),
     (FileResource, {"name": "a.txt", "content": "x", "check_intervall": 5},
