@@ -5,7 +5,7 @@ the resource is built from ``resource``, asked for its ``probes`` on ``Target(**
 then evaluated against ``Observed`` built from ``facts`` (processed fact values).
 """
 
-from __future__ import annotations
+from __future__ import annotations  # noqa: I001 (clockwork.facts is facts/ via package_dir: isort takes it for a third party)
 
 import builtins
 import socket
@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clockwork.facts.commands import Commands, command_id
 from pyinfra.api import FactBase
 from pyinfra.api import exceptions as pyinfra_exceptions
 
 from clockwork.checks import CommandCheck, HttpCheck, PortCheck
+from clockwork.facts.commands import Commands, command_id
 from clockwork.resources import DirectoryResource, DockerServiceResource, FileResource
 from clockwork.resources.base import InvalidResource, Observed, Target
 from tests import harness
