@@ -1,6 +1,8 @@
-# Two set-up commands that work on a fresh Debian machine:
-#   make demo   apply and evaluate examples/quickstart on @local
-#   make test   run the whole test suite (installs openssh-server, docker.io, busybox-static when missing)
+# Two set-up commands that work on a fresh Debian machine (they need make and Python 3.10+;
+# as root they install the rest with apt-get when missing):
+#   make demo   apply and evaluate examples/quickstart on @local (installs python3.X-venv)
+#   make test   run the whole test suite (also installs openssh-server, docker.io, busybox-static,
+#               locales, curl, wget: see scripts/system-deps.sh)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -10,6 +12,7 @@ BIN := $(VENV)/bin
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: setup.cfg pyproject.toml
+	sh scripts/python-deps.sh $(PYTHON)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'

@@ -12,6 +12,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from clockwork.exceptions import HostReadError
 from clockwork.facts.commands import CommandResult
 
 
@@ -78,7 +79,7 @@ class HttpCheck(_Check):
     def verdict(self, result: CommandResult) -> tuple[bool, str, str]:
         expected = f"HTTP {self.status}" + (f" containing {self.contains!r}" if self.contains else "")
         if result["exit_code"] == 127:
-            raise RuntimeError(f"health check {self.label()} cannot run: {result['output'].strip()}")
+            raise HostReadError(f"health check {self.label()} cannot run: {result['output'].strip()}")
         if result["exit_code"] != 0:
             return False, expected, f"request failed: {result['output'].strip()[:200]}"
         code, _, body = result["output"].partition("\n")

@@ -9,11 +9,11 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pyinfra.api.operation import OperationMeta
 
+from clockwork.exceptions import HostReadError
 from clockwork.facts.docker import DockerContainers
 from clockwork.operations import docker
-
-from clockwork.results import Diff, Evaluation
 from clockwork.resources.base import Observed, Probe, Resource, Target, describe
+from clockwork.results import Diff, Evaluation
 
 _CONTAINER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 _PORT = re.compile(r"^(?:(?:\d{1,3}\.){3}\d{1,3}:)?\d{1,5}:\d{1,5}(?:/(?:tcp|udp|sctp))?$")
@@ -87,7 +87,7 @@ class DockerServiceResource(Resource):
     def _actual(self, observed: Observed):
         result = observed[DockerContainers]
         if result["error"]:
-            raise RuntimeError(f"docker: {result['error']}")
+            raise HostReadError(f"docker: {result['error']}")
         return result["containers"].get(self.name)
 
     def evaluate_state(self, target: Target, observed: Observed) -> Evaluation:
