@@ -1,7 +1,7 @@
 # Two set-up commands that work on a fresh Debian machine (they need make and Python 3.10+;
 # as root they install the rest with apt-get when missing):
 #   make demo   apply and evaluate examples/quickstart on @local (installs python3.X-venv)
-#   make test   run the whole test suite (also installs openssh-server, docker.io, busybox-static,
+#   make test   ruff, mypy and the whole test suite (also installs openssh-server, docker.io, busybox-static,
 #               locales, curl, wget: see scripts/system-deps.sh)
 PYTHON ?= python3
 VENV := .venv
@@ -25,6 +25,8 @@ demo: venv
 	cd examples/quickstart && ../../$(BIN)/clockwork apply && ../../$(BIN)/clockwork evaluate
 
 test: venv system
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -n 2 -q
 
 bench: venv system

@@ -24,7 +24,7 @@ class _Check(BaseModel):
     def __init__(self, *args: object, **data: object) -> None:
         if len(args) > len(self._positional):
             raise TypeError(f"{type(self).__name__} takes at most {len(self._positional)} positional arguments")
-        data.update(zip(self._positional, args))
+        data.update(zip(self._positional, args, strict=False))
         super().__init__(**data)
 
     def shell(self) -> str:

@@ -462,8 +462,8 @@ def _evaluation_text(ctx: Context, report: Report) -> str:
     if report.status == "ok":
         lines.append("✓ All resources running as specified")
     else:
-        counts = ", ".join(_count(report.count(s), s) if s == "error" else f"{report.count(s)} {s}"  # type: ignore[arg-type]
-                           for s in ("drift", "pending", "error") if report.count(s))  # type: ignore[arg-type]
+        counts = ", ".join(_count(report.count(s), s) if s == "error" else f"{report.count(s)} {s}"
+                           for s in ("drift", "pending", "error") if report.count(s))
         lines.append(f"✗ {total - report.count('ok')} of {total} not as specified ({counts}){_unreachable_line(report)}")
     several = len(report.hosts) > 1
     for result in report.results:

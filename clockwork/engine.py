@@ -284,7 +284,7 @@ class Session:
                 return f"could not read host state: {error or type(error).__name__}"
             if len(values) != len(requests):
                 return "could not read host state: incomplete output"
-            return Observed(dict(zip(by_fact, values)))
+            return Observed(dict(zip(by_fact, values, strict=True)))
 
         return self._parallel("read", [host for host in self.hosts if host in probes], read)
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 import time
 from typing import Any
 
 from pyinfra.api.host import Host
+from pyinfra.api.operation import OperationMeta
 
 from clockwork.complete.lock import resource_key
 from clockwork.engine import Session
@@ -125,8 +127,10 @@ def manifest_updates(
 
 def write_manifests(session: Session, updates: dict[str, dict[str, dict[str, Any] | None]]) -> dict[str, str]:
     """Run the manifest operation on each connected host with updates; returns host → error for those that failed."""
+    def writer(entries: dict[str, dict[str, Any] | None]) -> Callable[[Target], OperationMeta]:
+        return lambda target: manifest(path=manifest_path(target), entries=entries)
+
     outcomes = session.operate({
-        host: [("manifest", lambda target, entries=updates[host.name]: manifest(path=manifest_path(target), entries=entries))]
-        for host in session.hosts if host.name in updates
+        host: [("manifest", writer(updates[host.name]))] for host in session.hosts if host.name in updates
     })
     return {host.name: outcome.error for (host, _key), outcome in outcomes.items() if outcome.error}

@@ -137,6 +137,6 @@ class Report:
     @property
     def status(self) -> Status:
         for status in ("error", "drift", "pending"):
-            if self.count(status):  # type: ignore[arg-type]
-                return status  # type: ignore[return-value]
+            if self.count(status):
+                return status
         return "ok"

@@ -151,7 +151,7 @@ def plan_update(
                               note))
     project = Project(directory, file, [change.resource for change in changes])
     complete_project(project, settings, model=model, prune=False)
-    for change, completed in zip(changes, project.resources):
+    for change, completed in zip(changes, project.resources, strict=True):
         change.resource = completed
     return UpdatePlan(project, place(project, inventory), changes)
 

@@ -309,7 +309,7 @@ def _start(fleet: Fleet, n: int, prefix: str, docker: bool) -> None:
     for host in fleet.hosts:
         _make_home(host, authorized_key)
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation dir
-    for host, port in zip(fleet.hosts, _free_ports(n)):
+    for host, port in zip(fleet.hosts, _free_ports(n), strict=True):
         host.port = port
         _start_sshd(host, fleet.root)
     _wait_sshds(fleet.hosts, fleet.root)
@@ -495,10 +495,10 @@ def _run_all(commands: list[list[str]], envs: list[dict[str, str]] | None = None
     """Run ``commands`` in parallel; raise on the first failure when ``check``."""
     processes = [
         subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        for command, env in zip(commands, envs or [None] * len(commands))
+        for command, env in zip(commands, envs or [None] * len(commands), strict=True)
     ]
     failures = []
-    for command, process in zip(commands, processes):
+    for command, process in zip(commands, processes, strict=True):
         try:
             _out, err = process.communicate(timeout=TIMEOUT)
         except subprocess.TimeoutExpired:

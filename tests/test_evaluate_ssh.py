@@ -93,7 +93,7 @@ def test_drift_on_one_host_is_reported_there_only(deployed, drift: str) -> None:
     assert document["status"] == "drift"
     drifted = [r for r in document["results"] if r["status"] != "ok"]
     assert [(r["host"], r["resource"]) for r in drifted] == [("host-02", resource) for resource, _field in expected]
-    for result, (_resource, field) in zip(drifted, expected):
+    for result, (_resource, field) in zip(drifted, expected, strict=True):
         assert field in [diff["field"] for diff in result["diffs"]], result
     assert document["summary"]["drift"] == len(expected) and document["summary"]["ok"] == 9 - len(expected)
     assert host_state(fleet) == before, "evaluate must not change any host"

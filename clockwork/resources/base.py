@@ -6,6 +6,7 @@ import difflib
 import os
 import posixpath
 import sys
+from types import FrameType
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
@@ -33,6 +34,7 @@ from clockwork.secrets import Resolver, mask_value, references
 Probe = tuple[type[FactBase], str]
 
 AlertKind = Literal["drift", "failure", "expired", "recovered"]
+DEFAULT_ALERTS: tuple[AlertKind, ...] = ("drift", "failure")
 
 @dataclass(frozen=True)
 class Target:
@@ -141,7 +143,7 @@ class Resource(BaseModel):
     check_interval: int | str = Field(60, description="seconds, a duration ('30s', '5m') or a cron expression")
     max_duration: str | None = Field(None, description="after this long since first deployed, the reconciler destroys it")
     on_drift: Literal["auto_correct", "alert", "ignore"] = Field("auto_correct", description="what reconcile does on drift")
-    alert_on: list[AlertKind] = Field(default_factory=lambda: ["drift", "failure"], description="which events alert")
+    alert_on: list[AlertKind] = Field(default_factory=lambda: list(DEFAULT_ALERTS), description="which events alert")
     checks: list[HealthCheck] = Field(default_factory=list, description="health checks run on the target host")
 
     #: Fields that completion may fill when left out (never identity fields).
@@ -154,7 +156,7 @@ class Resource(BaseModel):
             super().__init__(**data)
         except ValidationError as error:
             raise InvalidResource(type(self).__name__, data.get("name"), error, type(self).model_fields) from None
-        caller = sys._getframe(1)
+        caller: FrameType | None = sys._getframe(1)
         while caller and caller.f_code.co_filename == __file__:
             caller = caller.f_back
         if caller is not None:
