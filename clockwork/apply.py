@@ -55,24 +55,23 @@ def _manifest_probe(target):
 
 def run_apply(project: Project, placement: Placement, source: str, progress: Progress | None) -> Report:
     """Apply under the project's lock, then record versions and events and update the hosts' manifests."""
-    with open_store(project.directory) as store, store.writer(source) as deployment:
-        with Session(placement.inventory, project.directory, placement.hosts, progress) as session:
-            readings, unreachable = read_fleet(session, placement, health=False, extra=_manifest_probe)
-            drifted = [reading for reading in readings if reading.evaluation.status == "drift"]
-            outcomes = session.operate({
-                host: [(id(reading), reading.resource.apply) for reading in drifted if reading.host is host]
-                for host in dict.fromkeys(reading.host for reading in drifted)
-            })
+    with (open_store(project.directory) as store, store.writer(source) as deployment,
+          Session(placement.inventory, project.directory, placement.hosts, progress) as session):
+        readings, unreachable = read_fleet(session, placement, health=False, extra=_manifest_probe)
+        drifted = [reading for reading in readings if reading.evaluation.status == "drift"]
+        outcomes = session.operate({
+            host: [(id(reading), reading.resource.apply) for reading in drifted if reading.host is host]
+            for host in dict.fromkeys(reading.host for reading in drifted)
+        })
         results = _results(readings, outcomes, dry_run=False)
         versions = record_versions(store, deployment, project.resources, results, source, project.resolver)
         hosts = {reading.host.name: (reading.host, reading.observed) for reading in readings}
         warnings = [corrupt_manifest_warning(session.target(host)) for host, observed in hosts.values()
                     if observed is not None and read_manifest(observed, session.target(host))["corrupt"]]
+        unreachable |= session.lost
         updates = manifest_updates(hosts, results, versions, session)
-        if updates:
-            with Session(placement.fresh_inventory(), project.directory, list(updates), progress) as writer:
-                unreachable |= writer.connect()
-                failed = write_manifests(writer, updates)
+        if updates:  # the last operations of the same run, on the same connections
+            failed = write_manifests(session, updates)
             for result in results:
                 if result.host in failed and result.status == "ok":
                     result.status, result.error = "error", f"manifest not written: {failed[result.host]}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 from clockwork.engine import Progress, Session
 from clockwork.evaluate import Reading, read_fleet
 from clockwork.facts.manifest import Manifest
@@ -44,28 +46,36 @@ def _was_read(reading: Reading) -> bool:
 
 
 def remove(
-    store: StateStore, placement: Placement, progress: Progress | None, resources: int, kind: str = "destroyed"
+    store: StateStore, placement: Placement, progress: Progress | None, resources: int, kind: str = "destroyed",
+    session: Session | None = None,
 ) -> Report:
-    """Remove the placed resources (the caller holds the lock) and record it.
+    """Remove the placed resources (the caller holds the lock) and record it; the hosts' manifests forget them
+    as the last operations of the same run.
 
     ``kind`` is ``destroyed`` (someone asked: an intentional event) or
     ``expired`` (the reconciler ended a resource's ``max_duration``: corrective).
     Either way the reconciler leaves the resource alone until it is applied again.
+    ``session`` is the caller's, when it has one open on these hosts (a reconcile pass).
     """
+    with nullcontext(session) if session else Session(
+            placement.inventory, placement.directory, placement.hosts, progress) as connected:
+        return _remove(store, placement, connected, resources, kind)
+
+
+def _remove(store: StateStore, placement: Placement, session: Session, resources: int, kind: str) -> Report:
     intent = INTENTIONAL if kind == "destroyed" else CORRECTIVE
-    with Session(placement.inventory, placement.directory, placement.hosts, progress) as session:
-        readings, unreachable = read_fleet(
-            session, placement, health=False, extra=lambda target: [(Manifest, manifest_path(target))]
-        )
-        present = [
-            reading for reading in reversed(readings)
-            if reading.observed is not None and _was_read(reading)
-            and reading.resource.is_present(session.target(reading.host), reading.observed)
-        ]
-        outcomes = session.operate({
-            host: [(id(reading), reading.resource.destroy) for reading in present if reading.host is host]
-            for host in dict.fromkeys(reading.host for reading in present)
-        })
+    readings, unreachable = read_fleet(
+        session, placement, health=False, extra=lambda target: [(Manifest, manifest_path(target))]
+    )
+    present = [
+        reading for reading in reversed(readings)
+        if reading.observed is not None and _was_read(reading)
+        and reading.resource.is_present(session.target(reading.host), reading.observed)
+    ]
+    outcomes = session.operate({
+        host: [(id(reading), reading.resource.destroy) for reading in present if reading.host is host]
+        for host in dict.fromkeys(reading.host for reading in present)
+    })
     results = []
     forget: dict[str, dict] = {}
     for reading in readings:
@@ -88,8 +98,7 @@ def remove(
             if key in listed:
                 forget.setdefault(reading.host.name, {})[key] = None
         results.append(result)
+    unreachable |= session.lost
     if forget:
-        with Session(placement.fresh_inventory(), placement.directory, list(forget), progress) as writer:
-            unreachable |= writer.connect()
-            write_manifests(writer, forget)
+        write_manifests(session, forget)
     return Report(results, placement.hosts, unreachable, resources)

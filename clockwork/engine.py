@@ -70,8 +70,7 @@ def load_inventory(spec: str, cwd: Path) -> Inventory:
         # Inventory files are executed by pyinfra's loader, which records the file on a State.
         with ctx_state.use(State()):
             if file is not None:
-                _check_definitions(spec, file)
-                inventory = make_inventory(str(file), cwd=str(cwd))
+                inventory = _make_from_file(spec, file, cwd)
             elif spec.startswith("@") or try_import_module_attribute(spec, raise_for_none=False) is not None:
                 inventory = make_inventory(spec, cwd=str(cwd))
             else:
@@ -88,12 +87,25 @@ def load_inventory(spec: str, cwd: Path) -> Inventory:
     return inventory
 
 
-def _check_definitions(spec: str, file: Path) -> None:
-    """Refuse a host defined in two places with different data: pyinfra would silently merge them."""
-    from pyinfra_cli.inventory import _get_groups_from_filename
+def _make_from_file(spec: str, file: Path, cwd: Path) -> Inventory:
+    """pyinfra's inventory of a file, the file executed once: its groups are read, checked, and handed to
+    pyinfra's builder (which would otherwise execute the file again)."""
+    import pyinfra_cli.inventory as pyinfra_inventory
 
+    read = pyinfra_inventory._get_groups_from_filename
+    groups = read(str(file))
+    _check_definitions(spec, groups)
+    pyinfra_inventory._get_groups_from_filename = lambda name: dict(groups) if name == str(file) else read(name)
+    try:
+        return pyinfra_inventory.make_inventory(str(file), cwd=str(cwd))
+    finally:
+        pyinfra_inventory._get_groups_from_filename = read
+
+
+def _check_definitions(spec: str, groups: dict[str, Any]) -> None:
+    """Refuse a host defined in two places with different data: pyinfra would silently merge them."""
     defined: dict[str, tuple[str, dict[str, Any]]] = {}
-    for group, members in _get_groups_from_filename(str(file)).items():
+    for group, members in groups.items():
         for member in members[0] if isinstance(members, tuple) else members:
             name, data = member if isinstance(member, tuple) else (member, {})
             if not isinstance(data, dict):
@@ -203,6 +215,9 @@ class Session:
         self.state = State(inventory, config, check_for_changes=False, initial_limit=limit)
         self.state.add_callback_handler(_TcpNoDelay())
         self.hosts: list[Host] = []
+        self._unreachable: dict[str, str] | None = None
+        #: Hosts whose connection was lost during an operation batch: later batches and reads leave them out.
+        self.lost: dict[str, str] = {}
 
     def __enter__(self) -> Self:
         return self
@@ -243,7 +258,10 @@ class Session:
         return results
 
     def connect(self) -> dict[str, str]:
-        """Connect to every selected host in parallel; returns unreachable host → error text."""
+        """Connect to every selected host in parallel, once per session (later calls return the first answer);
+        returns unreachable host → error text."""
+        if self._unreachable is not None:
+            return dict(self._unreachable)
 
         def connect(host: Host) -> str | None:
             try:
@@ -261,7 +279,8 @@ class Session:
         self.hosts = [host for host in hosts if host.name not in unreachable]
         for host in self.hosts:
             self.state.activate_host(host)
-        return unreachable
+        self._unreachable = unreachable
+        return dict(unreachable)
 
     def observe(self, probes: dict[Host, list[Probe]]) -> dict[Host, Observed | str]:
         """Read every host's probes in one batched command per host, all hosts in parallel.
@@ -294,7 +313,9 @@ class Session:
         Hosts run independently of each other; one failed operation does not stop
         the others on its host. A host whose connection drops keeps the outcomes of
         the operations it completed; the one it was running and the rest are
-        ``NOT_RUN_LOST``. Keys are the caller's, returned with each outcome.
+        ``NOT_RUN_LOST``. Keys are the caller's, returned with each outcome. A session
+        runs any number of batches (corrections, then expiry, then manifests), each on
+        the connections it already has.
         """
         metas: dict[tuple[Host, Any], OperationMeta] = {}
         for host, host_calls in calls.items():
@@ -303,10 +324,21 @@ class Session:
                     metas[(host, key)] = call(self.target(host))
         if not metas:
             return {}
+        # This batch's operations, per host (pyinfra's hashes are per host position: another host's earlier
+        # operation may share a hash), in pyinfra's order.
+        mine = {host: {meta._hash for (owner, _key), meta in metas.items() if owner is host} for host in calls}
         order = {op_hash: index for index, op_hash in enumerate(self.state.get_op_order())}
         self.state.is_executing = True
         self.progress("apply", 0, len(calls))
-        runs = self._parallel("apply", list(calls), lambda host: self._run_host(host, list(order)))
+        try:
+            runs = self._parallel("apply", list(calls), lambda host: self._run_host(
+                host, [op_hash for op_hash in order if op_hash in mine[host]]))
+        finally:
+            self.state.is_executing = False  # else pyinfra runs the next batch's operations as they are added
+        for host, (lost_at, _errors) in runs.items():
+            if lost_at is not None:
+                self.lost[host.name] = "connection lost during the run"
+                self.hosts = [connected for connected in self.hosts if connected is not host]
         outcomes = {}
         for (host, key), meta in metas.items():
             lost_at, errors = runs[host]

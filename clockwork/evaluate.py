@@ -39,21 +39,23 @@ class Reading:
 def read_fleet(
     session: Session, placement: Placement, health: bool = True, extra: Callable[[Target], list[Probe]] | None = None
 ) -> tuple[list[Reading], dict[str, str]]:
-    """Connect, read every selected host in parallel, and evaluate each host × resource.
+    """Read the placement's hosts in parallel (connecting the session first, if it is not yet) and evaluate
+    each host × resource. The session may hold more hosts than the placement: only the placement's are read.
 
     ``extra`` adds probes per host to the same read (e.g. the host's manifest).
     Returns the readings in inventory then declaration order, and the
     unreachable hosts with their error (their resources are error readings).
     """
-    unreachable = session.connect()
+    connected = {**session.connect(), **session.lost}  # lost: its connection dropped earlier in this command
+    unreachable = {name: error for name, error in connected.items() if name in placement.resources}
     probes = {
         host: [probe for resource in placement.resources[host.name] for probe in resource.probes(session.target(host), health)]
         + (extra(session.target(host)) if extra else [])
-        for host in session.hosts
+        for host in session.hosts if host.name in placement.resources
     }
     observed: dict[Host, Observed | str] = dict(session.observe(probes))
     readings = []
-    for name in session.selected:
+    for name in (name for name in session.selected if name in placement.resources):
         host = session.inventory.get_host(name)
         seen = f"host unreachable: {unreachable[name]}" if name in unreachable else observed[host]
         for resource in placement.resources[name]:
@@ -150,16 +152,15 @@ def mark_pending(session: Session, readings: list[Reading], applied: dict[tuple[
         )
 
 
-def _evaluate_hosts(project: Project, placement: Placement, hosts: list[str], progress: Progress | None, explain: bool) -> Report:
-    applied = last_applied(project)
-    with Session(placement.fresh_inventory(), project.directory, hosts, progress) as session:
-        readings, unreachable = read_fleet(
-            session, placement, extra=lambda target: [p for a in applied.values() for p in a.resource.probes(target, False)]
-        )
-        mark_pending(session, readings, applied)
-        if explain:
-            explain_drift(session, readings)
-    return Report([reading.result() for reading in readings], hosts, unreachable, len(project.resources))
+def _evaluate_hosts(session: Session, placement: Placement, applied: dict[tuple[str, str], Applied],
+                    resources: int, explain: bool) -> Report:
+    readings, unreachable = read_fleet(
+        session, placement, extra=lambda target: [p for a in applied.values() for p in a.resource.probes(target, False)]
+    )
+    mark_pending(session, readings, applied)
+    if explain:
+        explain_drift(session, readings)
+    return Report([reading.result() for reading in readings], placement.hosts, unreachable, resources)
 
 
 def evaluate(
@@ -181,14 +182,18 @@ def evaluate(
     'ok'
     """
     placement = place(project, inventory, limit)
+    applied = last_applied(project)
     deadline = time.monotonic() + retry_timeout
-    report = _evaluate_hosts(project, placement, placement.hosts, progress, explain)
-    while report.status != "ok" and time.monotonic() < deadline:
-        time.sleep(max(0.0, min(RETRY_PAUSE, deadline - time.monotonic())))
-        failing = [host for host in placement.hosts if any(r.host == host and r.status != "ok" for r in report.results)]
-        again = _evaluate_hosts(project, placement, failing, progress, explain)
-        results = {(r.host, r.type, r.resource): r for r in report.results}
-        results.update({(r.host, r.type, r.resource): r for r in again.results})
-        unreachable = {host: error for host, error in report.unreachable.items() if host not in failing}
-        report = Report(list(results.values()), placement.hosts, unreachable | again.unreachable, report.resources)
+    with Session(placement.inventory, project.directory, placement.hosts, progress) as session:
+        report = _evaluate_hosts(session, placement, applied, len(project.resources), explain)
+        while report.status != "ok" and time.monotonic() < deadline:
+            time.sleep(max(0.0, min(RETRY_PAUSE, deadline - time.monotonic())))
+            failing = [host for host in placement.hosts if host not in report.unreachable
+                       and any(r.host == host and r.status != "ok" for r in report.results)]
+            if not failing:
+                break  # only unreachable hosts are left: this session will not reach them
+            again = _evaluate_hosts(session, placement.only(failing), applied, len(project.resources), explain)
+            results = {(r.host, r.type, r.resource): r for r in report.results}
+            results.update({(r.host, r.type, r.resource): r for r in again.results})
+            report = Report(list(results.values()), placement.hosts, report.unreachable, report.resources)
     return report

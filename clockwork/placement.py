@@ -27,9 +27,10 @@ class Placement:
     source: str
     directory: Path
 
-    def fresh_inventory(self) -> Inventory:
-        """Another copy of the inventory: pyinfra's hosts and States serve one run each."""
-        return load_inventory(self.source, self.directory)
+    def only(self, hosts: list[str]) -> Placement:
+        """The same placement limited to ``hosts`` (in its own order), on the same inventory."""
+        return Placement(self.inventory, [h for h in self.hosts if h in hosts],
+                         {h: r for h, r in self.resources.items() if h in hosts}, self.source, self.directory)
 
     @property
     def pairs(self) -> int:
@@ -37,15 +38,16 @@ class Placement:
 
 
 def place(project: Project, inventory: str | None = None, limit: list[str] | None = None,
-          resolve: bool = True) -> Placement:
+          resolve: bool = True, loaded: Inventory | None = None) -> Placement:
     """Load the inventory and place every resource; unknown names are errors before anything runs.
 
     With ``resolve`` the placed resources hold the values of their secret references
     (an unresolvable one is a ``SecretError`` here, before any host is touched);
-    destroy needs no values and passes ``resolve=False``.
+    destroy needs no values and passes ``resolve=False``. ``loaded`` is the inventory
+    when the caller has loaded it already (it is executed once per command).
     """
     source = inventory or project.default_inventory
-    loaded = load_inventory(source, project.directory)
+    loaded = loaded if loaded is not None else load_inventory(source, project.directory)
     selected = select_hosts(loaded, limit)
     groups = host_groups(loaded)
     for resource in project.resources:

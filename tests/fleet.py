@@ -101,6 +101,11 @@ class FleetHost:
     sshd: subprocess.Popen | None = field(default=None, repr=False)
     dockerd: subprocess.Popen | None = field(default=None, repr=False)
 
+    def connections(self) -> int:
+        """How many SSH connections this host's sshd accepted so far (one log line each)."""
+        log = self.dir / "sshd.log"
+        return log.read_text(errors="replace").count("Accepted publickey for ") if log.exists() else 0
+
     def pids(self) -> list[int]:
         """Live PIDs of every process this host runs: sshd and its sessions, dockerd, containerd, shims, containers."""
         table = _process_table()
@@ -368,7 +373,7 @@ def _start_sshd(host: FleetHost, root: Path) -> None:
         "KbdInteractiveAuthentication no",
         "UsePAM no",
         f"AllowUsers {host.user}",
-        "LogLevel ERROR",
+        "LogLevel INFO",  # one "Accepted publickey" line per connection: tests count connections
         "Subsystem sftp internal-sftp",
     ]
     config.append(f'SetEnv "DOCKER_HOST={host.docker_host or _no_docker(host)}"')

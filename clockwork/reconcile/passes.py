@@ -11,6 +11,8 @@ from typing import Any
 
 from clockwork.alerts import Alert, Notifier
 from clockwork.destroy import remove
+from pyinfra.api import Inventory
+
 from clockwork.engine import Session
 from clockwork.evaluate import Reading, read_fleet
 from clockwork.exceptions import ProjectError
@@ -86,6 +88,9 @@ class Reconciler:
         self.notifier = notifier or Notifier([])
         self.flapping_limit = flapping_limit
         self.clock = clock
+        #: The inventory loaded when the reconciler was made (checked then), used by its first pass; later
+        #: passes load it again (hosts and States serve one run each, and the file may have changed).
+        self._preloaded: Inventory | None = None
 
     def run_pass(self) -> PassOutcome:
         """Evaluate the due resources, act on drift, end expired resources, then send the alerts of this pass.
@@ -97,8 +102,11 @@ class Reconciler:
             work = self._prepare(store)
             expiring = self._expiring(work)
             due = self._due(work, expiring)
-            corrected = self._evaluate(work, due)
-            expired = self._expire(work, expiring)
+            hosts = [host for host in work.placement.hosts if host in due or host in expiring]
+            # One connection per host for the whole pass: read, correct, verify, expire, manifests.
+            with Session(work.placement.inventory, self.project_dir, hosts) as session:
+                corrected = self._evaluate(work, due, session)
+                expired = self._expire(work, expiring, session)
             store.save_watches(list(work.watches.values()))
             next_wake = self._next_wake(work)
         self.notifier.send(work.alerts)
@@ -116,7 +124,9 @@ class Reconciler:
         for problem in desired.problems:
             self.log("error", {"detail": problem})
         looked_after = [resource for resource in desired.resources if resource.reconcile or resource.lifetime]
-        placement = place(Project(self.project_dir, self.project_dir / "main.py", looked_after), self.inventory)
+        preloaded, self._preloaded = self._preloaded, None
+        placement = place(Project(self.project_dir, self.project_dir / "main.py", looked_after), self.inventory,
+                          loaded=preloaded)
         work = _Pass(store, self.clock(), desired, placement, store.watches(), store.host_health())
         for host, health in work.health.items():
             if work.backed_off(host):
@@ -154,19 +164,19 @@ class Reconciler:
                 due.setdefault(host, []).append(resource)
         return due
 
-    def _evaluate(self, work: _Pass, due: dict[str, list[Resource]]) -> int:
+    def _evaluate(self, work: _Pass, due: dict[str, list[Resource]], session: Session) -> int:
         """Read the due pairs (one round trip per host), correct what drifted where allowed, verify. Returns corrections."""
         if not due:
             return 0
-        placement = Placement(work.placement.fresh_inventory(), list(due), due, work.placement.source, self.project_dir)
-        with Session(placement.inventory, self.project_dir, placement.hosts) as session:
-            readings, unreachable = read_fleet(session, placement)
-            correct = [r for r in readings if r.evaluation.status == "drift" and self._may_correct(work, r)]
-            outcomes = session.operate({
-                host: [(id(reading), reading.resource.apply) for reading in correct if reading.host is host]
-                for host in dict.fromkeys(reading.host for reading in correct)
-            })
-        verified = self._verify(work, [r for r in correct if not outcomes[(r.host, id(r))].error])
+        placement = Placement(work.placement.inventory, [h for h in work.placement.hosts if h in due], due,
+                              work.placement.source, self.project_dir)
+        readings, unreachable = read_fleet(session, placement)
+        correct = [r for r in readings if r.evaluation.status == "drift" and self._may_correct(work, r)]
+        outcomes = session.operate({
+            host: [(id(reading), reading.resource.apply) for reading in correct if reading.host is host]
+            for host in dict.fromkeys(reading.host for reading in correct)
+        })
+        verified = self._verify(work, [r for r in correct if not outcomes[(r.host, id(r))].error], session)
         self._hosts_answered(work, list(due), unreachable)
         shares = {host: random.random() for host in due}  # one jitter share per host: its checks stay in one read
         corrected = 0
@@ -190,17 +200,16 @@ class Reconciler:
         return policy.may_correct(work.watch(reading.resource, reading.host.name), reading.resource.on_drift,
                                   work.now, self.flapping_limit)
 
-    def _verify(self, work: _Pass, corrected: list[Reading]) -> dict[tuple[str, str, str], str]:
-        """Read the corrected pairs again; returns the ones still not as declared, with why."""
+    def _verify(self, work: _Pass, corrected: list[Reading], session: Session) -> dict[tuple[str, str, str], str]:
+        """Read the corrected pairs again, on the same connections; returns the ones still not as declared, with why."""
         if not corrected:
             return {}
         resources: dict[str, list[Resource]] = {}
         for reading in corrected:
             resources.setdefault(reading.host.name, []).append(reading.resource)
-        placement = Placement(work.placement.fresh_inventory(), list(resources), resources, work.placement.source,
+        placement = Placement(work.placement.inventory, list(resources), resources, work.placement.source,
                               self.project_dir)
-        with Session(placement.inventory, self.project_dir, placement.hosts) as session:
-            readings, _unreachable = read_fleet(session, placement)
+        readings, _unreachable = read_fleet(session, placement)
         return {(r.host.name, r.resource.type_name, r.resource.name): f"still not as declared: {r.evaluation.detail}"
                 for r in readings if r.evaluation.status != "ok"}
 
@@ -249,15 +258,15 @@ class Reconciler:
         """Everything the resources on a host alert on."""
         return {kind for resource in work.placement.resources.get(host, []) for kind in resource.alert_on}
 
-    def _expire(self, work: _Pass, expiring: dict[str, list[tuple[Resource, Lifetime]]]) -> int:
+    def _expire(self, work: _Pass, expiring: dict[str, list[tuple[Resource, Lifetime]]], session: Session) -> int:
         """Destroy what is past its expiry; it stays destroyed until applied again. Returns how many were removed."""
         if not expiring:
             return 0
         resources = {host: [resource for resource, _ in pairs] for host, pairs in expiring.items()}
         by_key = {(r.type_name, r.name): r for pairs in resources.values() for r in pairs}
-        placement = Placement(work.placement.fresh_inventory(), list(resources), resources, work.placement.source,
-                              self.project_dir)
-        report = remove(work.store, placement, None, len(work.desired.resources), kind="expired")
+        placement = Placement(work.placement.inventory, [h for h in work.placement.hosts if h in resources], resources,
+                              work.placement.source, self.project_dir)
+        report = remove(work.store, placement, None, len(work.desired.resources), kind="expired", session=session)
         for result in report.results:
             resource = by_key[(result.type, result.resource)]
             if result.status != "ok":
@@ -313,5 +322,7 @@ def make_reconciler(project_dir: Path, inventory: str | None, log: Log) -> Recon
     if not state_exists(project_dir):
         raise ProjectError(f"nothing to reconcile: nothing was ever applied from {project_dir} (run clockwork apply first)")
     settings = load_settings(project_dir)
-    place(Project(project_dir, project_dir / "main.py", []), inventory)  # the inventory loads
-    return Reconciler(project_dir, inventory, log, notifier_from_settings(settings, log), settings.flapping_limit)
+    checked = place(Project(project_dir, project_dir / "main.py", []), inventory)  # the inventory loads
+    reconciler = Reconciler(project_dir, inventory, log, notifier_from_settings(settings, log), settings.flapping_limit)
+    reconciler._preloaded = checked.inventory
+    return reconciler
