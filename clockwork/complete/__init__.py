@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from clockwork.complete import rules
 from clockwork.complete.lock import LOCK_FILE, Lock, Pinned
 from clockwork.exceptions import CompletionError
 from clockwork.project import Project
@@ -58,7 +57,7 @@ def _with_values(resource: Resource, values: dict[str, Any]) -> Resource:
     return completed
 
 
-def _model_client(settings: Settings, model: str | None):
+def _model_client(settings: Settings, model: str):
     from clockwork.complete.model import ModelClient
 
     return ModelClient(settings.base_url or DEFAULT_BASE_URL, model, settings.api_key, settings.model_timeout)
@@ -67,7 +66,7 @@ def _model_client(settings: Settings, model: str | None):
 def _ask(resource: Resource, missing: list[str], settings: Settings, model: str | None) -> dict[str, Pinned]:
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     if model is None:
-        values = rules.complete(resource, missing)
+        values = resource.complete_offline(missing)
         for field in missing:
             if field not in values:
                 raise CompletionError(
