@@ -1,11 +1,12 @@
 # Two set-up commands that work on a fresh Debian machine:
 #   make demo   apply and evaluate examples/quickstart on @local
 #   make test   run the whole test suite (installs openssh-server, docker.io, busybox-static when missing)
+#   make docs   write the README's resource reference from the resource kinds
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test venv system bench clean
+.PHONY: demo test venv system bench docs clean
 
 venv: $(VENV)/.installed
 
@@ -23,6 +24,9 @@ demo: venv
 
 test: venv system
 	$(BIN)/python -m pytest -n 2 -q
+
+docs: venv
+	$(BIN)/python scripts/docs.py
 
 bench: venv system
 	$(BIN)/python bench/apply.py

@@ -1,10 +1,12 @@
 """A resource kind is one self-contained unit: it registers itself, declares how it reads, and no generic module
-knows its fields."""
+knows its fields; the README's resource reference is generated from the kinds."""
 
 from __future__ import annotations
 
 import ast
+import importlib.util
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -206,3 +208,28 @@ def test_a_found_file_holds_its_content_by_sha1() -> None:
         "name": "app.conf", "directory": "/etc", "content": held("sha1", info["sha1"]), "mode": "640", "owner": "app",
         "group": "staff", "description": "the app's settings"}
 
+
+# The README's resource reference -----------------------------------------------------------------
+
+
+def _docs() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("docs", REPO / "scripts" / "docs.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_readme_reference_is_generated_from_the_kinds() -> None:
+    readme = (REPO / "README.md").read_text()
+    assert _docs().with_reference(readme) == readme, "README.md is stale: run `make docs`"
+
+
+def test_reference_shows_every_field_of_every_kind_with_its_description() -> None:
+    reference = _docs().reference()
+    for kind in RESOURCE_TYPES.values():
+        section = reference.split(f"### `{kind.__name__}`\n")[1].split("\n### ")[0]
+        assert kind.__doc__ is not None and " ".join(kind.__doc__.split("\n\n")[0].split()).replace("``", "`") in section
+        for name, field in kind.model_fields.items():
+            if name not in Resource.model_fields or field.description != Resource.model_fields[name].description:
+                assert f"| `{name}` |" in section and str(field.description).replace("|", "\\|") in section
