@@ -94,8 +94,14 @@ def test_the_field_check_finds_what_it_looks_for() -> None:
 # The registry ------------------------------------------------------------------------------
 
 
+def _subclasses(cls: type[Resource]) -> list[type[Resource]]:
+    return [found for sub in cls.__subclasses__() for found in [sub, *_subclasses(sub)]]
+
+
 def test_every_kind_is_registered_and_importable_by_name() -> None:
-    assert set(RESOURCE_TYPES) == {"FileResource", "DirectoryResource", "DockerServiceResource"}
+    kinds = {cls for cls in _subclasses(Resource) if cls.__module__.startswith("clockwork.resources.")}
+    assert set(RESOURCE_TYPES.values()) == {cls for cls in kinds if not cls.__name__.startswith("_")}
+    assert {"FileResource", "DirectoryResource", "DockerServiceResource"} <= set(RESOURCE_TYPES)
     for name, kind in RESOURCE_TYPES.items():
         assert getattr(clockwork.resources, name) is kind and name in clockwork.resources.__all__
     with pytest.raises(AttributeError, match="has no attribute 'NoSuchResource'"):
@@ -134,8 +140,10 @@ def test_identity_fields() -> None:
         assert not set(kind.identity_fields) & set(kind.completable_fields)
 
 
-def test_no_kind_needs_root_yet() -> None:
-    assert [kind for kind in RESOURCE_TYPES.values() if kind.privileged] == []
+def test_privileged_is_declared_by_each_kind() -> None:
+    assert Resource.privileged is False
+    assert all(isinstance(kind.privileged, bool) for kind in RESOURCE_TYPES.values())
+    assert not (FileResource.privileged or DirectoryResource.privileged or DockerServiceResource.privileged)
 
 
 def test_hashed_fields_are_shown_as_their_sha1() -> None:
