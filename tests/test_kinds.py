@@ -25,15 +25,25 @@ GENERIC = [path for path in sorted(PACKAGE.rglob("*.py")) if path.relative_to(PA
 #: The fields that belong to one kind or another (not the ones every resource has).
 KIND_FIELDS = {field for kind in RESOURCE_TYPES.values() for field in kind.model_fields} - set(Resource.model_fields)
 
-#: Receivers whose attribute of that name is their own, not a kind's field (``project.directory``).
-OWN_ATTRIBUTES = {
-    "project": "the project's folder (Project.directory)",
-    "placement": "the project's folder (Placement.directory)",
-    "self": "a generic class's own attribute (the store's directory, CommandCheck.command)",
-    "cli": "click's @cli.command()",
-    "click": "click.group()",
-    "match": "re.Match.group()",
-}
+
+def _own_attributes(path: Path) -> set[str]:
+    """The attributes a module's classes define: class fields, methods and properties, ``self.x = …``."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ClassDef):
+            for item in node.body:
+                if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
+                    names.add(item.target.id)
+                elif isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    names.add(item.name)
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store) and ast.unparse(node.value) == "self":
+            names.add(node.attr)
+    return names
+
+
+#: Kind fields that generic classes also have (``Project.directory``, ``CommandCheck.command``): an attribute of
+#: that name cannot be told from a kind's field by reading the code, so only string literals are checked for them.
+SHARED = KIND_FIELDS & {name for path in GENERIC for name in _own_attributes(path)}
 #: String literals that name something else in one generic module.
 OWN_STRINGS = {
     ("complete/model.py", "content"): "a chat message's content in the OpenAI API",
@@ -55,26 +65,21 @@ def _docstrings(tree: ast.AST) -> set[int]:
             if node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
 
 
-def _receiver(node: ast.Attribute) -> str:
-    """``project`` for ``project.directory`` and ``plan.project.directory``; ``""`` for ``f().directory``."""
-    if isinstance(node.value, ast.Name):
-        return node.value.id
-    return node.value.attr if isinstance(node.value, ast.Attribute) else ""
-
-
 def kind_fields_named(source: str, module: str) -> list[str]:
     """Each place where ``source`` names a kind's field: a string literal (not a docstring), or an attribute."""
     tree = ast.parse(source)
     docstrings = _docstrings(tree)
-    found = []
+    found, attributes, called = [], [], set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
             field = _names_a_field(node.value)
             if field and (module, field) not in OWN_STRINGS:
                 found.append(f"{module}:{node.lineno}: {node.value!r}")
-        elif isinstance(node, ast.Attribute) and node.attr in KIND_FIELDS and _receiver(node) not in OWN_ATTRIBUTES:
-            found.append(f"{module}:{node.lineno}: .{node.attr}")
-    return found
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            called.add(id(node.func))  # a method (``session.target(host)``), never a field
+        elif isinstance(node, ast.Attribute) and node.attr in KIND_FIELDS - SHARED:
+            attributes.append(node)
+    return found + [f"{module}:{node.lineno}: .{node.attr}" for node in attributes if id(node) not in called]
 
 
 @pytest.mark.parametrize("path", GENERIC, ids=lambda path: str(path.relative_to(REPO)))
