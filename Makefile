@@ -1,6 +1,8 @@
-# Two set-up commands that work on a fresh Debian machine:
-#   make demo   apply and evaluate examples/quickstart on @local
-#   make test   run the whole test suite (installs openssh-server, docker.io, busybox-static when missing)
+# Two set-up commands that work on a fresh Debian machine (they need make and Python 3.10+;
+# as root they install the rest with apt-get when missing):
+#   make demo   apply and evaluate examples/quickstart on @local (installs python3.X-venv)
+#   make test   ruff, mypy and the whole test suite (also installs openssh-server, docker.io, busybox-static,
+#               locales, curl, wget: see scripts/system-deps.sh)
 #   make docs   write the README's resource reference from the resource kinds
 PYTHON ?= python3
 VENV := .venv
@@ -11,6 +13,7 @@ BIN := $(VENV)/bin
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: setup.cfg pyproject.toml
+	sh scripts/python-deps.sh $(PYTHON)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
@@ -23,6 +26,8 @@ demo: venv
 	cd examples/quickstart && ../../$(BIN)/clockwork apply && ../../$(BIN)/clockwork evaluate
 
 test: venv system
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -n 2 -q
 
 docs: venv

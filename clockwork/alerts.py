@@ -11,9 +11,10 @@ import urllib.request
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
+
+from clockwork.durations import stamp
 
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ Log = Callable[[str, dict[str, Any]], None]
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return stamp(time.time())
 
 
 @dataclass(frozen=True)

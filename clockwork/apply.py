@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from clockwork.engine import Progress, Session
 from clockwork.evaluate import Reading, read_fleet
 from clockwork.facts.manifest import Manifest
 from clockwork.placement import Placement, place
 from clockwork.project import Project
 from clockwork.record import (
-    corrupt_manifest_warning, manifest_path, manifest_updates, read_manifest, record_versions, write_manifests,
+    corrupt_manifest_warning,
+    manifest_path,
+    manifest_updates,
+    read_manifest,
+    record_versions,
+    stored_spec,
+    write_manifests,
 )
+from clockwork.resources.base import Resource
+from clockwork.secrets import Resolver, references
 from clockwork.results import Report, Result
-from clockwork.state import open_store
+from clockwork.state import Version, open_store, state_exists
 
 
 def _results(readings: list[Reading], outcomes: dict, dry_run: bool) -> list[Result]:
@@ -88,3 +98,44 @@ def apply(
     with Session(placement.inventory, project.directory, placement.hosts, progress) as session:
         readings, unreachable = read_fleet(session, placement, health=False)
     return Report(_results(readings, {}, dry_run=True), placement.hosts, unreachable, len(project.resources))
+
+
+@dataclass
+class Revert:
+    """A resource that ``clockwork update`` deployed last and that main.py declares otherwise.
+
+    ``fields`` are the top-level fields that apply would put back to main.py's values.
+    """
+
+    resource: Resource
+    version: Version
+    fields: list[str]
+
+
+def reverted_updates(project: Project) -> list[Revert]:
+    """The resources whose apply would silently undo the version ``clockwork update`` deployed.
+
+    >>> [revert.resource.label for revert in reverted_updates(load_project(Path(".")))]
+    ["FileResource 'app.conf'"]
+    """
+    if not state_exists(project.directory):
+        return []
+    reverts = []
+    with open_store(project.directory) as store:
+        key = store.secret_key()
+        for resource in project.resources:
+            latest = store.latest(resource.type_name, resource.name)
+            if latest is not None and latest.source == "update":
+                fields = differing_fields(latest, resource, key, project.resolver)
+                if fields:
+                    reverts.append(Revert(resource, latest, fields))
+    return reverts
+
+
+def differing_fields(version: Version, resource: Resource, key: bytes, resolver: Resolver) -> list[str]:
+    """The fields where ``resource`` (as declared) differs from ``version`` (as recorded), in the spec's order;
+    a secret reference whose value changed counts as a change of its field."""
+    declared, fingerprints = stored_spec(resource, key, resolver)
+    changed = [name for name in dict.fromkeys([*version.spec, *declared]) if version.spec.get(name) != declared.get(name)]
+    rotated = {ref for ref, digest in fingerprints.items() if version.fingerprints.get(ref) != digest}
+    return changed + [name for name in declared if name not in changed and rotated & set(references(declared[name]))]

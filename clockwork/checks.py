@@ -12,6 +12,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from clockwork.exceptions import HostReadError
 from clockwork.facts.commands import CommandResult
 
 
@@ -23,7 +24,7 @@ class _Check(BaseModel):
     def __init__(self, *args: object, **data: object) -> None:
         if len(args) > len(self._positional):
             raise TypeError(f"{type(self).__name__} takes at most {len(self._positional)} positional arguments")
-        data.update(zip(self._positional, args))
+        data.update(zip(self._positional, args, strict=False))
         super().__init__(**data)
 
     def shell(self) -> str:
@@ -78,7 +79,7 @@ class HttpCheck(_Check):
     def verdict(self, result: CommandResult) -> tuple[bool, str, str]:
         expected = f"HTTP {self.status}" + (f" containing {self.contains!r}" if self.contains else "")
         if result["exit_code"] == 127:
-            raise RuntimeError(f"health check {self.label()} cannot run: {result['output'].strip()}")
+            raise HostReadError(f"health check {self.label()} cannot run: {result['output'].strip()}")
         if result["exit_code"] != 0:
             return False, expected, f"request failed: {result['output'].strip()[:200]}"
         code, _, body = result["output"].partition("\n")

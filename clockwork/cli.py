@@ -1,21 +1,27 @@
 """The ``clockwork`` command: parse options, call one library function, render its report."""
 
-from gevent import monkey
+from __future__ import annotations
 
-monkey.patch_all()  # before anything opens a socket: pyinfra connects hosts in parallel greenlets
+import errno
+import logging
+import os
+import shlex
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
+from pathlib import Path
+from typing import Any
 
-import logging  # noqa: E402
-import sys  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from importlib.metadata import version as package_version  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+import click
 
-import click  # noqa: E402
-
-from clockwork.exceptions import ClockworkError, ConfirmationRequired  # noqa: E402
-from clockwork.results import Report, Result  # noqa: E402
-from clockwork.secrets import MaskingFilter  # noqa: E402
+from clockwork.exceptions import ClockworkError, ConfirmationRequired, ExitStatus
+from clockwork.output import escape
+from clockwork.results import Report, Result
+from clockwork.secrets import MaskingFilter
 
 MARKS = {"ok": "✓", "drift": "✗", "pending": "⋯", "error": "✗"}
 
@@ -24,8 +30,73 @@ class CommandError(click.ClickException):
     """An expected failure: one line on stderr, the error's own exit status."""
 
     def __init__(self, error: ClockworkError) -> None:
-        super().__init__(str(error))
-        self.exit_code = error.exit_code
+        super().__init__(escape(str(error)))
+        self.exit_code = error.exit_code  # type: ignore[misc]  # click's is a class default
+
+
+#: Where an internal error's traceback goes, under the project directory.
+DEBUG_LOG = Path(".clockwork") / "debug.log"
+
+
+def write_debug_log(project_dir: Path | None, error: BaseException) -> Path:
+    """Append ``error``'s traceback to ``<project>/.clockwork/debug.log`` (mode 0600), else to a new temp file.
+
+    Only a project directory (holding main.py or .clockwork/) gets the log: an
+    internal error in some other directory leaves nothing behind there.
+    """
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    text = (f"--- {stamp} clockwork {_version()}: {shlex.join(sys.argv)}\n"
+            + "".join(traceback.format_exception(type(error), error, error.__traceback__)))
+    if project_dir is not None and ((project_dir / "main.py").is_file() or (project_dir / DEBUG_LOG.parent).is_dir()):
+        path = project_dir.resolve() / DEBUG_LOG
+        try:
+            path.parent.mkdir(exist_ok=True)
+            with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "a",
+                           encoding="utf-8", errors="backslashreplace") as log:
+                log.write(text)
+            return path
+        except OSError:
+            pass  # not writable: a temp file instead
+    descriptor, name = tempfile.mkstemp(prefix="clockwork-debug-", suffix=".log")
+    with os.fdopen(descriptor, "w", encoding="utf-8", errors="backslashreplace") as log:
+        log.write(text)
+    return Path(name)
+
+
+def _version() -> str:
+    try:
+        return package_version("clockwork")
+    except PackageNotFoundError:  # not installed (run from a checkout)
+        return "unknown"
+
+
+class ClockworkGroup(click.Group):
+    """Turns an unexpected exception (a bug) into one line on stderr and exit status 4, traceback in the debug log."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Abort, click.exceptions.Exit):
+            raise
+        except OSError as error:
+            if error.errno == errno.EPIPE:  # stdout closed (``| head``): click handles it
+                raise
+            internal_error(ctx, error)
+        except Exception as error:  # noqa: BLE001 (a bug: reported as one, exit status 4)
+            internal_error(ctx, error)
+
+
+def internal_error(ctx: click.Context, error: BaseException) -> None:
+    options = ctx.find_object(Context)
+    path = write_debug_log(options.project_dir if options is not None else None, error)
+    message = escape(f"{type(error).__name__}: {error}")
+    click.echo(f"Error: internal error (a bug in Clockwork): {message}; the traceback is in {escape(str(path))}", err=True)
+    ctx.exit(ExitStatus.INTERNAL)
+
+
+def echo(text: str = "", nl: bool = True, err: bool = False) -> None:
+    """``click.echo`` with control characters shown escaped (lines stay lines)."""
+    click.echo(escape(text, keep_newlines=True), nl=nl, err=err)
 
 
 class Context:
@@ -55,7 +126,7 @@ class Context:
                 value = repr(completion.value)
                 value = value if len(value) <= 60 else value[:57] + "…"
                 source = f"model {completion.model}" if completion.source == "model" else completion.source
-                click.echo(f"◆ completed {completion.label} = {value} ({source})")
+                echo(f"◆ completed {completion.label} = {value} ({source})")
 
     def call(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
@@ -71,13 +142,17 @@ class Context:
 
 
 def _configure_logging(verbose: int) -> None:
-    logger = logging.getLogger("pyinfra")
-    logger.propagate = False
+    """pyinfra's warnings with -v, its log with -vv; paramiko's (a dropped connection's "Socket exception",
+    tracebacks of its transport thread) only with -vv, never through logging's last-resort handler."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
     handler.addFilter(MaskingFilter())
-    logger.handlers[:] = [handler]
-    logger.setLevel(logging.INFO if verbose > 1 else logging.WARNING if verbose else logging.CRITICAL + 1)
+    for name, level in (("pyinfra", logging.INFO if verbose > 1 else logging.WARNING if verbose else logging.CRITICAL + 1),
+                        ("paramiko", logging.WARNING if verbose > 1 else logging.CRITICAL + 1)):
+        logger = logging.getLogger(name)
+        logger.propagate = False
+        logger.handlers[:] = [handler]
+        logger.setLevel(level)
 
 
 def _hosts(count: int) -> str:
@@ -85,8 +160,10 @@ def _hosts(count: int) -> str:
 
 
 def _limit(values: tuple[str, ...]) -> list[str] | None:
-    patterns = [part.strip() for value in values for part in value.split(",") if part.strip()]
-    return patterns or None
+    """``None`` without --limit (every host); a given --limit that names nothing (``""``, ``,,``) is ``[]``: an error."""
+    if not values:
+        return None
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
 def _duration_option(ctx: click.Context, param: click.Parameter, value: str | None) -> int:
@@ -98,6 +175,18 @@ def _duration_option(ctx: click.Context, param: click.Parameter, value: str | No
         return parse_duration(value)
     except ValueError as error:
         raise click.BadParameter(str(error)) from None
+
+
+def _output_option(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """Refuse an --output file that cannot be written before any host is read."""
+    if value is None:
+        return None
+    directory = value.parent if str(value.parent) else Path(".")
+    if not directory.is_dir():
+        raise click.BadParameter(f"{directory} is not a directory (create it first)")
+    if not os.access(directory, os.W_OK) or (value.exists() and not os.access(value, os.W_OK)):
+        raise click.BadParameter(f"{value} is not writable")
+    return value
 
 
 inventory_option = click.option(
@@ -144,7 +233,9 @@ def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
     )(command)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=ClockworkGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="clockwork", prog_name="clockwork", message="%(prog)s %(version)s",
+                      help="Print Clockwork's version and exit.")
 @click.option("--project-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("."), help=_PROJECT_DIR_HELP)
 @click.option("-v", "--verbose", count=True, help=_VERBOSE_HELP)
 @click.option("-q", "--quiet", is_flag=True, help=_QUIET_HELP)
@@ -154,40 +245,62 @@ def cli(ctx: click.Context, project_dir: Path, verbose: int, quiet: bool) -> Non
 
     Run from a project directory (the one holding main.py) or pass --project-dir.
 
-    Exit status: 0 success; 1 drift found by evaluate; 2 usage or project error;
-    3 a host was unreachable or an operation or check failed (the rest still ran).
+    \b
+    Exit status:
+      0  success
+      1  drift or pending changes found by evaluate (or reconcile --once)
+      2  usage or project error, or a declined confirmation (nothing was changed)
+      3  a host was unreachable or an operation or check failed (the rest still ran)
+      4  internal error (a bug in Clockwork): the traceback is in .clockwork/debug.log
     """
     _configure_logging(verbose)
     ctx.obj = Context(project_dir, verbose, quiet)
 
 
 def _line(result: Result, several_hosts: bool, mark: str | None = None) -> str:
-    host = f"[{result.host}] " if several_hosts else ""
-    return f"{mark or MARKS[result.status]} {host}{result.resource}: {result.detail}"
+    """``✗ [web-1] config.json: content differs (…)``; names and details with control characters escaped."""
+    host = f"[{escape(result.host)}] " if several_hosts else ""
+    return f"{mark or MARKS[result.status]} {host}{escape(result.resource)}: {escape(result.detail)}"
 
 
-def _print_results(ctx: Context, report: Report, show: Callable[[Result], bool], mark: Callable[[Result], str] | None = None) -> None:
+def _print_results(
+    ctx: Context, report: Report, show: Callable[[Result], bool], mark: Callable[[Result], str] | None = None,
+    during: str = "apply", done: str = "applied",
+) -> None:
+    """One line per shown result; one line per unreachable host, and per host lost ``during`` the command."""
+    from clockwork.engine import NOT_RUN_LOST
+
     several = len(report.hosts) > 1
+    lost = {result.host: None for result in report.results if result.error == NOT_RUN_LOST}
     for result in report.results:
-        if show(result) and result.host not in report.unreachable:
-            click.echo(_line(result, several, mark(result) if mark else None))
-    for host, error in report.unreachable.items():
-        click.echo(f"✗ [{host}] unreachable: {error}")
+        if show(result) and result.host not in report.unreachable and result.host not in lost:
+            echo(_line(result, several, mark(result) if mark else None))
+    for host in {**report.unreachable, **lost}:
+        if host in lost:
+            mine = [result for result in report.results if result.host == host]
+            changed = ", ".join(f"{escape(r.resource)} ({escape(r.detail)})" for r in mine if r.changed and r.status == "ok")
+            not_run = ", ".join(escape(r.resource) for r in mine if r.error == NOT_RUN_LOST)
+            echo(f"✗ [{escape(host)}] connection lost during {during}: "
+                 f"{f'{done} {changed}' if changed else f'nothing was {done}'}; not run: {not_run}")
+        else:
+            echo(f"✗ [{escape(host)}] unreachable: {escape(report.unreachable[host])}")
     for warning in report.warnings:
-        click.echo(f"! {warning}")
+        echo(f"! {escape(warning)}")
 
 
 def _unreachable_line(report: Report) -> str:
     if not report.unreachable:
         return ""
-    return f"; unreachable: {', '.join(sorted(report.unreachable))}"
+    return f"; unreachable: {escape(', '.join(sorted(report.unreachable)))}"
 
 
-def _tally(report: Report, changed: str, unchanged: str) -> str:
-    """``3 changed, 6 unchanged, 0 failed on 3 hosts; unreachable: …`` (unreachable hosts apart)."""
+def _tally(report: Report, changed: str, unchanged: str, left: int = 0) -> str:
+    """``3 changed, 6 unchanged, 0 failed on 3 hosts; unreachable: …`` (unreachable hosts apart); ``left``:
+    how many of the unchanged were left in place (destroy of a directory that holds other things)."""
     hosts = len(report.hosts)
-    return (f"{report.changed} {changed}, {report.count('ok') - report.changed} {unchanged}, {report.failed} failed "
-            f"on {hosts} {_hosts(hosts)}{_unreachable_line(report)}")
+    kept = f", {left} left in place" if left else ""
+    return (f"{report.changed} {changed}, {report.count('ok') - report.changed - left} {unchanged}{kept}, "
+            f"{report.failed} failed on {hosts} {_hosts(hosts)}{_unreachable_line(report)}")
 
 
 def _exit(report: Report, drift_fails: bool = False) -> None:
@@ -198,46 +311,64 @@ def _exit(report: Report, drift_fails: bool = False) -> None:
 
 
 def _apply_or_plan(
-    ctx: Context, inventory: str | None, limit: tuple[str, ...], dry_run: bool, model: str | None, refresh: bool
+    ctx: Context, inventory: str | None, limit: tuple[str, ...], dry_run: bool, model: str | None, refresh: bool,
+    yes: bool = False,
 ) -> None:
-    from clockwork.apply import apply
+    from clockwork.apply import apply, reverted_updates
 
     project = ctx.project(complete=True, model=model, refresh=refresh)
     ctx.print_completions(include_lock=dry_run)
+    reverts = ctx.call(reverted_updates, project)
+    for revert in reverts:
+        echo(f"! {revert.resource.label}: apply would revert version {revert.version.version}, which `clockwork "
+             f"update` deployed (main.py differs in {escape(', '.join(revert.fields))}); "
+             f"`clockwork history {escape(revert.resource.name)}` shows the spec to copy into main.py")
+    if reverts and not dry_run:
+        _confirm(yes, "apply", f"Revert {_count(len(reverts), 'update')} to what main.py declares?")
     report: Report = ctx.call(apply, project, inventory, _limit(limit), dry_run, ctx.progress)
     if dry_run:
         _print_results(ctx, report, lambda r: not ctx.quiet or r.status != "ok",
                        lambda r: {"ok": "=", "drift": "~"}.get(r.status, "✗"))
         to_change = report.count("drift")
-        click.echo(f"Plan: {to_change} to change, {report.count('ok')} unchanged, {report.failed} failed "
+        echo(f"Plan: {to_change} to change, {report.count('ok')} unchanged, {report.failed} failed "
                    f"on {len(report.hosts)} {_hosts(len(report.hosts))}{_unreachable_line(report)}")
     else:
         _print_results(ctx, report, lambda r: not ctx.quiet or r.status != "ok" or bool(r.changed))
         if not report.changed and report.status == "ok":
-            click.echo(f"Nothing to do: every resource is already as declared on {len(report.hosts)} {_hosts(len(report.hosts))}")
+            echo(f"Nothing to do: every resource is already as declared on {len(report.hosts)} {_hosts(len(report.hosts))}")
         else:
-            click.echo(f"Applied: {_tally(report, 'changed', 'unchanged')}")
+            echo(f"Applied: {_tally(report, 'changed', 'unchanged')}")
     _exit(report)
 
 
-@cli.command()
+@cli.command(short_help='Make every host match main.py (only what differs changes).')
 @common_options
 @inventory_option
 @limit_option
 @click.option("--dry-run", is_flag=True, help="Only show what would change (same as `clockwork plan`).")
 @model_option
 @refresh_option
+@click.option("--yes", "-y", is_flag=True, help="Revert what `clockwork update` deployed without asking.")
 @click.pass_obj
-def apply(ctx: Context, inventory: str | None, limit: tuple[str, ...], dry_run: bool, model: str | None, refresh: bool) -> None:
+def apply(
+    ctx: Context, inventory: str | None, limit: tuple[str, ...], dry_run: bool, model: str | None, refresh: bool,
+    yes: bool,
+) -> None:
     """Make every host match main.py; only what differs is changed.
 
     Left-out fields (a container's image, a file's content) are completed first
     and pinned in clockwork.lock.
+
+    When `clockwork update` deployed a resource last and main.py declares it
+    otherwise, apply would revert that update: it says so per resource and asks
+    (--yes skips the question; without a terminal it refuses). Declining changes
+    nothing and exits 2. To keep the update, bring main.py in line: `clockwork
+    history RESOURCE --format json` shows the deployed spec.
     """
-    _apply_or_plan(ctx, inventory, limit, dry_run, model, refresh)
+    _apply_or_plan(ctx, inventory, limit, dry_run, model, refresh, yes)
 
 
-@cli.command()
+@cli.command(short_help='Show what apply would change, changing nothing.')
 @common_options
 @inventory_option
 @limit_option
@@ -252,33 +383,46 @@ def plan(ctx: Context, inventory: str | None, limit: tuple[str, ...], model: str
     _apply_or_plan(ctx, inventory, limit, True, model, refresh)
 
 
-@cli.command()
+@cli.command(short_help="Remove main.py's resources from the hosts (asks first).")
 @common_options
 @inventory_option
 @limit_option
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_obj
 def destroy(ctx: Context, inventory: str | None, limit: tuple[str, ...], yes: bool) -> None:
-    """Remove every resource of main.py from the hosts (asks first; --yes to skip)."""
+    """Remove every resource of main.py from the hosts, newest declaration first.
+
+    Asks first, naming the resources and hosts; --yes skips the question. Without
+    a terminal and without --yes it refuses. Declining (or refusing) changes
+    nothing and exits 2.
+    """
     from clockwork.destroy import destroy as destroy_resources
+    from clockwork.placement import place
 
     project = ctx.project()
-    names = ", ".join(resource.label for resource in project.resources)
-    _confirm(yes, "destroy", f"Destroy {names} on the selected hosts?")
+    if not yes:
+        placement = ctx.call(place, project, inventory, _limit(limit))
+        names = ", ".join(resource.label for resource in project.resources)
+        hosts = [host for host in placement.hosts if placement.resources[host]]
+        _confirm(yes, "destroy", f"Destroy {names} on {_names(hosts)}?")
     report: Report = ctx.call(destroy_resources, project, inventory, _limit(limit), ctx.progress)
-    _print_results(ctx, report, lambda r: not ctx.quiet or r.status != "ok" or bool(r.changed))
-    click.echo(f"Destroyed: {_tally(report, 'removed', 'already absent')}")
+    _print_results(ctx, report, lambda r: not ctx.quiet or r.status != "ok" or bool(r.changed),
+                   during="destroy", done="removed")
+    from clockwork.destroy import LEFT_IN_PLACE
+
+    left = sum(1 for result in report.results if result.status == "ok" and result.detail.startswith(LEFT_IN_PLACE))
+    echo(f"Destroyed: {_tally(report, 'removed', 'already absent', left)}")
     _exit(report)
 
 
-@cli.command()
+@cli.command(short_help='Check, read-only, that every host matches main.py.')
 @common_options
 @inventory_option
 @limit_option
 @click.option("--format", "output_format", type=click.Choice(["text", "json", "junit"]), default="text",
               show_default=True, help="Output format.")
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the json/junit document to this file (the text report still goes to stdout).")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), callback=_output_option,
+              help="Write the report in --format (text by default) to this file; the text report still goes to stdout.")
 @click.option("--diff", "show_diff", is_flag=True,
               help="Show a unified diff for each drifted text file (secret values masked).")
 @click.option("--retry-timeout", metavar="DURATION", callback=_duration_option,
@@ -299,36 +443,42 @@ def evaluate(
     report: Report = ctx.call(
         evaluate_fleet, project, inventory, _limit(limit), ctx.progress, explain=show_diff, retry_timeout=retry_timeout
     )
-    document = {"json": to_json, "junit": to_junit}.get(output_format)
-    if document is not None and output is None:
-        click.echo(document(report), nl=False)
+    text = _evaluation_text(ctx, report)
+    document = {"json": to_json, "junit": to_junit}.get(output_format, lambda _report: text)(report)
+    if output is None:
+        click.echo(document, nl=False)  # text is escaped already; JSON and XML escape in their own way
     else:
-        if document is not None and output is not None:
-            output.write_text(document(report))
-        _print_evaluation(ctx, report)
+        try:
+            output.write_text(document, encoding="utf-8")
+        except OSError as error:
+            raise click.BadParameter(f"cannot write {output}: {error.strerror}", param_hint="'--output'") from None
+        click.echo(text, nl=False)
     _exit(report, drift_fails=True)
 
 
-def _print_evaluation(ctx: Context, report: Report) -> None:
+def _evaluation_text(ctx: Context, report: Report) -> str:
+    lines = []
     total = len(report.results)
     if report.status == "ok":
-        click.echo("✓ All resources running as specified")
+        lines.append("✓ All resources running as specified")
     else:
-        counts = ", ".join(f"{report.count(s)} {s}" for s in ("drift", "pending", "error") if report.count(s))  # type: ignore[arg-type]
-        click.echo(f"✗ {total - report.count('ok')} of {total} not as specified ({counts}){_unreachable_line(report)}")
+        counts = ", ".join(_count(report.count(s), s) if s == "error" else f"{report.count(s)} {s}"
+                           for s in ("drift", "pending", "error") if report.count(s))
+        lines.append(f"✗ {total - report.count('ok')} of {total} not as specified ({counts}){_unreachable_line(report)}")
     several = len(report.hosts) > 1
     for result in report.results:
         if result.host in report.unreachable:
             continue
         if not ctx.quiet or result.status != "ok":
-            click.echo(f"  {_line(result, several)}")
+            lines.append(f"  {_line(result, several)}")
         if result.explanation:
-            click.echo("".join(f"      {line}\n" for line in result.explanation.splitlines()), nl=False)
+            lines += [f"      {line}" for line in result.explanation.splitlines()]
     for host, error in report.unreachable.items():
-        click.echo(f"  ✗ [{host}] unreachable: {error}")
+        lines.append(f"  ✗ [{escape(host)}] unreachable: {escape(error)}")
+    return escape("".join(f"{line}\n" for line in lines), keep_newlines=True)
 
 
-@cli.command()
+@cli.command(short_help='List the recorded versions of the resources.')
 @common_options
 @click.argument("resource", required=False)
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
@@ -338,6 +488,7 @@ def history(ctx: Context, resource: str | None, output_format: str) -> None:
     """List the recorded versions of RESOURCE (a name or Type/name), or of every resource."""
     import json
 
+    from clockwork.durations import stamp
     from clockwork.history import history as list_versions
 
     versions = ctx.call(list_versions, ctx.project_dir.resolve(), resource)
@@ -346,17 +497,17 @@ def history(ctx: Context, resource: str | None, output_format: str) -> None:
         return
     _print_interrupted(ctx)
     if not versions:
-        click.echo("No history yet: nothing was applied from this project directory.")
+        echo("No history yet: nothing was applied from this project directory.")
         return
     latest = {(v.type, v.resource): v.version for v in versions}
     for key in dict.fromkeys((v.type, v.resource) for v in versions):
-        click.echo(f"{key[0]} {key[1]}")
+        echo(f"{escape(key[0])} {escape(key[1])}")
         for v in (v for v in versions if (v.type, v.resource) == key):
             mark = "  (current)" if latest[key] == v.version else ""
-            click.echo(f"  v{v.version}  {v.created_at}  {v.source:<8}  {', '.join(v.hosts)}{mark}")
+            echo(f"  v{v.version}  {stamp(v.created_at)}  {v.source:<8}  {escape(', '.join(v.hosts))}{mark}")
 
 
-@cli.command()
+@cli.command(short_help='Re-apply an earlier version of a resource.')
 @common_options
 @click.argument("resource")
 @click.option("--to", "to", type=click.IntRange(min=1), metavar="VERSION",
@@ -368,9 +519,11 @@ def rollback(ctx: Context, resource: str, to: int | None, inventory: str | None,
     """Re-apply an earlier version of RESOURCE and record it as a new version.
 
     Works from a project directory with or without main.py (secret values that
-    are not stored come from main.py).
+    are not stored come from main.py). Asks first (--yes skips it); declining
+    changes nothing and exits 2.
     """
-    from clockwork.history import choose_version, rollback as roll_back
+    from clockwork.history import choose_version
+    from clockwork.history import rollback as roll_back
     from clockwork.project import Project
 
     directory = ctx.project_dir.resolve()
@@ -381,12 +534,12 @@ def rollback(ctx: Context, resource: str, to: int | None, inventory: str | None,
     report: Report = ctx.call(roll_back, project, current, target, inventory, ctx.progress)
     _print_results(ctx, report, lambda r: True)
     if report.status == "ok":
-        click.echo(f"Rolled back {target.type} {target.resource!r} to version {target.version} "
+        echo(f"Rolled back {target.type} {target.resource!r} to version {target.version} "
                    f"(recorded as version {current.version + 1})")
     _exit(report)
 
 
-@cli.command()
+@cli.command(short_help='Change what is deployed from a partial update.py.')
 @common_options
 @inventory_option
 @click.option("--file", "file_name", default="update.py", show_default=True, metavar="FILE",
@@ -404,8 +557,9 @@ def update(
     The deployed spec comes from this directory's state, or else from the hosts'
     manifests (so update works from a directory holding only update.py and an
     inventory). A changed description is turned into field changes by the model
-    when one is configured. After confirmation the result is applied, recorded
-    and evaluated; if that evaluation fails, the change is rolled back.
+    when one is configured. After confirmation (--yes skips it; declining changes
+    nothing and exits 2) the result is applied, recorded and evaluated; if that
+    evaluation fails, the change is rolled back.
     """
     from clockwork.settings import load_settings
     from clockwork.update import describe_value, field_diff, plan_update, run_update
@@ -415,43 +569,43 @@ def update(
     plan = ctx.call(plan_update, directory, file_name, inventory, settings, model, ctx.progress)
     for change in plan.changes:
         if change.previous is None:
-            click.echo(f"✓ New resource: {change.label}")
+            echo(f"✓ New resource: {change.label}")
         else:
-            click.echo(f"✓ Detected existing deployment: {change.label} ({change.origin})")
+            echo(f"✓ Detected existing deployment: {change.label} ({escape(change.origin)})")
         for name in change.fields if change.previous is not None else []:
             before, after = field_diff(change, name)
-            click.echo(f"    {name}: {describe_value(before)} → {describe_value(after)}")
+            echo(f"    {escape(name)}: {escape(describe_value(before))} → {escape(describe_value(after))}")
         if change.previous is not None and not change.fields:
-            click.echo("    no change")
+            echo("    no change")
         if change.note:
-            click.echo(f"    ({change.note})")
+            echo(f"    ({escape(change.note)})")
     if dry_run:
-        click.echo("Dry run: nothing was changed.")
+        echo("Dry run: nothing was changed.")
         return
     if not any(change.fields or change.previous is None for change in plan.changes):
-        click.echo("Nothing to update: every resource is already as update.py asks.")
+        echo("Nothing to update: every resource is already as update.py asks.")
         return
     _confirm(yes, "update", "Apply these changes?")
     outcome = ctx.call(run_update, plan, ctx.progress, no_rollback)
     _print_results(ctx, outcome.applied, lambda r: bool(r.changed) or r.status != "ok")
     verified = outcome.verified
     if verified is not None and verified.status == "ok":
-        click.echo("✓ All checks passing")
+        echo("✓ All checks passing")
         _exit(outcome.applied)
         return
     if verified is not None:
-        click.echo("✗ Evaluation after the update failed:")
+        echo("✗ Evaluation after the update failed:")
         for result in verified.results:
             if result.status != "ok":
-                click.echo(f"  {_line(result, len(verified.hosts) > 1)}")
+                echo(f"  {_line(result, len(verified.hosts) > 1)}")
     if outcome.rolled_back is not None:
-        click.echo(f"↩ Rolled back: {_tally(outcome.rolled_back, 'changed', 'unchanged')}")
+        echo(f"↩ Rolled back: {_tally(outcome.rolled_back, 'changed', 'unchanged')}")
     elif no_rollback:
-        click.echo("Kept the failed update in place (--no-rollback).")
+        echo("Kept the failed update in place (--no-rollback).")
     sys.exit(1)
 
 
-@cli.command()
+@cli.command(short_help='Keep the fleet as last applied: drift, expiry, alerts.')
 @common_options
 @inventory_option
 @click.option("--once", is_flag=True, help="Run one pass over the resources that are due, then exit (for cron).")
@@ -473,7 +627,7 @@ def reconcile(ctx: Context, inventory: str | None, once: bool, print_systemd_uni
     check could not be evaluated.
     """
     from clockwork.reconcile import EventLog, Service, make_reconciler, systemd_unit
-    from clockwork.reconcile.schedule import stamp
+    from clockwork.durations import stamp
     from clockwork.state.sqlite import STATE_DIR
 
     directory = ctx.project_dir.resolve()
@@ -490,17 +644,17 @@ def reconcile(ctx: Context, inventory: str | None, once: bool, print_systemd_uni
         log.close()
     report = outcome.report
     if not outcome.looked_after:
-        click.echo("Nothing to reconcile: no resource was applied with reconcile=True or a max_duration.")
+        echo("Nothing to reconcile: no resource was applied with reconcile=True or a max_duration.")
         return
     _print_results(ctx, report, lambda r: not ctx.quiet or r.status != "ok" or bool(r.changed))
     checked = len(report.results)
     next_due = "nothing scheduled" if outcome.next_wake == float("inf") else f"next check due {stamp(outcome.next_wake)}"
-    click.echo(f"Reconciled: {checked} checked, {outcome.corrected} corrected, {outcome.expired} expired, "
-               f"{report.count('drift')} drift, {report.count('error')} errors; {next_due}")
+    echo(f"Reconciled: {checked} checked, {outcome.corrected} corrected, {outcome.expired} expired, "
+               f"{report.count('drift')} drift, {_count(report.count('error'), 'error')}; {next_due}")
     _exit(report, drift_fails=True)
 
 
-@cli.command()
+@cli.command(short_help='Show each reconciled resource: last result, next due.')
 @common_options
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="Output format.")
@@ -517,21 +671,21 @@ def status(ctx: Context, output_format: str) -> None:
         return
     _print_interrupted(ctx)
     if not rows:
-        click.echo("Nothing is reconciled: no resource was applied with reconcile=True or a max_duration.")
+        echo("Nothing is reconciled: no resource was applied with reconcile=True or a max_duration.")
         return
     for row in rows:
-        corrections = f"{row.corrections_total} corrections ({row.corrections_last_hour} in the last hour)"
+        corrections = f"{_count(row.corrections_total, 'correction')} ({row.corrections_last_hour} in the last hour)"
         parts = [f"{row.state}", f"last {row.last_result or '-'} at {row.last_checked or '-'}",
                  f"next due {row.next_due or '-'}", corrections]
         if row.expires_at:
             parts.append(f"expires {row.expires_at}")
         mark = "✓" if row.state == "ok" else "✗" if row.state in ("drift", "failure", "flapping", "unreachable") else "·"
-        click.echo(f"{mark} [{row.host}] {row.type} {row.resource}: {'; '.join(parts)}")
+        echo(f"{mark} [{escape(row.host)}] {escape(row.type)} {escape(row.resource)}: {escape('; '.join(parts))}")
         if row.detail and row.state not in ("ok",):
-            click.echo(f"    {row.detail}")
+            echo(f"    {escape(row.detail)}")
 
 
-@cli.command()
+@cli.command(short_help="Push back a resource's max_duration expiry.")
 @common_options
 @click.argument("resource")
 @click.option("--by", "by", required=True, metavar="DURATION", help="How much longer it may live ('2h', '30m').")
@@ -540,45 +694,67 @@ def extend(ctx: Context, resource: str, by: str) -> None:
     """Push back the max_duration expiry of RESOURCE (a name or Type/name) on every host."""
     from clockwork.durations import parse_duration
     from clockwork.reconcile import extend as extend_expiry
-    from clockwork.reconcile.schedule import stamp
+    from clockwork.durations import stamp
 
     try:
         seconds = parse_duration(by)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--by") from None
     for lifetime in ctx.call(extend_expiry, ctx.project_dir.resolve(), resource, seconds, by):
-        click.echo(f"✓ [{lifetime.host}] {lifetime.type} {lifetime.name}: expires {stamp(lifetime.expires_at)}")
+        echo(f"✓ [{escape(lifetime.host)}] {escape(lifetime.type)} {escape(lifetime.name)}: expires {stamp(lifetime.expires_at)}")
 
 
 def _print_interrupted(ctx: Context) -> None:
+    from clockwork.durations import stamp
     from clockwork.history import interrupted
 
     for killed in ctx.call(interrupted, ctx.project_dir.resolve()):
-        click.echo(f"! {killed['command']} (pid {killed['pid']}) started {killed['started_at']} was interrupted: "
+        echo(f"! {killed['command']} (pid {killed['pid']}) started {stamp(killed['started_at'])} was interrupted: "
                    "what it changed on the hosts has no version here; `clockwork evaluate` shows where they stand")
 
 
 def _confirm(yes: bool, command: str, question: str) -> None:
-    """Ask on a terminal; without one, refuse unless --yes (never hang)."""
+    """Ask on a terminal; without one, refuse unless --yes (never hang). No (or ^C, ^D) is exit 2, nothing changed."""
     if yes:
         return
     if not sys.stdin.isatty():
         raise CommandError(ConfirmationRequired(
             f"{command} needs confirmation and stdin is not a terminal: pass --yes to {command} without asking"))
-    click.confirm(question, abort=True)
+    try:
+        confirmed = click.confirm(escape(question))
+    except click.exceptions.Abort:
+        confirmed = False
+        echo()
+    if not confirmed:
+        raise CommandError(ConfirmationRequired(f"{command} declined: nothing was changed"))
 
 
-@cli.command()
+def _names(hosts: list[str], at_most: int = 10) -> str:
+    """``host-01, host-02`` or ``50 hosts (host-01, …, host-10 and 40 more)``."""
+    if len(hosts) <= at_most:
+        return ", ".join(hosts) or "no host"
+    return f"{len(hosts)} hosts ({', '.join(hosts[:at_most])} and {len(hosts) - at_most} more)"
+
+
+def _count(number: int, noun: str) -> str:
+    """``1 correction``, ``2 corrections``."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+@cli.command(short_help="Print Clockwork's version (same as --version).")
 def version() -> None:
-    """Print Clockwork's version."""
-    click.echo(f"clockwork {package_version('clockwork')}")
+    """Print Clockwork's version (same as --version)."""
+    echo(f"clockwork {_version()}")
 
 
 def main() -> None:
+    from gevent import monkey
+
+    monkey.patch_all()  # before anything opens a socket: pyinfra connects hosts in parallel greenlets
     try:
         cli(prog_name="clockwork")
-    except Exception as error:  # a bug, not a user error: one line, the traceback with -v
-        if logging.getLogger("pyinfra").level <= logging.WARNING:
-            raise
-        click.echo(f"Error: internal error: {type(error).__name__}: {error} (run with -v for the traceback)", err=True)
-        sys.exit(1)
+    except Exception as error:  # noqa: BLE001 (a bug outside any command; ClockworkGroup handles those inside)
+        path = write_debug_log(Path.cwd(), error)
+        echo(f"Error: internal error (a bug in Clockwork): {escape(f'{type(error).__name__}: {error}')}; "
+                   f"the traceback is in {path}", err=True)
+        sys.exit(ExitStatus.INTERNAL)

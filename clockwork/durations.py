@@ -1,8 +1,10 @@
-"""Durations ("30s", "5m", "2h", "1h30m") and check intervals (seconds, duration or cron)."""
+"""Durations ("30s", "5m", "2h", "1h30m"), check intervals (seconds, duration or cron), and how times read."""
 
 from __future__ import annotations
 
+import math
 import re
+from datetime import datetime, timezone
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION = re.compile(r"^(?:\d+[smhdw])+$")
@@ -49,3 +51,16 @@ def validate_interval(value: int | str) -> int | str:
             "or a cron expression ('*/5 * * * *')"
         ) from None
     return value
+
+
+def stamp(moment: float) -> str:
+    """An epoch time (how every time is kept) as RFC 3339 UTC, as output, logs, alerts and JSON show it.
+
+    >>> stamp(0)
+    '1970-01-01T00:00:00Z'
+    >>> stamp(float("inf"))
+    'never'
+    """
+    if not math.isfinite(moment):
+        return "never"
+    return datetime.fromtimestamp(moment, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")

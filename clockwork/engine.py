@@ -12,44 +12,123 @@ import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gevent
+from paramiko import SSHClient, SSHException
 from pyinfra.api import Config, FactBase, Inventory, State
 from pyinfra.api.host import Host
 from pyinfra.api.operation import OperationMeta
-from pyinfra.api.operations import run_ops
+from pyinfra.api.operations import run_host_op
 from pyinfra.api.state import BaseStateCallback
 from pyinfra.connectors.local import LocalConnector
+from pyinfra.connectors.ssh import SSHConnector
 from pyinfra.context import ctx_host, ctx_state
 
 from clockwork.exceptions import InventoryError
 from clockwork.facts.batch import Batch
 from clockwork.resources.base import Observed, Probe, Target
 
+if TYPE_CHECKING:
+    from typing import Self
+
 #: Progress callback: (phase, hosts done, hosts in all). Phases: connect, read, apply.
 Progress = Callable[[str, int, int], None]
 
 CONNECT_TIMEOUT = 10
 
+#: The error of an operation that did not run because its host's connection was lost mid-apply.
+NOT_RUN_LOST = "not run: host connection lost"
+
+
+#: What an inventory file may be called (anything else that is not a file is a host name or a module).
+_INVENTORY_SUFFIXES = (".py", ".yml", ".yaml", ".json", ".toml", ".ini", ".cfg", ".txt")
+
 
 def load_inventory(spec: str, cwd: Path) -> Inventory:
-    """Build an inventory from anything pyinfra's CLI accepts: a file, ``@local``, ``a,b,c``."""
-    from pyinfra_cli.exceptions import CliError
-    from pyinfra_cli.inventory import make_inventory
+    """Build an inventory from anything pyinfra's CLI accepts: a file, ``@local``, ``a,b,c``, one host name.
 
-    if spec.endswith(".py") and not (cwd / spec).is_file() and not Path(spec).is_file():
-        raise InventoryError(f"inventory file not found: {spec}")
-    path = cwd / spec
+    Relative files are looked up in ``cwd`` (the project), then in the current
+    directory. A host defined twice with different data, or host data with a
+    key no connector knows (``ssh_hostnme``), is an ``InventoryError``.
+    """
+    from pyinfra.api.exceptions import PyinfraError
+    from pyinfra_cli.exceptions import CliError
+    from pyinfra_cli.inventory import make_inventory, make_inventory_from_files
+    from pyinfra_cli.util import try_import_module_attribute
+
+    file = next((candidate for candidate in (cwd / spec, Path(spec)) if candidate.is_file()), None)
+    names = [part.strip() for part in spec.split(",") if part.strip()]
+    if file is None and not spec.startswith("@") and (spec.endswith(_INVENTORY_SUFFIXES) or "/" in spec):
+        where = f"{cwd}" if Path(spec).is_absolute() or cwd.resolve() == Path.cwd() else f"{cwd} or {Path.cwd()}"
+        raise InventoryError(f"inventory file {spec} does not exist (looked in {where})")
+    if file is None and not names:
+        raise InventoryError(f"inventory {spec!r} names no hosts")
+    if file is None and any(char.isspace() for name in names for char in name):
+        raise InventoryError(f"inventory {spec!r} is neither an inventory file nor a list of host names")
     try:
         # Inventory files are executed by pyinfra's loader, which records the file on a State.
         with ctx_state.use(State()):
-            inventory = make_inventory(str(path) if path.is_file() else spec, cwd=str(cwd))
-    except (CliError, SyntaxError, ImportError, ValueError, TypeError, KeyError, OSError) as error:
+            if file is not None:
+                _check_definitions(spec, file)
+                inventory = make_inventory(str(file), cwd=str(cwd))
+            elif spec.startswith("@") or try_import_module_attribute(spec, raise_for_none=False) is not None:
+                inventory = make_inventory(spec, cwd=str(cwd))
+            else:
+                # A host list or one host name: pyinfra would take "web-1," as two names (one empty),
+                # and a single name only if it resolves; both are SSH hosts here, resolved at connect.
+                inventory = make_inventory_from_files(",".join(dict.fromkeys(names)), cwd=str(cwd))
+    except InventoryError:
+        raise
+    except (CliError, PyinfraError, SyntaxError, ImportError, ValueError, TypeError, KeyError, OSError) as error:
         raise InventoryError(f"inventory {spec}: {error}") from None
     if not len(inventory):
         raise InventoryError(f"inventory {spec} has no hosts")
+    _check_data_keys(spec, inventory)
     return inventory
+
+
+def _check_definitions(spec: str, file: Path) -> None:
+    """Refuse a host defined in two places with different data: pyinfra would silently merge them."""
+    from pyinfra_cli.inventory import _get_groups_from_filename
+
+    defined: dict[str, tuple[str, dict[str, Any]]] = {}
+    for group, members in _get_groups_from_filename(str(file)).items():
+        for member in members[0] if isinstance(members, tuple) else members:
+            name, data = member if isinstance(member, tuple) else (member, {})
+            if not isinstance(data, dict):
+                raise InventoryError(f"inventory {spec}: host {name!r} in {group}: its data must be a dict")
+            if not data:
+                continue  # a reference to a host defined elsewhere
+            if name in defined and defined[name][1] != data:
+                first, before = defined[name]
+                differing = sorted(key for key in before.keys() | data.keys() if before.get(key) != data.get(key))
+                where = f"twice in {group}" if first == group else f"in {first} and in {group}"
+                raise InventoryError(
+                    f"inventory {spec}: host {name!r} is defined {where} with different data "
+                    f"({', '.join(differing)}): define it once, or with the same data"
+                )
+            defined.setdefault(name, (group, data))
+
+
+def _check_data_keys(spec: str, inventory: Inventory) -> None:
+    """Refuse host data keys in a connector's namespace (``ssh_…``, ``docker_…``) that no connector reads."""
+    import difflib
+
+    from pyinfra.api.connectors import get_all_connectors
+
+    known: set[str] = set()
+    for connector in get_all_connectors().values():
+        known |= set(getattr(connector, "data_meta", {}))
+    prefixes = {key.split("_", 1)[0] + "_" for key in known} - {"fake_"}
+    for host in inventory:
+        for key in host.data.dict():
+            if key.startswith(tuple(prefixes)) and key not in known:
+                close = difflib.get_close_matches(key, sorted(known), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                tried = host.data.get("ssh_hostname") or host.name
+                over_ssh = f": as written, it would connect to {tried!r}" if issubclass(host.connector_cls, SSHConnector) else ""
+                raise InventoryError(f"inventory {spec}: host {host.name!r} has unknown data key {key!r}{hint}{over_ssh}")
 
 
 def host_groups(inventory: Inventory) -> dict[str, set[str]]:
@@ -62,11 +141,18 @@ def host_groups(inventory: Inventory) -> dict[str, set[str]]:
 
 
 def select_hosts(inventory: Inventory, patterns: Iterable[str] | None) -> list[str]:
-    """Host names matching any pattern (host name, group name, or glob), in inventory order."""
+    """Host names matching any pattern (host name, group name, or glob), in inventory order.
+
+    ``None`` selects every host; an empty list (``--limit ""``) is an error, not "every host".
+    """
     names = [host.name for host in inventory]
-    if not patterns:
+    if patterns is None:
         return names
+    patterns = list(patterns)
     groups = host_groups(inventory)
+    known = ", ".join(sorted(set(groups) | set().union(*groups.values())))
+    if not patterns:
+        raise InventoryError(f"--limit names no host or group (the inventory has: {known})")
     selected = []
     for pattern in patterns:
         matched = [
@@ -74,7 +160,7 @@ def select_hosts(inventory: Inventory, patterns: Iterable[str] | None) -> list[s
             if fnmatch.fnmatchcase(name, pattern) or any(fnmatch.fnmatchcase(g, pattern) for g in groups[name])
         ]
         if not matched:
-            raise InventoryError(f"--limit {pattern}: no host or group of that name in the inventory")
+            raise InventoryError(f"--limit {pattern}: no host or group of that name in the inventory (it has: {known})")
         selected += [name for name in matched if name not in selected]
     return [name for name in names if name in selected]
 
@@ -118,7 +204,7 @@ class Session:
         self.state.add_callback_handler(_TcpNoDelay())
         self.hosts: list[Host] = []
 
-    def __enter__(self) -> Session:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -129,15 +215,31 @@ class Session:
         return Target(host.name, base_dir=str(self.project_dir) if local else None, local=local)
 
     def _parallel(self, phase: str, hosts: list[Host], work: Callable[[Host], Any]) -> dict[Host, Any]:
-        def run(host: Host) -> Any:
+        """``work(host)`` for every host in parallel greenlets; an exception is raised here, once.
+
+        (A greenlet that dies of an exception has gevent print its traceback; caught in
+        the greenlet and raised in the caller, a bug is reported once, as a bug.)
+        """
+
+        def run(host: Host) -> tuple[bool, Any]:
             with ctx_state.use(self.state), ctx_host.use(host):
-                return work(host)
+                try:
+                    return True, work(host)
+                except Exception as error:  # noqa: BLE001 (raised again below, in the caller)
+                    return False, error
 
         greenlets = {self.state.pool.spawn(run, host): host for host in hosts}
         results: dict[Host, Any] = {}
+        failure: Exception | None = None
         for done, greenlet in enumerate(gevent.iwait(list(greenlets)), start=1):
-            results[greenlets[greenlet]] = greenlet.get()
+            ok, value = greenlet.get()
+            if ok:
+                results[greenlets[greenlet]] = value
+            else:
+                failure = failure or value
             self.progress(phase, done, len(greenlets))
+        if failure is not None:
+            raise failure
         return results
 
     def connect(self) -> dict[str, str]:
@@ -146,7 +248,10 @@ class Session:
         def connect(host: Host) -> str | None:
             try:
                 host.connect(show_errors=False, raise_exceptions=True)
-            except Exception as error:  # any failure makes this one host unreachable
+            except Exception as error:  # noqa: BLE001 (any failure makes this one host unreachable)
+                if isinstance(error.__context__, socket.gaierror):  # say which name did not resolve
+                    tried = host.data.get("ssh_hostname") or host.name
+                    return f"could not resolve host name {tried!r} ({error.__context__.strerror})"
                 return str(error) or type(error).__name__
             return None
 
@@ -175,11 +280,11 @@ class Session:
             requests = tuple((fact_class, tuple(keys)) for fact_class, keys in by_fact.items())
             try:
                 values = host.get_fact(Batch, requests=requests)
-            except Exception as error:  # the host dropped or the command could not run
+            except Exception as error:  # noqa: BLE001 (the host dropped or the command could not run)
                 return f"could not read host state: {error or type(error).__name__}"
             if len(values) != len(requests):
                 return "could not read host state: incomplete output"
-            return Observed(dict(zip(by_fact, values)))
+            return Observed(dict(zip(by_fact, values, strict=True)))
 
         return self._parallel("read", [host for host in self.hosts if host in probes], read)
 
@@ -187,7 +292,9 @@ class Session:
         """Add each host's operations (``call(target)`` returns the pyinfra OperationMeta) and run them.
 
         Hosts run independently of each other; one failed operation does not stop
-        the others on its host. Keys are the caller's, returned with each outcome.
+        the others on its host. A host whose connection drops keeps the outcomes of
+        the operations it completed; the one it was running and the rest are
+        ``NOT_RUN_LOST``. Keys are the caller's, returned with each outcome.
         """
         metas: dict[tuple[Host, Any], OperationMeta] = {}
         for host, host_calls in calls.items():
@@ -196,16 +303,40 @@ class Session:
                     metas[(host, key)] = call(self.target(host))
         if not metas:
             return {}
-        total = len(calls)
-        self.progress("apply", 0, total)
-        failure = None
-        try:
-            run_ops(self.state, no_wait=True)
-        except Exception as error:  # a host failed mid-run: its unfinished operations are errors
-            failure = str(error) or type(error).__name__
-        self.progress("apply", total, total)
-        return {key: _outcome(meta, failure) for key, meta in metas.items()}
+        order = {op_hash: index for index, op_hash in enumerate(self.state.get_op_order())}
+        self.state.is_executing = True
+        self.progress("apply", 0, len(calls))
+        runs = self._parallel("apply", list(calls), lambda host: self._run_host(host, list(order)))
+        outcomes = {}
+        for (host, key), meta in metas.items():
+            lost_at, errors = runs[host]
+            if lost_at is not None and order[meta._hash] >= order[lost_at]:
+                outcomes[(host, key)] = OperationOutcome(False, NOT_RUN_LOST)
+            elif meta._hash in errors:
+                outcomes[(host, key)] = OperationOutcome(False, errors[meta._hash])
+            else:
+                outcomes[(host, key)] = _outcome(meta)
+        return outcomes
 
+    def _run_host(self, host: Host, order: list[str]) -> tuple[str | None, dict[str, str]]:
+        """Run ``host``'s operations in order (pyinfra's ``run_host_op``), stopping when its connection is lost.
+
+        Returns the operation it was lost at (or ``None``) and the errors of
+        operations that raised on a live connection.
+        """
+        errors: dict[str, str] = {}
+        for op_hash in order:
+            if op_hash not in self.state.ops[host]:
+                continue
+            try:
+                succeeded = run_host_op(self.state, host, op_hash)
+                succeeded = succeeded and self.state.get_op_data_for_host(host, op_hash).operation_meta.did_succeed()
+            except (OSError, EOFError, SSHException) as error:  # the connection dropped, or a transfer failed
+                succeeded = False
+                errors[op_hash] = f"not run: {error or type(error).__name__}"
+            if not succeeded and not _connected(host):
+                return op_hash, errors
+        return None, errors
     def close(self) -> None:
         """Close every SSH connection (pyinfra's disconnect leaves the sockets open)."""
         for host in self.hosts:
@@ -215,9 +346,28 @@ class Session:
             host.connected = False
 
 
-def _outcome(meta: OperationMeta, failure: str | None) -> OperationOutcome:
+def _connected(host: Host) -> bool:
+    """Whether ``host``'s SSH connection still works (hosts of other connectors always do).
+
+    Asked after an operation failed: a dropped connection may not be noticed yet
+    (its transport still looks active), so a channel is opened to find out.
+    """
+    client = getattr(host.connector, "client", None)
+    if not isinstance(client, SSHClient):
+        return True
+    transport = client.get_transport()
+    if transport is None or not transport.is_active():
+        return False
+    try:
+        transport.open_session(timeout=CONNECT_TIMEOUT).close()
+    except (SSHException, OSError, EOFError):
+        return False
+    return True
+
+
+def _outcome(meta: OperationMeta) -> OperationOutcome:
     if not meta.is_complete():
-        return OperationOutcome(False, f"not run: {failure or 'the host failed earlier'}")
+        return OperationOutcome(False, "not run: the host failed earlier")
     if meta.did_succeed():
         return OperationOutcome(meta.did_change())
     output = (meta.stderr or meta.stdout or "command failed").strip().splitlines()

@@ -97,11 +97,11 @@ class Applied:
 
 def last_applied(project: Project) -> dict[tuple[str, str], Applied]:
     """For each resource whose declaration changed since its last apply: that version and the resource as applied."""
-    from clockwork.history import has_state, rebuild
+    from clockwork.history import rebuild
     from clockwork.record import stored_spec
-    from clockwork.state import open_store
+    from clockwork.state import open_store, state_exists
 
-    if not has_state(project.directory):
+    if not state_exists(project.directory):
         return {}
     applied = {}
     with open_store(project.directory) as store:

@@ -2,6 +2,22 @@
 
 from __future__ import annotations
 
+from enum import IntEnum
+
+
+class ExitStatus(IntEnum):
+    """The exit status of every command (DESIGN.md's CLI contract)."""
+
+    OK = 0
+    #: evaluate (or reconcile --once) found drift or pending changes; update rolled back.
+    DRIFT = 1
+    #: usage or project error: bad arguments, main.py, inventory, settings, state store, a declined prompt.
+    USAGE = 2
+    #: a host could not be reached, or a check or an operation failed on it (the rest still ran).
+    HOST = 3
+    #: a bug in Clockwork: one line on stderr, the traceback in ``.clockwork/debug.log``.
+    INTERNAL = 4
+
 
 class ClockworkError(Exception):
     """Base of every error Clockwork expects; ``exit_code`` is what the CLI exits with.
@@ -25,7 +41,7 @@ class InventoryError(ClockworkError, ValueError):
 
 
 class ConfirmationRequired(ClockworkError):
-    """A destructive command was run without a terminal to ask on and without ``--yes``."""
+    """A destructive command was run without a terminal to ask on and without ``--yes``, or was declined."""
 
     exit_code = 2
 
@@ -50,3 +66,15 @@ class StateError(ClockworkError):
 
 class SettingsError(ProjectError):
     """A ``CW_`` setting (environment or ``.env``) has a value Clockwork cannot use."""
+
+
+class HostReadError(ClockworkError, RuntimeError):
+    """What a host was asked could not be read there: a fact failed, docker did not answer, a check could not run.
+
+    Only this error makes a host × resource an error result (exit status 3);
+    any other exception while evaluating is a bug in Clockwork (exit status 4).
+
+    >>> raise HostReadError("docker: Cannot connect to the Docker daemon at unix:///var/run/docker.sock")
+    """
+
+    exit_code = 3

@@ -13,18 +13,12 @@ from clockwork.resources import RESOURCE_TYPES
 from clockwork.resources.base import Resource
 from clockwork.results import Report
 from clockwork.secrets import REDACTED, held_digest, matches_held
-from clockwork.state import Version, open_store
-from clockwork.state.sqlite import STATE_DIR
-
-
-def has_state(project_dir: Path) -> bool:
-    """Whether anything was ever applied from this directory (reading never creates the store)."""
-    return (project_dir / STATE_DIR / "state.db").is_file()
+from clockwork.state import Version, open_store, state_exists
 
 
 def history(project_dir: Path, resource: str | None = None) -> list[Version]:
     """Every recorded version, oldest first; ``resource`` is a name or ``Type/name``."""
-    if not has_state(project_dir):
+    if not state_exists(project_dir):
         return []
     type_name, _, name = resource.rpartition("/") if resource else ("", "", None)
     with open_store(project_dir) as store:
@@ -37,7 +31,7 @@ def history(project_dir: Path, resource: str | None = None) -> list[Version]:
 def interrupted(project_dir: Path) -> list[dict[str, Any]]:
     """Deployments whose process died before they finished (marked by the next writer): what they wrote on the
     hosts has no version in the history."""
-    if not has_state(project_dir):
+    if not state_exists(project_dir):
         return []
     with open_store(project_dir) as store:
         return store.interrupted()

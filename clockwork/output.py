@@ -1,11 +1,33 @@
-"""Machine-readable renderings of a report: the JSON document of DESIGN.md and JUnit XML."""
+"""Renderings of a report: control characters escaped for terminals, the JSON document of DESIGN.md, JUnit XML."""
 
 from __future__ import annotations
 
 import json
+import unicodedata
 from xml.etree import ElementTree
 
 from clockwork.results import Report
+from clockwork.secrets import mask_text
+
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_BIDI = set(range(0x202A, 0x202F)) | set(range(0x2066, 0x206A))
+
+
+def escape(text: str, keep_newlines: bool = False) -> str:
+    """Control characters as backslash escapes (``esc\\x1b[31mred``), never raw and never dropped.
+
+    Names and details come from main.py, the inventory and the hosts; printed raw,
+    an escape sequence would restyle the terminal (and click drops it in a pipe).
+    """
+    return "".join(
+        char if (char == "\n" and keep_newlines) or not _is_control(char)
+        else _ESCAPES.get(char) or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
+        for char in text
+    )
+
+
+def _is_control(char: str) -> bool:
+    return unicodedata.category(char) in ("Cc", "Cs", "Zl", "Zp") or ord(char) in _BIDI
 
 
 def summary(report: Report) -> dict[str, int]:
@@ -36,14 +58,18 @@ def to_junit(report: Report, suite: str = "clockwork evaluate") -> str:
         root, "testsuite", name=suite, tests=str(len(report.results)),
         failures=str(failures), errors=str(report.count("error")), skipped="0",
     )
+    def text(value: str) -> str:  # XML 1.0 cannot hold most control characters: escape them, mask secrets
+        return escape(mask_text(value), keep_newlines=True)
+
     for result in report.results:
-        case = ElementTree.SubElement(testsuite, "testcase", classname=result.host, name=f"{result.type} {result.resource}")
+        case = ElementTree.SubElement(testsuite, "testcase", classname=text(result.host),
+                                      name=text(f"{result.type} {result.resource}"))
         if result.status in ("drift", "pending"):
-            failure = ElementTree.SubElement(case, "failure", message=result.detail, type=result.status)
-            failure.text = "\n".join(diff.describe() for diff in result.diffs)
+            failure = ElementTree.SubElement(case, "failure", message=text(result.detail), type=result.status)
+            failure.text = text("\n".join(diff.describe() for diff in result.diffs))
         elif result.status == "error":
-            ElementTree.SubElement(case, "error", message=result.error or result.detail, type="error")
+            ElementTree.SubElement(case, "error", message=text(result.error or result.detail), type="error")
         else:
-            ElementTree.SubElement(case, "system-out").text = result.detail
+            ElementTree.SubElement(case, "system-out").text = text(result.detail)
     ElementTree.indent(root)
     return ElementTree.tostring(root, encoding="unicode", xml_declaration=True) + "\n"

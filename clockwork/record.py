@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+import time
 from typing import Any
 
 from pyinfra.api.host import Host
+from pyinfra.api.operation import OperationMeta
 
 from clockwork.complete.lock import resource_key
 from clockwork.engine import Session
@@ -15,7 +18,7 @@ from clockwork.resources.base import Observed, Resource, Target
 from clockwork.results import Result
 from clockwork.secrets import Resolver, held, held_digest, protect, shows_secrets, transform
 from clockwork.state.base import StateStore, Version
-from clockwork.state.sqlite import now
+from clockwork.durations import stamp
 
 #: Where a project's manifest lives on ``@local`` (relative to the project), so projects do not share one.
 PROJECT_MANIFEST = ".clockwork/manifest.json"
@@ -69,7 +72,7 @@ def record_versions(
     Returns every resource's current version (new or unchanged) by ``Type/name``.
     """
     versions: dict[str, Version] = {}
-    at = now()
+    at = time.time()
     key = store.secret_key()
     for resource in resources:
         mine = [r for r in results if r.type == resource.type_name and r.resource == resource.name]
@@ -107,7 +110,7 @@ def manifest_updates(
 ) -> dict[str, dict[str, dict[str, Any] | None]]:
     """Per host name, the manifest entries that differ from what the host's manifest says."""
     updates: dict[str, dict[str, dict[str, Any] | None]] = {}
-    at = now()
+    at = stamp(time.time())
     for result in results:
         key = f"{result.type}/{result.resource}"
         host, observed = hosts[result.host]
@@ -124,8 +127,10 @@ def manifest_updates(
 
 def write_manifests(session: Session, updates: dict[str, dict[str, dict[str, Any] | None]]) -> dict[str, str]:
     """Run the manifest operation on each connected host with updates; returns host → error for those that failed."""
+    def writer(entries: dict[str, dict[str, Any] | None]) -> Callable[[Target], OperationMeta]:
+        return lambda target: manifest(path=manifest_path(target), entries=entries)
+
     outcomes = session.operate({
-        host: [("manifest", lambda target, entries=updates[host.name]: manifest(path=manifest_path(target), entries=entries))]
-        for host in session.hosts if host.name in updates
+        host: [("manifest", writer(updates[host.name]))] for host in session.hosts if host.name in updates
     })
     return {host.name: outcome.error for (host, _key), outcome in outcomes.items() if outcome.error}

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,14 +18,14 @@ from clockwork.complete import _model_client, complete_project
 from clockwork.engine import Progress, Session
 from clockwork.exceptions import ProjectError
 from clockwork.facts.manifest import Manifest
-from clockwork.history import has_state, rebuild
+from clockwork.history import rebuild
 from clockwork.placement import Placement, place
 from clockwork.project import Project, load_resources
 from clockwork.record import manifest_path, read_manifest
 from clockwork.resources.base import Resource
 from clockwork.results import Report
 from clockwork.settings import Settings
-from clockwork.state import Version, open_store
+from clockwork.state import Version, open_store, state_exists
 
 PROPOSAL_PROMPT = (
     "The resource below is deployed with `current`. Its description is now `new_description`. Propose the "
@@ -76,6 +77,14 @@ def _from_manifests(directory: Path, inventory: str | None, resources: list[Reso
     return found
 
 
+def _deployed_at(entry: dict[str, Any]) -> float:
+    """When a manifest entry was deployed (epoch seconds; 0 when the entry does not say)."""
+    try:
+        return datetime.fromisoformat(str(entry.get("deployed_at", "")).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
+
+
 def _propose(resource: Resource, current: dict[str, Any], settings: Settings, model: str) -> dict[str, Any]:
     """The model's field changes for a new description (the kind's identity fields excluded), validated."""
     schema = type(resource).model_json_schema()
@@ -102,7 +111,7 @@ def plan_update(
     main = {(r.type_name, r.name): r for r in load_resources(directory / "main.py")} if (directory / "main.py").is_file() else {}
     stored: dict[str, tuple[Version, str]] = {}
     secret_key: bytes | None = None
-    if has_state(directory):
+    if state_exists(directory):
         with open_store(directory) as store:
             secret_key = store.secret_key()
             for resource in partial:
@@ -112,7 +121,7 @@ def plan_update(
     missing = [r for r in partial if f"{r.type_name}/{r.name}" not in stored]
     if missing:
         for key, (entry, hosts) in _from_manifests(directory, inventory, missing, progress).items():
-            version = Version(entry["type"], entry["name"], entry.get("version", 0), entry.get("deployed_at", ""),
+            version = Version(entry["type"], entry["name"], entry.get("version", 0), _deployed_at(entry),
                               "manifest", entry["spec"], hosts, entry.get("fingerprints", {}))
             stored.setdefault(key, (version, f"version {version.version} on {', '.join(sorted(hosts))}"))
     changes = []

@@ -1,11 +1,38 @@
 #!/bin/sh
-# Install the system parts the tests need (openssh-server, docker.io, busybox-static) when missing.
-# Safe to run again: it installs nothing when everything is there.
+# Install the system parts the tests need, when missing (Debian, as root):
+#   openssh-server   /usr/sbin/sshd, one per fleet host
+#   docker.io        dockerd (the first on PATH, else /usr/sbin/dockerd: tests/fleet.py looks the same way)
+#                    and the docker client
+#   busybox-static   a statically linked /bin/busybox: the test image holds only busybox, no libc
+#                    (Debian's busybox package is dynamically linked; busybox-static replaces it)
+#   locales          localedef and the locale sources, to build the de_DE locale a test runs under
+#   curl, wget       the HTTP clients the health checks use on the hosts
+# Safe to run again: it installs nothing when everything is there. The paths can be
+# overridden (SSHD, DOCKERD, BUSYBOX, LOCALES) to check another layout.
 set -eu
+SSHD=${SSHD:-/usr/sbin/sshd}
+DOCKERD=${DOCKERD:-/usr/sbin/dockerd}
+BUSYBOX=${BUSYBOX:-/bin/busybox}
+LOCALES=${LOCALES:-/usr/share/i18n/locales}
 missing=""
-[ -x /usr/sbin/sshd ] || missing="$missing openssh-server"
-command -v dockerd >/dev/null 2>&1 || [ -x /usr/sbin/dockerd ] || missing="$missing docker.io"
-[ -x /bin/busybox ] || missing="$missing busybox-static"
+need() {
+    case " $missing " in *" $1 "*) ;; *) missing="$missing $1" ;; esac
+}
+has() {
+    command -v "$1" >/dev/null 2>&1
+}
+dynamic() {  # an executable that names shared libraries ("=>" lines) is dynamically linked
+    ldd "$1" 2>/dev/null | grep -q "=>"
+}
+[ -x "$SSHD" ] || need openssh-server
+has dockerd || [ -x "$DOCKERD" ] || need docker.io
+has docker || need docker.io
+if [ ! -x "$BUSYBOX" ] || dynamic "$BUSYBOX"; then
+    need busybox-static
+fi
+{ has localedef && [ -f "$LOCALES/de_DE" ]; } || need locales
+has curl || need curl
+has wget || need wget
 [ -n "$missing" ] || exit 0
 if [ "$(id -u)" != 0 ]; then
     echo "system-deps: need root to install:$missing" >&2

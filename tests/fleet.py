@@ -11,8 +11,11 @@ is a private tmpfs, so that pyinfra's uploads (``/tmp/pyinfra-<sha1(dest)>``,
 the same name on every host) do not collide between hosts.
 
 Needs root, ``/usr/sbin/sshd``, ``unshare``/``nsenter`` (util-linux) and, for
-docker, ``/usr/sbin/dockerd``, the ``docker`` client and ``/bin/busybox``
-(static). Usage::
+docker, ``dockerd`` (the first on PATH, else ``/usr/sbin/dockerd``: what
+``scripts/system-deps.sh`` accepts), the ``docker`` client and a statically
+linked ``/bin/busybox`` (Debian's ``busybox-static``). Hosts of a fleet without
+docker point ``DOCKER_HOST`` at a socket nobody listens on, so that a docker
+daemon of this machine is never what they reach. Usage::
 
     with start_fleet(3, Path("/tmp/myfleet")) as fleet:
         fleet.write_inventory(Path("inventory.py"))
@@ -31,16 +34,23 @@ import shlex
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import tarfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from typing import Self
 
 SSHD = "/usr/sbin/sshd"
-DOCKERD = "/usr/sbin/dockerd"
+#: As scripts/system-deps.sh looks for it: the first dockerd on PATH, else /usr/sbin/dockerd.
+DOCKERD = shutil.which("dockerd") or "/usr/sbin/dockerd"
 BUSYBOX = "/bin/busybox"
+#: DOCKER_HOST of the hosts of a fleet without docker: a socket in the host's directory where nothing listens.
+NO_DOCKER_SOCKET = "no-dockerd.sock"
 RUNUSER = "/usr/sbin/runuser"
 NSENTER = "/usr/bin/nsenter"
 #: Supplementary group of every fleet user; each fleet dockerd gives it its socket.
@@ -118,7 +128,7 @@ class Fleet:
         self.hosts: list[FleetHost] = []
         self._prefix_lock: IO[bytes] | None = prefix_lock
 
-    def __enter__(self) -> Fleet:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -157,14 +167,12 @@ class Fleet:
     def run(self, host: FleetHost, command: str) -> subprocess.CompletedProcess[str]:
         """Run ``command`` with ``sh`` locally as ``host``'s user, in its home, seeing its /tmp and DOCKER_HOST."""
         env = {"PATH": USER_PATH, "LANG": "C.UTF-8", "HOME": str(host.home), "USER": host.user,
-               "LOGNAME": host.user, "SHELL": "/bin/sh"}
-        if host.docker_host:
-            env["DOCKER_HOST"] = host.docker_host
+               "LOGNAME": host.user, "SHELL": "/bin/sh", "DOCKER_HOST": host.docker_host or _no_docker(host)}
         argv = [RUNUSER, "-u", host.user, "--", "sh", "-c", f"cd {shlex.quote(str(host.home))} || exit\n{command}"]
         if host.sshd is not None and host.sshd.poll() is None:
             # Enter the sshd's mount namespace for its private /tmp (a stopped host has none left).
             argv = [NSENTER, f"--target={host.sshd.pid}", "--mount", "--", *argv]
-        return subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        return subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False)
 
     def stop_host(self, host: FleetHost) -> None:
         """Kill ``host``'s sshd and its sessions: the host is unreachable from then on."""
@@ -241,6 +249,27 @@ def closed_port() -> int:
     return _free_ports(1)[0]
 
 
+def is_dynamic_elf(path: Path) -> bool:
+    """Whether ``path`` is an ELF executable that needs a dynamic loader (it has a PT_INTERP program header)."""
+    with path.open("rb") as binary:
+        header = binary.read(64)
+        if header[:4] != b"\x7fELF":
+            return False
+        order = "<" if header[5] == 1 else ">"
+        if header[4] == 2:  # 64-bit
+            phoff, = struct.unpack(order + "Q", header[0x20:0x28])
+            phentsize, phnum = struct.unpack(order + "HH", header[0x36:0x3A])
+        else:
+            phoff, = struct.unpack(order + "I", header[0x1C:0x20])
+            phentsize, phnum = struct.unpack(order + "HH", header[0x2A:0x2E])
+        for index in range(phnum):
+            binary.seek(phoff + index * phentsize)
+            p_type, = struct.unpack(order + "I", binary.read(4))
+            if p_type == 3:  # PT_INTERP
+                return True
+    return False
+
+
 def _check_requirements(root: Path, docker: bool) -> None:
     tools = [SSHD, RUNUSER, NSENTER, "unshare", "ssh-keygen", "useradd"]
     if docker:
@@ -248,6 +277,9 @@ def _check_requirements(root: Path, docker: bool) -> None:
     missing = [tool for tool in tools if shutil.which(tool) is None]
     if missing:
         raise FleetError(f"missing {', '.join(missing)}: run `make test` (it installs what the fleet needs)")
+    if docker and is_dynamic_elf(Path(BUSYBOX)):
+        raise FleetError(f"{BUSYBOX} is dynamically linked (Debian's busybox): the test image has no libc; "
+                         "install busybox-static (`make test` does)")
     if os.geteuid() != 0:
         raise FleetError("a fleet needs root (it adds users and runs sshd)")
     for parent in root.parents:
@@ -277,7 +309,7 @@ def _start(fleet: Fleet, n: int, prefix: str, docker: bool) -> None:
     for host in fleet.hosts:
         _make_home(host, authorized_key)
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation dir
-    for host, port in zip(fleet.hosts, _free_ports(n)):
+    for host, port in zip(fleet.hosts, _free_ports(n), strict=True):
         host.port = port
         _start_sshd(host, fleet.root)
     _wait_sshds(fleet.hosts, fleet.root)
@@ -339,8 +371,7 @@ def _start_sshd(host: FleetHost, root: Path) -> None:
         "LogLevel ERROR",
         "Subsystem sftp internal-sftp",
     ]
-    if host.docker_host:
-        config.append(f'SetEnv "DOCKER_HOST={host.docker_host}"')
+    config.append(f'SetEnv "DOCKER_HOST={host.docker_host or _no_docker(host)}"')
     (host.dir / "sshd_config").write_text("\n".join(config) + "\n")
     log = host.dir / "sshd.log"
     with log.open("wb") as log_file:
@@ -452,6 +483,10 @@ def _image_tar(release: int) -> bytes:
     return buffer.getvalue()
 
 
+def _no_docker(host: FleetHost) -> str:
+    return f"unix://{host.dir / NO_DOCKER_SOCKET}"
+
+
 def _docker_env(host: FleetHost) -> dict[str, str]:
     return {**os.environ, "DOCKER_HOST": host.docker_host or ""}
 
@@ -460,10 +495,10 @@ def _run_all(commands: list[list[str]], envs: list[dict[str, str]] | None = None
     """Run ``commands`` in parallel; raise on the first failure when ``check``."""
     processes = [
         subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        for command, env in zip(commands, envs or [None] * len(commands))
+        for command, env in zip(commands, envs or [None] * len(commands), strict=True)
     ]
     failures = []
-    for command, process in zip(commands, processes):
+    for command, process in zip(commands, processes, strict=True):
         try:
             _out, err = process.communicate(timeout=TIMEOUT)
         except subprocess.TimeoutExpired:
@@ -476,7 +511,7 @@ def _run_all(commands: list[list[str]], envs: list[dict[str, str]] | None = None
 
 
 def _check_call(command: list[str]) -> None:
-    result = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    result = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise FleetError(f"{shlex.join(command)} failed ({result.returncode}): {result.stderr}")
 
@@ -587,4 +622,4 @@ def _unmount_under(root: Path) -> None:
     with open("/proc/self/mountinfo") as mountinfo:
         points = [line.split()[4].encode().decode("unicode_escape") for line in mountinfo]
     for point in sorted((p for p in points if p.startswith(prefix)), key=len, reverse=True):
-        subprocess.run(["umount", "-l", point], stdin=subprocess.DEVNULL, capture_output=True)
+        subprocess.run(["umount", "-l", point], stdin=subprocess.DEVNULL, capture_output=True, check=False)

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from pathlib import Path
 
 import pytest
 
+from clockwork import alerts
 from clockwork.alerts import (
-    ZERO_TIME, Alert, EmailChannel, Notifier, SlackChannel, WebhookChannel, notifier_from_settings,
+    ZERO_TIME,
+    Alert,
+    EmailChannel,
+    Notifier,
+    SlackChannel,
+    WebhookChannel,
+    notifier_from_settings,
 )
 from clockwork.exceptions import ProjectError
 from clockwork.exceptions import SettingsError
@@ -85,15 +93,42 @@ def test_a_dead_channel_is_never_fatal_and_the_others_still_get_the_alert(http_r
     assert log.lines[1][1]["channel"] == "webhook" and "Connection refused" in log.lines[1][1]["error"]
 
 
-def test_slack_gets_text_messages_no_faster_than_its_rate(http_receiver: HttpReceiver) -> None:
+class FakeClock:
+    """``time.monotonic`` and ``time.sleep`` for ``clockwork.alerts``: sleeping moves the clock, instantly."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def test_slack_gets_text_messages_no_faster_than_its_rate(http_receiver: HttpReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sender's guarantee, on the sender's clock: consecutive posts at least ``min_interval`` apart."""
+    clock = FakeClock()
+    monkeypatch.setattr(alerts, "time", clock)
+    posted: list[float] = []
+    post = alerts._post_json
+    monkeypatch.setattr(alerts, "_post_json", lambda *args: (posted.append(clock.now), post(*args))[1])
     slack = Notifier([SlackChannel(http_receiver.url, min_interval=0.3)])
     slack.send([DRIFT])
+    clock.now += 0.1  # the next batch comes 0.1 s later: it waits the other 0.2 s
     slack.send([FIXED, HOST])
-    http_receiver.wait_for(2)
-    first, second = http_receiver.requests
+    slack.send([DRIFT])  # at once: it waits a whole interval
+    clock.now += 5  # long after: no wait
+    slack.send([HOST])
+    http_receiver.wait_for(4)
+    first, second = http_receiver.requests[:2]
     assert first.body == {"text": ":red_circle: [FIRING] FileResource 'app.conf' on web-1: drifted\ncontent differs"}
     assert second.body["text"].splitlines()[0] == ":large_green_circle: [RESOLVED] FileResource 'app.conf' on web-1 is as declared again"
-    assert second.at - first.at >= 0.3
+    assert clock.sleeps == [pytest.approx(0.2), pytest.approx(0.3)]
+    assert [later - earlier for earlier, later in itertools.pairwise(posted)] == [
+        pytest.approx(0.3), pytest.approx(0.3), pytest.approx(5.0)]
 
 
 def test_slack_rate_limited_waits_as_told() -> None:

@@ -136,7 +136,7 @@ def test_destroy_leaves_what_is_not_its_kind(fleet: Fleet, make_project) -> None
         "✓ app: left in place: not empty (config.json, deep)",
         "✓ config.json: already absent",
         "✓ notes.txt: removed",
-        "Destroyed: 1 removed, 2 already absent, 0 failed on 1 host",
+        "Destroyed: 1 removed, 1 already absent, 1 left in place, 0 failed on 1 host",
     ]
     assert fleet.run(host, "cat app/config.json/data").stdout == "foreign\n"
     # left untouched: even the empty directories that notes.txt was written in

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -11,7 +12,7 @@ from xml.etree import ElementTree
 import jsonschema
 import pytest
 
-from tests.fleet import Fleet, closed_port
+from tests.fleet import NO_DOCKER_SOCKET, Fleet, closed_port
 
 SCHEMA = json.loads((Path(__file__).parent.parent / "schemas" / "evaluate.schema.json").read_text())
 
@@ -34,10 +35,10 @@ DRIFTS = {
     "file deleted": ("rm app/config.json", [("config.json", "present")]),
     "directory removed": ("rm -r app", [("app", "present"), ("config.json", "present")]),
     "container stopped": ("docker stop web", [("web", "running")]),
-    "other image": ("docker rm -f web && docker run -d --name web --network host -e MODE=prod -e LEVEL=3 "
-                    "-l clockwork.env-keys=LEVEL,MODE {image2} sleep 3600", [("web", "image")]),
-    "env var removed": ("docker rm -f web && docker run -d --name web --network host -e MODE=prod "
-                        "-l clockwork.env-keys=LEVEL,MODE {image} sleep 3600", [("web", "env_vars.LEVEL")]),
+    "other image": (("docker rm -f web && docker run -d --name web --network host -e MODE=prod -e LEVEL=3 "
+                    "-l clockwork.env-keys=LEVEL,MODE {image2} sleep 3600"), [("web", "image")]),
+    "env var removed": (("docker rm -f web && docker run -d --name web --network host -e MODE=prod "
+                        "-l clockwork.env-keys=LEVEL,MODE {image} sleep 3600"), [("web", "env_vars.LEVEL")]),
 }
 
 
@@ -92,7 +93,7 @@ def test_drift_on_one_host_is_reported_there_only(deployed, drift: str) -> None:
     assert document["status"] == "drift"
     drifted = [r for r in document["results"] if r["status"] != "ok"]
     assert [(r["host"], r["resource"]) for r in drifted] == [("host-02", resource) for resource, _field in expected]
-    for result, (_resource, field) in zip(drifted, expected):
+    for result, (_resource, field) in zip(drifted, expected, strict=True):
         assert field in [diff["field"] for diff in result["diffs"]], result
     assert document["summary"]["drift"] == len(expected) and document["summary"]["ok"] == 9 - len(expected)
     assert host_state(fleet) == before, "evaluate must not change any host"
@@ -214,11 +215,30 @@ def test_retry_timeout_gives_up(deployed) -> None:
 
 
 def test_docker_daemon_down_is_an_error_not_drift(fleet: Fleet, make_project) -> None:
+    """The hosts of a fleet without docker point DOCKER_HOST at a socket nobody listens on (whatever this machine runs)."""
     project = make_project(fleet, PROJECT.format(image="cwtest/busybox:1", port=1))
     code, document = evaluate_json(project, "--limit", "host-01")
     assert code == 3
     web = next(r for r in document["results"] if r["resource"] == "web")
     assert web["status"] == "error"
     assert web["error"].startswith("docker: ")
+    if shutil.which("docker"):  # without the client the error says docker is not installed
+        assert f"{fleet.hosts[0].dir / NO_DOCKER_SOCKET}" in web["error"], "the dead socket, not this machine's docker"
     assert closed_port() > 0
 
+
+
+def test_junit_holds_no_raw_control_characters_and_no_secrets() -> None:
+    from xml.etree import ElementTree
+
+    from clockwork.output import to_junit
+    from clockwork.results import Report, Result
+
+    report = Report([Result("web-1", "esc\x1b[31mred", "FileResource", "error", "failed",
+                            error="url = postgres://app:pw@db/app\x07")], ["web-1"])
+    document = to_junit(report)
+    assert "\x1b" not in document and "\x07" not in document
+    case = ElementTree.fromstring(document.split("\n", 1)[1]).find("testsuite/testcase")
+    assert case is not None and case.get("name") == "FileResource esc\\x1b[31mred"
+    error = case.find("error")
+    assert error is not None and error.get("message") == "url = postgres://app:***@db/app\\x07"

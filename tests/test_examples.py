@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -49,7 +50,7 @@ def test_make_demo_command_line_works_from_the_example_directory(tmp_path: Path)
     """`make demo` runs `clockwork apply && clockwork evaluate` in examples/quickstart."""
     directory = copy_example("quickstart", tmp_path)
     for command in ("apply", "evaluate"):
-        result = subprocess.run([str(CLOCKWORK), command], cwd=directory, capture_output=True, text=True)
+        result = subprocess.run([str(CLOCKWORK), command], cwd=directory, capture_output=True, text=True, check=False)
         assert result.returncode == 0, result.stdout + result.stderr
     assert "✓ All resources running as specified" in result.stdout
 
@@ -64,11 +65,33 @@ def test_ssh_fleet_example(fleet: Fleet, tmp_path: Path) -> None:
     assert project.cw("apply", "--limit", "web").exit_code == 0
     assert fleet.run(fleet.hosts[0], "cat srv/app/site.conf").stdout == "listen 8080\nroot /srv/app/www\n"
     assert fleet.run(fleet.hosts[2], "test -e srv").returncode == 1
+    # As the README says: exit 1, because --limit web left host-03 (db-1 there) out.
+    junit = directory / "evaluate.xml"
+    assert project.cw("evaluate", "--format", "junit", "--output", str(junit)).exit_code == 1
+    suite = ElementTree.parse(junit).getroot().find("testsuite")
+    failed = [case.get("classname") for case in suite.iter("testcase") if case.find("failure") is not None]
+    assert failed == ["host-03", "host-03"]
     assert project.cw("apply").exit_code == 0
     assert fleet.run(fleet.hosts[2], "test -e srv/app/site.conf").returncode == 1, "site.conf is for the web group only"
-    junit = directory / "evaluate.xml"
+    assert project.cw("evaluate").exit_code == 0
     assert project.cw("evaluate", "--format", "junit", "--output", str(junit)).exit_code == 0
     assert junit.read_text().startswith("<?xml")
+    ignored = subprocess.run(["git", "check-ignore", "-q", "examples/ssh-fleet/evaluate.xml"], cwd=REPO, check=False)
+    assert ignored.returncode == 0, "evaluate.xml written in the example is ignored by git"
+
+
+@pytest.mark.parametrize("example", sorted(path.name for path in (REPO / "examples").iterdir() if path.is_dir()))
+def test_example_readmes_run_clockwork_as_installed_by_make_demo(example: str) -> None:
+    """After `make demo`, `clockwork` is in .venv/bin, not on PATH: each README activates it before using it."""
+    text = (REPO / "examples" / example / "README.md").read_text()
+    blocks = re.findall(r"```sh\n(.*?)```", text, re.DOTALL)
+    assert blocks
+    for block in blocks:
+        commands = [line.split("#")[0].strip() for line in block.splitlines()]
+        uses = [i for i, command in enumerate(commands) if re.match(r"^(CW_\w+=\S+ )*clockwork\b", command)]
+        activated = [i for i, command in enumerate(commands) if command == ". ../../.venv/bin/activate"]
+        assert not uses or (activated and activated[0] < uses[0]), block
+        assert (REPO / "examples" / example / "../../.venv/bin/activate").resolve().is_file()
 
 
 def test_docker_service_example(docker_fleet: Fleet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -188,7 +188,7 @@ def test_a_resource_corrected_too_often_is_flapping_and_left_alone(
 ) -> None:
     project, host = files_project, fleet.hosts[2]
     settings(project, alert_webhook_url=http_receiver.url, flapping_limit="2")
-    for attempt in range(3):
+    for _attempt in range(3):
         drift(fleet, host, "fixed.conf")
         time.sleep(1.2)
         result = project.cw("reconcile", "--once")

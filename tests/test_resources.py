@@ -5,7 +5,7 @@ the resource is built from ``resource``, asked for its ``probes`` on ``Target(**
 then evaluated against ``Observed`` built from ``facts`` (processed fact values).
 """
 
-from __future__ import annotations
+from __future__ import annotations  # noqa: I001 (clockwork.facts is facts/ via package_dir: isort takes it for a third party)
 
 import builtins
 import socket
@@ -137,8 +137,8 @@ def test_target_path_expands_home_only_on_local(monkeypatch: pytest.MonkeyPatch)
     (FileResource, {"name": "config.json", "mode": "17777"},
      "invalid value for FileResource 'config.json'.mode: '17777' is not a file mode: it must be between 000 and 7777"),
     (FileResource, {"name": "app/config.json", "content": "x"},
-     "invalid value for FileResource 'app/config.json'.name: 'app/config.json' is not a file name: "
-     "put the path in 'directory' and the name here"),
+     ("invalid value for FileResource 'app/config.json'.name: 'app/config.json' is not a file name: "
+     "put the path in 'directory' and the name here")),
     (DirectoryResource, {"name": ".."},
      "invalid value for DirectoryResource '..'.name: '..' is not a file name: put the path in 'directory' and the name here"),
     (DirectoryResource, {"name": "app", "directory": ""},
@@ -179,8 +179,8 @@ def test_target_path_expands_home_only_on_local(monkeypatch: pytest.MonkeyPatch)
      ("invalid value for DirectoryResource 'a\\udc80b'.name: Input should be a valid string, "
       "unable to parse raw data as a unicode string")),
     (DirectoryResource, {"name": "x", "directory": "a\udc80b"},
-     ("invalid value for DirectoryResource 'x'.directory: 'a\\udc80b' is not a directory: "
-      "it is not valid Unicode text (a lone surrogate)")),
+     ("invalid value for DirectoryResource 'x'.directory: '\\udc80' at character 1 is a lone surrogate, not text "
+      "(it cannot be written as UTF-8)")),
     (FileResource, {"name": "x", "directory": "a\0b"},
      ("invalid value for FileResource 'x'.directory: 'a\\x00b' is not a directory: "
       "it holds a newline, a tab or a NUL character")),
@@ -188,8 +188,8 @@ def test_target_path_expands_home_only_on_local(monkeypatch: pytest.MonkeyPatch)
      ("invalid value for DirectoryResource 'x'.directory: 'a\\nb' is not a directory: "
       "it holds a newline, a tab or a NUL character")),
     (DockerServiceResource, {"name": "web", "image": "nginx", "ports": ["8080:80", "80"]},
-     "invalid value for DockerServiceResource 'web'.ports: '80' is not a port binding: use 'HOST:CONTAINER', "
-     "e.g. '8080:80' or '127.0.0.1:53:53/udp'"),
+     ("invalid value for DockerServiceResource 'web'.ports: '80' is not a port binding: use 'HOST:CONTAINER', "
+     "e.g. '8080:80' or '127.0.0.1:53:53/udp'")),
     (DockerServiceResource, {"name": "web", "image": "nginx", "env_vars": {"MODE": "x", "1BAD": "x"}},
      "invalid value for DockerServiceResource 'web'.env_vars: '1BAD' is not an environment variable name"),
     (DockerServiceResource, {"name": "web", "image": "nginx", "env_vars": {"MY-VAR": "x"}},
@@ -197,25 +197,31 @@ def test_target_path_expands_home_only_on_local(monkeypatch: pytest.MonkeyPatch)
     (DockerServiceResource, {"name": "web", "image": "nginx", "volumes": ["data"]},
      "invalid value for DockerServiceResource 'web'.volumes: 'data' is not a volume: use 'SOURCE:TARGET' or 'SOURCE:TARGET:ro'"),
     (DockerServiceResource, {"name": "-web", "image": "nginx"},
-     "invalid value for DockerServiceResource '-web'.name: '-web' is not a container name: letters, digits, '_', '.', '-', "
-     "starting with a letter or digit"),
+     ("invalid value for DockerServiceResource '-web'.name: '-web' is not a container name: letters, digits, '_', '.', '-', "
+     "starting with a letter or digit")),
     (DockerServiceResource, {"name": "web", "image": "nginx", "check_interval": "5 parsecs"},
-     "invalid value for DockerServiceResource 'web'.check_interval: '5 parsecs' is not a check interval: "
-     "use seconds (60), a duration ('30s', '5m') or a cron expression ('*/5 * * * *')"),
+     ("invalid value for DockerServiceResource 'web'.check_interval: '5 parsecs' is not a check interval: "
+     "use seconds (60), a duration ('30s', '5m') or a cron expression ('*/5 * * * *')")),
     (DockerServiceResource, {"name": "web", "image": "nginx", "check_interval": "61 * * * *"},
-     "invalid value for DockerServiceResource 'web'.check_interval: '61 * * * *' is not a check interval: "
-     "use seconds (60), a duration ('30s', '5m') or a cron expression ('*/5 * * * *')"),
+     ("invalid value for DockerServiceResource 'web'.check_interval: '61 * * * *' is not a check interval: "
+     "use seconds (60), a duration ('30s', '5m') or a cron expression ('*/5 * * * *')")),
     (DockerServiceResource, {"name": "web", "image": "nginx", "check_interval": 0},
      "invalid value for DockerServiceResource 'web'.check_interval: 0 is not a check interval: seconds must be more than 0"),
     (DockerServiceResource, {"name": "web", "image": "nginx", "max_duration": "forever"},
-     "invalid value for DockerServiceResource 'web'.max_duration: 'forever' is not a duration: "
-     "use a number and a unit, e.g. '30s', '5m', '2h', '1d', '1h30m'"),
+     ("invalid value for DockerServiceResource 'web'.max_duration: 'forever' is not a duration: "
+     "use a number and a unit, e.g. '30s', '5m', '2h', '1d', '1h30m'")),
     (DockerServiceResource, {"name": "web", "image": "nginx", "max_duration": "0h"},
      "invalid value for DockerServiceResource 'web'.max_duration: '0h' is not a duration: it must be longer than 0s"),
     (DockerServiceResource, {"name": "web", "image": "nginx", "on_drift": "panic"},
      "invalid value for DockerServiceResource 'web'.on_drift: Input should be 'auto_correct', 'alert' or 'ignore'"),
     (DockerServiceResource, {"name": "web", "image": "nginx", "colour": "red"},
-     "invalid value for DockerServiceResource 'web'.colour: Extra inputs are not permitted"),
+     ("invalid DockerServiceResource 'web': unknown field 'colour' (the fields are name, description, hosts, reconcile, "
+     "check_interval, max_duration, on_drift, alert_on, checks, image, ports, volumes, env_vars, networks, "
+     "restart_policy, command, present, running)")),
+    (DockerServiceResource, {"name": "web", "image": "nginx", "env_var": {"A": "1"}},
+     "invalid DockerServiceResource 'web': unknown field 'env_var' (did you mean 'env_vars'?)"),
+    (FileResource, {"name": "a.txt", "content": "x", "check_intervall": 5},
+     "invalid FileResource 'a.txt': unknown field 'check_intervall' (did you mean 'check_interval'?)"),
     (DockerServiceResource, {"name": 5, "image": "nginx"},
      "invalid value for DockerServiceResource.name: Input should be a valid string"),
     (FileResource, {"content": "x"}, "invalid value for FileResource.name: Field required"),
@@ -225,6 +231,37 @@ def test_invalid_resource_message(cls, fields: dict[str, Any], message: str) -> 
         cls(**fields)
     assert str(raised.value) == message
     assert raised.value.type_name == cls.__name__ and raised.value.name == fields.get("name")
+
+
+_SURROGATE = "'\\udc80' at character {} is a lone surrogate, not text (it cannot be written as UTF-8)"
+
+
+@pytest.mark.parametrize(("cls", "fields", "where", "at"), [
+    (FileResource, {"content": "a\udc80b"}, "content", 1),
+    (FileResource, {"content": "x", "directory": "/srv/\udc80"}, "directory", 5),
+    (FileResource, {"content": "x", "description": "\udc80"}, "description", 0),
+    (FileResource, {"content": "x", "hosts": ["web-1", "web\udc80"]}, "hosts.1", 3),
+    (FileResource, {"content": "x", "owner": "\udc80"}, "owner", 0),
+    (DockerServiceResource, {"image": "nginx", "env_vars": {"MODE": "a\udc80"}}, "env_vars.MODE", 1),
+    (DockerServiceResource, {"image": "nginx", "env_vars": {"M\udc80": "a"}}, "env_vars", 1),
+    (DockerServiceResource, {"image": "nginx", "command": ["sh", "-c", "echo \udc80"]}, "command.2", 5),
+    (DockerServiceResource, {"image": "nginx", "volumes": ["/a:/b", "/\udc80:/d"]}, "volumes.1", 1),
+    (DockerServiceResource, {"image": "nginx", "checks": [{"kind": "command", "command": "true \udc80"}]},
+     "checks.0.command", 5),
+])
+def test_a_lone_surrogate_in_any_string_is_refused(cls, fields: dict[str, Any], where: str, at: int) -> None:
+    """Text that cannot be written as UTF-8 would fail on every host: refused when main.py loads."""
+    name = "web" if cls is DockerServiceResource else "a.txt"
+    with pytest.raises(InvalidResource) as raised:
+        cls(name=name, **fields)
+    assert str(raised.value) == f"invalid value for {cls.__name__} {name!r}.{where}: {_SURROGATE.format(at)}"
+
+
+def test_a_lone_surrogate_is_refused_on_assignment_too() -> None:
+    resource = FileResource(name="a.txt", content="fine")
+    with pytest.raises(ValueError, match="lone surrogate"):
+        resource.content = "\udc80"
+    assert resource.content == "fine"
 
 
 def test_invalid_resource_lists_every_problem() -> None:

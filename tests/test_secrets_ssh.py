@@ -154,7 +154,7 @@ def test_local_manifests_belong_to_their_project(tmp_path: Path, private_home: P
             f"from clockwork.resources import FileResource\n{name} = FileResource(name='{name}.txt', content='x\\n')\n")
         assert project.cw("apply").exit_code == 0
         projects.append(project)
-    for project, name in zip(projects, ("one", "two")):
+    for project, name in zip(projects, ("one", "two"), strict=True):
         entries = json.loads((project.directory / ".clockwork" / "manifest.json").read_text())["resources"]
         assert list(entries) == [f"FileResource/{name}.txt"]
     assert not (private_home / ".clockwork").exists()

@@ -57,12 +57,12 @@ def test_an_interrupted_apply_is_marked_and_shown(local: CwProject) -> None:
     assert local.cw("apply").exit_code == 0
     state = local.directory / ".clockwork" / "state.db"
     with sqlite3.connect(state) as db:  # what a SIGKILLed apply leaves: a deployment that never finished
-        db.execute("INSERT INTO deployments (command, user, pid, started_at) VALUES ('apply', 'root', 4242, '2026-12-01T10:00:00+00:00')")
+        db.execute("INSERT INTO deployments (command, user, pid, started_at) VALUES ('apply', 'root', 4242, 1796119200.0)")
     local.write_main(MAIN.format(text="two"))
     assert local.cw("apply").exit_code == 0
     with sqlite3.connect(state) as db:
         assert db.execute("SELECT result FROM deployments WHERE pid = 4242").fetchone() == ("interrupted",)
-    line = ("! apply (pid 4242) started 2026-12-01T10:00:00+00:00 was interrupted: what it changed on the hosts "
+    line = ("! apply (pid 4242) started 2026-12-01T10:00:00Z was interrupted: what it changed on the hosts "
             "has no version here; `clockwork evaluate` shows where they stand")
     assert line in local.cw("history").output.splitlines()
     assert line in local.cw("status").output.splitlines()

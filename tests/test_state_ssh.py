@@ -215,16 +215,16 @@ def test_update_without_a_model_records_the_description(deployed, monkeypatch: p
 def test_a_second_writer_waits_then_gives_up_and_a_killed_holder_frees_the_lock(fleet: Fleet, make_project) -> None:
     project = make_project(fleet, MAIN.split("web =")[0].replace("DockerServiceResource, ", ""))
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom pathlib import Path\nfrom clockwork.state import open_store\n"
+        [sys.executable, "-c", ("import sys, time\nfrom pathlib import Path\nfrom clockwork.state import open_store\n"
          "with open_store(Path(sys.argv[1])) as store, store.writer('apply'):\n    print('held', flush=True)\n"
-         "    time.sleep(60)\n", str(project.directory)],
+         "    time.sleep(60)\n"), str(project.directory)],
         stdout=subprocess.PIPE, text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "held"
         env_vars = {**os.environ, "CW_LOCK_TIMEOUT": "1s"}
         started = time.monotonic()
-        waited = subprocess.run([str(CLOCKWORK), "apply"], cwd=project.directory, env=env_vars, capture_output=True, text=True)
+        waited = subprocess.run([str(CLOCKWORK), "apply"], cwd=project.directory, env=env_vars, capture_output=True, text=True, check=False)
         assert waited.returncode == 3
         assert waited.stderr.startswith(f"Error: the project is locked by pid {holder.pid} (apply, since ")
         assert waited.stderr.rstrip().endswith("; gave up after waiting 1s")
@@ -232,7 +232,7 @@ def test_a_second_writer_waits_then_gives_up_and_a_killed_holder_frees_the_lock(
         assert fleet.run(fleet.hosts[0], "test -e srv").returncode == 1, "nothing was applied"
         holder.send_signal(signal.SIGKILL)
         holder.wait()
-        freed = subprocess.run([str(CLOCKWORK), "apply", "-q"], cwd=project.directory, env=env_vars, capture_output=True, text=True)
+        freed = subprocess.run([str(CLOCKWORK), "apply", "-q"], cwd=project.directory, env=env_vars, capture_output=True, text=True, check=False)
         assert freed.returncode == 0, freed.stderr
     finally:
         holder.kill()
@@ -243,18 +243,23 @@ def test_sigkill_during_apply_leaves_a_store_that_opens(fleet: Fleet, make_proje
     source = "from clockwork.resources import FileResource\n" + "".join(
         f"f{i} = FileResource(name='f{i}.txt', directory='many', content='{i}\\n' * 20000)\n" for i in range(30))
     project = make_project(fleet, source)
-    lock = project.directory / ".clockwork" / "lock"
+
+    def written() -> int:
+        return sum(1 for host in fleet.hosts for _file in (host.home / "many").glob("f*.txt"))
+
     run = subprocess.Popen([str(CLOCKWORK), "apply", "-q"], cwd=project.directory, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 30
-        while not (lock.exists() and lock.read_text().startswith("pid")) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        time.sleep(0.2)
+        deadline = time.monotonic() + 60
+        while not written():  # the first file is in place on some host: the apply is writing
+            assert run.poll() is None and time.monotonic() < deadline, "apply never started writing"
+            time.sleep(0.005)
         run.send_signal(signal.SIGKILL)
         run.wait()
     finally:
         run.kill()
+    assert run.returncode == -signal.SIGKILL
+    assert 0 < written() < 90, f"the kill landed mid-apply: {written()} of 90 files were written"
     database = sqlite3.connect(project.directory / ".clockwork" / "state.db")
     assert database.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     database.close()

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from clockwork.exceptions import StateError
-from clockwork.state.sqlite import MIGRATIONS, SqliteStore, open_store
+from clockwork.state import open_store
+from clockwork.state.sqlite import MIGRATIONS, SqliteStore
 
 SPEC = {"name": "big.txt", "content": "x" * 5000, "env_vars": {"MODE": "prod"}}
 
@@ -23,13 +24,6 @@ def test_specs_come_back_exactly_and_long_strings_are_kept_once(tmp_path: Path) 
     with sqlite3.connect(tmp_path / ".clockwork" / "state.db") as db:
         assert db.execute("SELECT count(*), sum(length(data)) FROM blobs").fetchone() == (1, 5000)
         assert all(len(spec) < 1000 for (spec,) in db.execute("SELECT spec FROM versions"))
-
-
-def test_the_secret_key_is_made_once(tmp_path: Path) -> None:
-    with open_store(tmp_path) as store:
-        key = store.secret_key()
-    with open_store(tmp_path) as store:
-        assert store.secret_key() == key and len(key) == 32
 
 
 @pytest.mark.parametrize(("content", "says"), [
@@ -74,11 +68,21 @@ def test_a_store_from_a_newer_clockwork_or_another_database_is_refused(tmp_path:
         SqliteStore(other.parent)
 
 
-def test_the_next_writer_marks_deployments_that_never_finished(tmp_path: Path) -> None:
+def test_a_store_of_iso_times_is_migrated_to_epoch_seconds(tmp_path: Path) -> None:
+    path = tmp_path / ".clockwork" / "state.db"
+    path.parent.mkdir()
+    with sqlite3.connect(path) as db:  # a store as Clockwork 0.1 (schema 3) left it
+        for script in MIGRATIONS[:3]:
+            db.executescript(script)
+        db.execute("PRAGMA user_version = 3")
+        db.execute("INSERT INTO deployments (command, user, pid, started_at, finished_at, result) "
+                   "VALUES ('apply', 'root', 1, '2026-11-24T11:40:02+00:00', '2026-11-24T11:40:05+00:00', 'ok')")
+        db.execute("INSERT INTO versions (deployment, type, name, version, created_at, source, spec, hosts) "
+                   "VALUES (1, 'FileResource', 'a', 1, '2026-11-24T11:40:04+00:00', 'apply', '{\"name\": \"a\"}', '[\"h\"]')")
+        db.execute("INSERT INTO first_deployed (type, name, host, at, lifetime, expires_at) "
+                   "VALUES ('FileResource', 'a', 'h', '2026-11-24T11:40:04+00:00', 60, 1795999264.0)")
     with open_store(tmp_path) as store:
-        with store.writer("apply") as killed:
-            pass  # its process died before finish(): the row stays open
-        with store.writer("apply") as deployment:
-            store.finish(deployment, "ok")
-        assert [row["id"] for row in store.interrupted()] == [killed]
-        assert store.interrupted()[0]["command"] == "apply"
+        version = store.latest("FileResource", "a")
+        assert version is not None and version.created_at == 1795520404.0 and version.spec == {"name": "a"}
+        assert [lt.deployed_at for lt in store.lifetimes()] == [1795520404.0]
+        assert version.as_dict()["created_at"] == "2026-11-24T11:40:04Z"

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clockwork.complete.lock import LOCK_FILE, Lock, Pinned
 from clockwork.exceptions import CompletionError
 from clockwork.project import Project
 from clockwork.resources.base import Resource
 from clockwork.settings import Settings
+
+if TYPE_CHECKING:
+    from clockwork.complete.model import ModelClient
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
@@ -57,9 +60,11 @@ def _with_values(resource: Resource, values: dict[str, Any]) -> Resource:
     return completed
 
 
-def _model_client(settings: Settings, model: str):
+def _model_client(settings: Settings, model: str | None) -> ModelClient:
     from clockwork.complete.model import ModelClient
 
+    if model is None:
+        raise CompletionError("no model is configured: set CW_MODEL or pass --model")
     return ModelClient(settings.base_url or DEFAULT_BASE_URL, model, settings.api_key, settings.model_timeout)
 
 

@@ -84,7 +84,7 @@ class ModelClient:
         except urllib.error.HTTPError as error:
             detail = error.read(300).decode(errors="replace").strip()
             raise CompletionError(f"completion of {label}: the model server answered HTTP {error.code}: {detail or error.reason}") from None
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             raise CompletionError(f"completion of {label}: the model server did not answer within {self.timeout:g}s ({self.url})") from None
         except urllib.error.URLError as error:
             if isinstance(error.reason, (TimeoutError, socket.timeout)):

@@ -18,7 +18,8 @@ from clockwork.placement import Placement, place
 from clockwork.project import Project
 from clockwork.reconcile.desired import Desired, desired_state
 from clockwork.reconcile import policy
-from clockwork.reconcile.schedule import interval_seconds, jitter, stamp, warning_lead
+from clockwork.durations import stamp
+from clockwork.reconcile.schedule import interval_seconds, jitter, warning_lead
 from clockwork.record import CORRECTIVE
 from clockwork.resources.base import Resource
 from clockwork.results import Report, Result
@@ -306,10 +307,10 @@ def make_reconciler(project_dir: Path, inventory: str | None, log: Log) -> Recon
     are errors here, before any pass runs.
     """
     from clockwork.alerts import notifier_from_settings
-    from clockwork.history import has_state
+    from clockwork.state import state_exists
     from clockwork.settings import load_settings
 
-    if not has_state(project_dir):
+    if not state_exists(project_dir):
         raise ProjectError(f"nothing to reconcile: nothing was ever applied from {project_dir} (run clockwork apply first)")
     settings = load_settings(project_dir)
     place(Project(project_dir, project_dir / "main.py", []), inventory)  # the inventory loads

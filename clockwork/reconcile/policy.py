@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from clockwork.alerts import Alert
-from clockwork.reconcile.schedule import backoff, recent, stamp, warning_lead
+from clockwork.durations import stamp
+from clockwork.reconcile.schedule import backoff, recent, warning_lead
 from clockwork.state.base import HostHealth, Lifetime, Watch
 
 #: What one pass found for one resource on one host.

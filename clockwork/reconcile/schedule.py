@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import math
-from datetime import datetime, timezone
-
 from clockwork.durations import is_cron, parse_duration
 
 #: The most a host's checks are spread after their due time, as a share of the interval and in seconds.
@@ -61,16 +58,3 @@ def warning_lead(lifetime: float) -> float:
 def recent(times: list[float], now: float) -> list[float]:
     """The times within the flapping window."""
     return [moment for moment in times if now - moment < FLAPPING_WINDOW]
-
-
-def stamp(moment: float) -> str:
-    """An epoch time as RFC 3339 UTC, as logs, alerts and ``status`` show it.
-
-    >>> stamp(0)
-    '1970-01-01T00:00:00Z'
-    >>> stamp(float("inf"))
-    'never'
-    """
-    if not math.isfinite(moment):
-        return "never"
-    return datetime.fromtimestamp(moment, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from clockwork.exceptions import ProjectError
-from clockwork.history import has_state, versions_of
-from clockwork.reconcile.schedule import recent, stamp
+from clockwork.history import versions_of
+from clockwork.durations import stamp
+from clockwork.reconcile.schedule import recent
 from clockwork.record import INTENTIONAL
-from clockwork.state import open_store
+from clockwork.state import open_store, state_exists
 from clockwork.state.base import Lifetime
 
 
@@ -42,7 +43,7 @@ class StatusRow:
 
 def status(project_dir: Path) -> list[StatusRow]:
     """Every recorded resource with ``reconcile=True`` or a ``max_duration``, per host, newest record first."""
-    if not has_state(project_dir):
+    if not state_exists(project_dir):
         return []
     now = time.time()
     with open_store(project_dir) as store:

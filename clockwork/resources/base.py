@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import os
 import posixpath
@@ -11,12 +12,21 @@ from dataclasses import dataclass, replace
 from types import FrameType
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pyinfra.api import FactBase
 from pyinfra.api.operation import OperationMeta
 
 from clockwork.checks import HealthCheck
 from clockwork.durations import parse_duration, validate_interval
+from clockwork.exceptions import HostReadError
 from clockwork.facts.commands import Commands, command_id
 from clockwork.resources.catalog import Catalog
 from clockwork.results import Diff, Evaluation
@@ -26,6 +36,7 @@ from clockwork.secrets import REDACTED, Resolver, mask_value, references
 Probe = tuple[type[FactBase], str]
 
 AlertKind = Literal["drift", "failure", "expired", "recovered"]
+DEFAULT_ALERTS: tuple[AlertKind, ...] = ("drift", "failure")
 
 #: The diff of a resource that is missing (``present``, True, False) or there but declared absent (False, True).
 PRESENCE = "present"
@@ -59,7 +70,7 @@ class Target:
 class Observed:
     """What one host answered to the probes of a run: fact class → processed value.
 
-    A fact that failed on the host holds its exception; asking for it raises it.
+    A fact that failed on the host holds its exception; asking for it raises it as a ``HostReadError``.
     """
 
     def __init__(self, values: dict[type[FactBase], Any]) -> None:
@@ -67,22 +78,38 @@ class Observed:
 
     def __getitem__(self, fact_class: type[FactBase]) -> Any:
         value = self._values[fact_class]
-        if isinstance(value, Exception):
+        if isinstance(value, HostReadError):
             raise value
+        if isinstance(value, Exception):
+            raise HostReadError(str(value) or type(value).__name__) from value
         return value
+
+
+class FieldValueError(ValueError):
+    """A model validator's error about one field (``content``, ``env_vars.DB_URL``): InvalidResource names it."""
+
+    def __init__(self, location: str, message: str) -> None:
+        super().__init__(message)
+        self.location = location
 
 
 class InvalidResource(ValueError):
     """A resource's fields do not validate; names the type, the resource and each field."""
 
-    def __init__(self, type_name: str, name: object, error: ValidationError) -> None:
+    def __init__(self, type_name: str, name: object, error: ValidationError, fields: Iterable[str] = ()) -> None:
         self.type_name, self.name, self.error = type_name, name, error
         label = f"{type_name} {name!r}" if isinstance(name, str) else type_name
         problems = []
         for item in error.errors():
             location = ".".join(str(part) for part in item["loc"])
+            location = getattr(item.get("ctx", {}).get("error"), "location", None) or location
             message = item["msg"].removeprefix("Value error, ")
-            problems.append(f"invalid value for {label}.{location}: {message}" if location else f"invalid {label}: {message}")
+            if item["type"] == "extra_forbidden" and len(item["loc"]) == 1:
+                close = difflib.get_close_matches(location, list(fields), n=1)
+                hint = f"did you mean {close[0]!r}?" if close else f"the fields are {', '.join(fields)}"
+                problems.append(f"invalid {label}: unknown field {location!r} ({hint})")
+            else:
+                problems.append(f"invalid value for {label}.{location}: {message}" if location else f"invalid {label}: {message}")
         super().__init__("; ".join(problems))
 
 
@@ -92,6 +119,29 @@ def name_field(description: str) -> Any:
     >>> name: str = name_field("the file name (no `/`)")
     """
     return Field(min_length=1, description=description)
+
+
+def _lone_surrogate(value: Any, location: str) -> tuple[str, str, int] | None:
+    """The first (location, text, index) of a lone surrogate in any string of ``value``: not text, not UTF-8."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as error:  # only surrogates cannot be encoded
+            return location, value, error.start
+        return None
+    if isinstance(value, BaseModel):
+        value = {field: getattr(value, field) for field in type(value).model_fields}
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _lone_surrogate(key, location) or _lone_surrogate(item, f"{location}.{key}" if location else str(key))
+            if found:
+                return found
+    if isinstance(value, (list, tuple)):
+        for position, item in enumerate(value):
+            found = _lone_surrogate(item, f"{location}.{position}")
+            if found:
+                return found
+    return None
 
 
 class Resource(BaseModel):
@@ -116,7 +166,7 @@ class Resource(BaseModel):
                                                        "host, the reconciler destroys it there")
     on_drift: Literal["auto_correct", "alert", "ignore"] = Field(
         "auto_correct", description="what the reconciler does on drift: `\"auto_correct\"`, `\"alert\"` or `\"ignore\"`")
-    alert_on: list[AlertKind] = Field(default_factory=lambda: list[AlertKind](["drift", "failure"]),
+    alert_on: list[AlertKind] = Field(default_factory=lambda: list(DEFAULT_ALERTS),
                                       description="which alerts it sends: any of `\"drift\"`, `\"failure\"`, "
                                                   "`\"expired\"`, `\"recovered\"`")
     checks: list[HealthCheck] = Field(default_factory=list, description="health checks run on the target host: "
@@ -153,12 +203,26 @@ class Resource(BaseModel):
         try:
             super().__init__(**data)
         except ValidationError as error:
-            raise InvalidResource(type(self).__name__, data.get("name"), error) from None
+            raise InvalidResource(type(self).__name__, data.get("name"), error, type(self).model_fields) from None
         caller: FrameType | None = sys._getframe(1)
         while caller and caller.f_code.co_filename == __file__:
             caller = caller.f_back
         if caller is not None:
             self._origin = f"{os.path.basename(caller.f_code.co_filename)}:{caller.f_lineno}"
+
+    @field_validator("*")
+    @classmethod
+    def _only_text(cls, value: Any, info: ValidationInfo) -> Any:
+        """Every string of every field, nested ones too, is text UTF-8 can carry (no lone surrogate ``"\\udc80"``).
+
+        A validator of every field rather than of the model: a refused assignment then keeps the old value.
+        """
+        found = _lone_surrogate(value, info.field_name or "")
+        if found:
+            location, text, index = found
+            raise FieldValueError(location, f"{text[index]!r} at character {index} is a lone surrogate, not text "
+                                            "(it cannot be written as UTF-8)")
+        return value
 
     @field_validator("check_interval", mode="before")
     @classmethod
@@ -271,7 +335,7 @@ class Resource(BaseModel):
             if health and not evaluation.diffs:
                 evaluation.diffs += self._failed_checks(observed)
                 evaluation.detail = describe(evaluation.diffs) or evaluation.detail
-        except Exception as error:  # a fact that could not be read on this host
+        except HostReadError as error:  # the host could not answer; anything else is a bug (exit 4)
             return Evaluation(error=str(error), detail=f"could not evaluate: {error}")
         return evaluation
 
@@ -283,7 +347,7 @@ class Resource(BaseModel):
         for check in self.checks:
             result = results.get(command_id(check.shell()))
             if result is None:
-                raise RuntimeError(f"health check {check.label()} did not report")
+                raise HostReadError(f"health check {check.label()} did not report")
             passed, expected, actual = check.verdict(result)
             if not passed:
                 diffs.append(self.diff(f"checks[{check.label()}]", expected, actual))

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pyinfra.api.operation import OperationMeta
 
+from clockwork.exceptions import HostReadError
 from clockwork.facts.docker import ContainerInfo, DockerContainers
 from clockwork.operations import docker
 from clockwork.resources.base import Observed, Probe, Resource, Target, describe, name_field
@@ -136,7 +137,7 @@ class DockerServiceResource(Resource):
     def _actual(self, observed: Observed) -> ContainerInfo | None:
         result = observed[DockerContainers]
         if result["error"]:
-            raise RuntimeError(f"docker: {result['error']}")
+            raise HostReadError(f"docker: {result['error']}")
         return result["containers"].get(self.name)
 
     def evaluate_state(self, target: Target, observed: Observed) -> Evaluation:

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from clockwork.durations import stamp
 from clockwork.secrets import mask_value
 
 #: Where a version came from.
@@ -29,7 +30,7 @@ class Version:
     type: str
     resource: str
     version: int
-    created_at: str
+    created_at: float
     source: str
     spec: dict[str, Any]
     hosts: list[str]
@@ -37,8 +38,8 @@ class Version:
 
     def as_dict(self) -> dict[str, Any]:
         """The document ``clockwork history --format json`` lists (DESIGN.md), secrets masked."""
-        return {"resource": self.resource, "type": self.type, "version": self.version, "created_at": self.created_at,
-                "source": self.source, "spec": mask_value(self.spec)}
+        return {"resource": self.resource, "type": self.type, "version": self.version,
+                "created_at": stamp(self.created_at), "source": self.source, "spec": mask_value(self.spec)}
 
 
 @dataclass
@@ -99,15 +100,24 @@ class HostHealth:
 
 
 class StateStore(ABC):
-    """A project's memory of what was deployed. Writers hold ``writer()``; readers never block."""
+    """A project's memory of what was deployed; every time is epoch seconds. Writers hold ``writer()``;
+    readers never block. Every backend passes the contract suite (tests/test_store_contract.py)."""
 
     @abstractmethod
     @contextmanager
-    def writer(self, command: str, record: bool = True) -> Iterator[int]:
-        """Hold the project's write lock (waiting a bounded time) and record a deployment; yields its id.
+    def writer(self, command: str, record: bool = True, hosts: list[str] | None = None) -> Iterator[int]:
+        """Hold the write lock (waiting a bounded time, then ``LockTimeout`` naming the holder) and record a
+        deployment; yields its id.
 
-        With ``record=False`` (a reconcile pass) no deployment is recorded and the id is 0.
+        Without ``hosts`` the lock is the project's: no other writer runs. With
+        ``hosts`` it covers only those hosts: writers of other hosts run at the same
+        time, a project writer waits for all of them. With ``record=False`` (a
+        reconcile pass) no deployment is recorded and the id is 0.
         """
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release what the store holds open."""
 
     @abstractmethod
     def finish(self, deployment: int, result: str) -> None:
@@ -139,17 +149,13 @@ class StateStore(ABC):
         """The newest version of every resource ever recorded."""
 
     @abstractmethod
-    def mark_deployed(self, type_name: str, name: str, hosts: list[str], at: str, lifetime: int | None = None) -> None:
+    def mark_deployed(self, type_name: str, name: str, hosts: list[str], at: float, lifetime: int | None = None) -> None:
         """Remember when a resource was first deployed on each host (kept across later versions).
 
         ``lifetime`` is its ``max_duration`` in seconds: it expires that long after
         its first deployment (plus any extension). A host where it is deployed anew
         starts with a clean reconcile record.
         """
-
-    @abstractmethod
-    def first_deployed(self, type_name: str, name: str) -> dict[str, str]:
-        """Host → first-deployed time."""
 
     @abstractmethod
     def forget_deployed(self, type_name: str, name: str, hosts: list[str], state: str = "destroyed") -> None:
@@ -188,6 +194,3 @@ class StateStore(ABC):
     def record_event(self, kind: str, type_name: str, name: str, host: str | None, detail: str, intent: str) -> None:
         """An event: ``kind`` (changed, destroyed, rolled-back, …), labelled ``intentional`` or ``corrective``."""
 
-    @abstractmethod
-    def events(self, limit: int = 100) -> list[dict[str, Any]]:
-        """The newest events first."""

@@ -10,20 +10,19 @@ import os
 import re
 import secrets
 import sqlite3
+import urllib.parse
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import datetime, timezone
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
+from clockwork.durations import stamp
 from clockwork.exceptions import LockTimeout, StateError
 from clockwork.secrets import transform
 from clockwork.state.base import HostHealth, Lifetime, StateStore, Version, Watch
 
 STATE_DIR = ".clockwork"
-#: How long a second writer waits for the lock by default, in seconds.
-LOCK_TIMEOUT = 30.0
 
 # One entry per schema version; never edit a released one, append a new one.
 MIGRATIONS = [
@@ -66,20 +65,48 @@ MIGRATIONS = [
     CREATE TABLE blobs (sha256 TEXT PRIMARY KEY, data TEXT NOT NULL);
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # One time representation: every time is epoch seconds (REAL), as watches and host_health already were.
+    """
+    CREATE TABLE deployments_new (
+        id INTEGER PRIMARY KEY, command TEXT NOT NULL, user TEXT NOT NULL, pid INTEGER NOT NULL,
+        started_at REAL NOT NULL, finished_at REAL, result TEXT
+    );
+    INSERT INTO deployments_new SELECT id, command, user, pid, CAST(strftime('%s', started_at) AS REAL),
+        CAST(strftime('%s', finished_at) AS REAL), result FROM deployments;
+    CREATE TABLE versions_new (
+        id INTEGER PRIMARY KEY, deployment INTEGER REFERENCES deployments(id),
+        type TEXT NOT NULL, name TEXT NOT NULL, version INTEGER NOT NULL, created_at REAL NOT NULL,
+        source TEXT NOT NULL CHECK (source IN ('apply', 'update', 'rollback')),
+        spec TEXT NOT NULL, hosts TEXT NOT NULL, fingerprints TEXT NOT NULL DEFAULT '{}', UNIQUE (type, name, version)
+    );
+    INSERT INTO versions_new SELECT id, deployment, type, name, version, CAST(strftime('%s', created_at) AS REAL),
+        source, spec, hosts, fingerprints FROM versions;
+    CREATE TABLE first_deployed_new (
+        type TEXT NOT NULL, name TEXT NOT NULL, host TEXT NOT NULL, at REAL NOT NULL, lifetime INTEGER,
+        expires_at REAL, warned INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (type, name, host)
+    );
+    INSERT INTO first_deployed_new SELECT type, name, host, CAST(strftime('%s', at) AS REAL), lifetime, expires_at,
+        warned FROM first_deployed;
+    CREATE TABLE events_new (
+        id INTEGER PRIMARY KEY, at REAL NOT NULL, kind TEXT NOT NULL, type TEXT NOT NULL, name TEXT NOT NULL,
+        host TEXT, detail TEXT NOT NULL, intent TEXT NOT NULL CHECK (intent IN ('intentional', 'corrective'))
+    );
+    INSERT INTO events_new SELECT id, CAST(strftime('%s', at) AS REAL), kind, type, name, host, detail, intent
+        FROM events;
+    DROP TABLE versions;
+    DROP TABLE deployments;
+    DROP TABLE first_deployed;
+    DROP TABLE events;
+    ALTER TABLE deployments_new RENAME TO deployments;
+    ALTER TABLE versions_new RENAME TO versions;
+    ALTER TABLE first_deployed_new RENAME TO first_deployed;
+    ALTER TABLE events_new RENAME TO events;
+    """,
 ]
 
 #: Strings longer than this are kept once in ``blobs`` (content-addressed) and referenced from specs.
 BLOB_SIZE = 1024
 _BLOB = re.compile(r"^\u27e6blob:([0-9a-f]{64})\u27e7$")
-
-
-def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def epoch(stamp: str) -> float:
-    """Seconds since the epoch of a stored ISO time."""
-    return datetime.fromisoformat(stamp).timestamp()
 
 
 class SqliteStore(StateStore):
@@ -90,7 +117,7 @@ class SqliteStore(StateStore):
     [1, 2]
     """
 
-    def __init__(self, directory: Path, lock_timeout: float = LOCK_TIMEOUT) -> None:
+    def __init__(self, directory: Path, lock_timeout: float = 30.0) -> None:
         self.directory = directory
         self.lock_timeout = lock_timeout
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -104,7 +131,6 @@ class SqliteStore(StateStore):
             self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
             self.db.row_factory = sqlite3.Row
             self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
         except sqlite3.DatabaseError as error:
             raise StateError(f"{path} cannot be read as a state store ({error}): restore it from a backup, "
@@ -117,6 +143,7 @@ class SqliteStore(StateStore):
         if current > len(MIGRATIONS):
             raise StateError(f"{self.path} was written by a newer Clockwork (schema {current}, this one knows "
                              f"{len(MIGRATIONS)}): upgrade Clockwork")
+        self.db.execute("PRAGMA foreign_keys=OFF")  # tables are rebuilt (SQLite's documented way), not altered
         for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
             self.db.execute("BEGIN IMMEDIATE")
             try:
@@ -127,49 +154,72 @@ class SqliteStore(StateStore):
             except BaseException:
                 self.db.execute("ROLLBACK")
                 raise
+        self.db.execute("PRAGMA foreign_keys=ON")
 
     def close(self) -> None:
         self.db.close()
 
+    @staticmethod
+    def exists(directory: Path) -> bool:
+        """Whether a store was ever made in ``directory`` (looking never makes one)."""
+        return (directory / "state.db").is_file()
+
     @contextmanager
-    def writer(self, command: str, record: bool = True) -> Iterator[int]:
-        lock_path = self.directory / "lock"
-        handle = open(lock_path, "a+")
-        os.chmod(lock_path, 0o600)
+    def writer(self, command: str, record: bool = True, hosts: list[str] | None = None) -> Iterator[int]:
+        holder = f"pid {os.getpid()} ({command}, since {stamp(time.time())})"
         deadline = time.monotonic() + self.lock_timeout
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    handle.seek(0)
-                    holder = handle.read().strip() or "another clockwork command"
-                    handle.close()
-                    raise LockTimeout(
-                        f"the project is locked by {holder}; gave up after waiting {self.lock_timeout:g}s"
-                    ) from None
-                time.sleep(0.1)
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()} ({command}, since {now()})\n")
-        handle.flush()
-        deployment = 0
-        with self._transaction():  # with the lock held, an unfinished deployment's process is gone
-            self.db.execute("UPDATE deployments SET finished_at = ?, result = 'interrupted' WHERE finished_at IS NULL",
-                            (now(),))
-        if record:
-            with self._transaction():
-                deployment = self.db.execute(
-                    "INSERT INTO deployments (command, user, pid, started_at) VALUES (?, ?, ?, ?)",
-                    (command, getpass.getuser(), os.getpid(), now()),
-                ).lastrowid
+        with ExitStack() as held:
+            # A project writer holds the project lock alone; host writers share it and hold their hosts' locks.
+            held.enter_context(self._flock(self.directory / "lock", "the project", hosts is None, holder, deadline))
+            for host in sorted(set(hosts or ())):
+                path = self.directory / "locks" / urllib.parse.quote(host, safe="")
+                held.enter_context(self._flock(path, f"host {host}", True, holder, deadline))
+            if hosts is None:
+                with self._transaction():  # with the project lock held, an unfinished deployment's process is gone
+                    self.db.execute("UPDATE deployments SET finished_at = ?, result = 'interrupted' "
+                                    "WHERE finished_at IS NULL", (time.time(),))
+            deployment = 0
+            if record:
+                with self._transaction():
+                    deployment = self.db.execute(
+                        "INSERT INTO deployments (command, user, pid, started_at) VALUES (?, ?, ?, ?)",
+                        (command, getpass.getuser(), os.getpid(), time.time()),
+                    ).lastrowid or 0
+            yield deployment
+
+    @contextmanager
+    def _flock(self, path: Path, what: str, exclusive: bool, holder: str, deadline: float) -> Iterator[None]:
+        """An OS file lock (dies with its process), waited for until ``deadline``; an exclusive holder is named
+        in the file so that the next one can say who holds it."""
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+        handle = open(path, "a+")  # noqa: SIM115 (closed below, after the lock is released)
+        os.chmod(path, 0o600)
+        mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
         try:
-            yield int(deployment)
+            while True:
+                try:
+                    fcntl.flock(handle, mode | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        handle.seek(0)
+                        who = handle.read().strip() or "another clockwork command"
+                        raise LockTimeout(
+                            f"{what} is locked by {who}; gave up after waiting {self.lock_timeout:g}s") from None
+                    time.sleep(0.1)
+            if exclusive:
+                handle.seek(0)
+                handle.truncate()
+                handle.write(holder + "\n")
+                handle.flush()
+            try:
+                yield
+            finally:
+                if exclusive:
+                    handle.seek(0)
+                    handle.truncate()
+                fcntl.flock(handle, fcntl.LOCK_UN)
         finally:
-            handle.seek(0)
-            handle.truncate()
-            fcntl.flock(handle, fcntl.LOCK_UN)
             handle.close()
 
     @contextmanager
@@ -184,7 +234,7 @@ class SqliteStore(StateStore):
 
     def finish(self, deployment: int, result: str) -> None:
         with self._transaction():
-            self.db.execute("UPDATE deployments SET finished_at = ?, result = ? WHERE id = ?", (now(), result, deployment))
+            self.db.execute("UPDATE deployments SET finished_at = ?, result = ? WHERE id = ?", (time.time(), result, deployment))
 
     def record_version(self, deployment: int, type_name: str, name: str, spec: dict[str, Any], source: str,
                        hosts: list[str], fingerprints: dict[str, str] | None = None) -> Version:
@@ -193,7 +243,7 @@ class SqliteStore(StateStore):
             number = self.db.execute(
                 "SELECT COALESCE(MAX(version), 0) + 1 FROM versions WHERE type = ? AND name = ?", (type_name, name)
             ).fetchone()[0]
-            created = now()
+            created = time.time()
             self.db.execute(
                 "INSERT INTO versions (deployment, type, name, version, created_at, source, spec, hosts, fingerprints) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -266,7 +316,7 @@ class SqliteStore(StateStore):
         )
         return [self._version(row) for row in rows]
 
-    def mark_deployed(self, type_name: str, name: str, hosts: list[str], at: str, lifetime: int | None = None) -> None:
+    def mark_deployed(self, type_name: str, name: str, hosts: list[str], at: float, lifetime: int | None = None) -> None:
         with self._transaction():
             for host in hosts:
                 key = (type_name, name, host)
@@ -276,15 +326,11 @@ class SqliteStore(StateStore):
                 row = self.db.execute("SELECT at, lifetime FROM first_deployed WHERE type = ? AND name = ? AND host = ?",
                                       key).fetchone()
                 if row["lifetime"] != lifetime:  # a new max_duration counts from the first deployment
-                    expires = None if lifetime is None else epoch(row["at"]) + lifetime
+                    expires = None if lifetime is None else row["at"] + lifetime
                     self.db.execute(
                         "UPDATE first_deployed SET lifetime = ?, expires_at = ?, warned = 0 "
                         "WHERE type = ? AND name = ? AND host = ?", (lifetime, expires, *key),
                     )
-
-    def first_deployed(self, type_name: str, name: str) -> dict[str, str]:
-        rows = self.db.execute("SELECT host, at FROM first_deployed WHERE type = ? AND name = ?", (type_name, name))
-        return {row["host"]: row["at"] for row in rows}
 
     def forget_deployed(self, type_name: str, name: str, hosts: list[str], state: str = "destroyed") -> None:
         at = time.time()
@@ -301,7 +347,7 @@ class SqliteStore(StateStore):
 
     def lifetimes(self) -> list[Lifetime]:
         rows = self.db.execute("SELECT * FROM first_deployed WHERE expires_at IS NOT NULL ORDER BY expires_at")
-        return [Lifetime(row["type"], row["name"], row["host"], epoch(row["at"]), row["expires_at"], bool(row["warned"]))
+        return [Lifetime(row["type"], row["name"], row["host"], row["at"], row["expires_at"], bool(row["warned"]))
                 for row in rows]
 
     def set_warned(self, type_name: str, name: str, host: str) -> None:
@@ -350,27 +396,5 @@ class SqliteStore(StateStore):
         with self._transaction():
             self.db.execute(
                 "INSERT INTO events (at, kind, type, name, host, detail, intent) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (now(), kind, type_name, name, host, detail, intent),
+                (time.time(), kind, type_name, name, host, detail, intent),
             )
-
-    def events(self, limit: int = 100) -> list[dict[str, Any]]:
-        rows = self.db.execute("SELECT * FROM events ORDER BY id DESC LIMIT ?", (limit,))
-        return [dict(row) for row in rows]
-
-
-@contextmanager
-def open_store(project_dir: Path, lock_timeout: float | None = None) -> Iterator[SqliteStore]:
-    """The project's store in ``project_dir/.clockwork`` (created on first use).
-
-    A writer waits ``lock_timeout`` seconds, by default ``CW_LOCK_TIMEOUT`` (else 30s),
-    for another one to finish.
-    """
-    from clockwork.settings import load_settings
-
-    if lock_timeout is None:
-        lock_timeout = load_settings(project_dir).lock_timeout
-    store = SqliteStore(project_dir / STATE_DIR, lock_timeout)
-    try:
-        yield store
-    finally:
-        store.close()
