@@ -125,6 +125,17 @@ def test_a_kind_registers_itself_when_defined_and_bases_do_not(monkeypatch: pyte
     assert base.RESOURCE_TYPES == {"Volume": Volume}
 
 
+def test_a_class_that_a_project_file_defines_is_not_registered(tmp_path: Path) -> None:
+    from clockwork.project import load_resources
+
+    main = tmp_path / "main.py"
+    main.write_text("from clockwork.resources import FileResource\n\n"
+                    "class FileResource(FileResource):\n    pass\n\n"
+                    "class Motd(FileResource):\n    pass\n\nmotd = Motd(name='motd')\n")
+    assert [resource.type_name for resource in load_resources(main)] == ["Motd"]
+    assert "Motd" not in RESOURCE_TYPES and RESOURCE_TYPES["FileResource"].__module__ == "clockwork.resources.files"
+
+
 def test_two_kinds_of_one_name_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(base, "RESOURCE_TYPES", {"FileResource": RESOURCE_TYPES["FileResource"]})
     with pytest.raises(TypeError, match="two resource kinds are named FileResource: in clockwork.resources.files and in "

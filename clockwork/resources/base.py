@@ -148,8 +148,9 @@ class Resource(BaseModel):
     """Something Clockwork keeps true on hosts. Each kind (a subclass) says how to read, check, apply and remove
     it, and declares the rest in class attributes: identity, hashed and masked fields, offline completion, root.
 
-    A kind registers itself in ``RESOURCE_TYPES`` when it is defined; a class whose name starts with ``_`` is a
-    base for kinds, not a kind.
+    A kind registers itself in ``RESOURCE_TYPES`` when its module is imported. A class whose name starts with
+    ``_`` is a base for kinds, and one that a project file defines (main.py, update.py) is the project's own:
+    neither is registered.
 
     >>> FileResource(name="motd", directory="/etc", content="hello\\n", hosts=["web"])
     """
@@ -190,9 +191,9 @@ class Resource(BaseModel):
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
-        """Register each kind as it is defined (not the ``_``-named bases of kinds)."""
+        """Register each kind as its module is imported (not the ``_``-named bases, nor a project file's classes)."""
         super().__pydantic_init_subclass__(**kwargs)
-        if cls.__name__.startswith("_"):
+        if cls.__name__.startswith("_") or cls.__module__ not in sys.modules:
             return
         known = RESOURCE_TYPES.get(cls.__name__)
         if known is not None and (known.__module__, known.__qualname__) != (cls.__module__, cls.__qualname__):
