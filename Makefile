@@ -3,11 +3,12 @@
 #   make demo   apply and evaluate examples/quickstart on @local (installs python3.X-venv)
 #   make test   ruff, mypy and the whole test suite (also installs openssh-server, docker.io, busybox-static,
 #               locales, curl, wget: see scripts/system-deps.sh)
+#   make docs   write the README's resource reference from the resource kinds
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test venv system bench clean
+.PHONY: demo test venv system bench docs clean
 
 venv: $(VENV)/.installed
 
@@ -28,6 +29,9 @@ test: venv system
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -n 2 -q
+
+docs: venv
+	$(BIN)/python scripts/docs.py
 
 bench: venv system
 	$(BIN)/python bench/apply.py

@@ -24,24 +24,18 @@ from clockwork.results import Report, Result
 from clockwork.state import Version, open_store, state_exists
 
 
-def _change_summary(reading: Reading) -> str:
-    fields = [diff.field for diff in reading.evaluation.diffs]
-    present = next((diff for diff in reading.evaluation.diffs if diff.field == "present"), None)
-    if present is not None:
-        return "created" if present.expected else "removed"
-    return "updated " + ", ".join(dict.fromkeys(field.split(".")[0] for field in fields))
-
-
 def _results(readings: list[Reading], outcomes: dict, dry_run: bool) -> list[Result]:
     results = []
     for reading in readings:
         if reading.evaluation.status != "drift":
             results.append(reading.result(changed=False if reading.evaluation.status == "ok" else None))
-        elif dry_run:
-            results.append(reading.result(detail=f"would be {_change_summary(reading)}: {reading.evaluation.detail}"))
+            continue
+        summary = reading.resource.change_summary(reading.evaluation.diffs)
+        if dry_run:
+            results.append(reading.result(detail=f"would be {summary}: {reading.evaluation.detail}"))
         else:
             outcome = outcomes[(reading.host, id(reading))]
-            result = reading.result(detail=_change_summary(reading), changed=outcome.changed)
+            result = reading.result(detail=summary, changed=outcome.changed)
             result.status, result.error = ("error", outcome.error) if outcome.error else ("ok", None)
             if outcome.error:
                 result.detail = f"failed: {outcome.error}"

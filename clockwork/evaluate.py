@@ -13,7 +13,7 @@ from clockwork.exceptions import ProjectError
 from clockwork.placement import Placement, place
 from clockwork.project import Project
 from clockwork.resources.base import Observed, Probe, Resource, Target
-from clockwork.results import Diff, Evaluation, Report, Result
+from clockwork.results import Evaluation, Report, Result
 from clockwork.secrets import references
 
 
@@ -127,15 +127,6 @@ def last_applied(project: Project) -> dict[tuple[str, str], Applied]:
     return applied
 
 
-def shown(resource: Resource, field: str) -> object:
-    """A declared value as results show it: a file's content as its hash, secrets masked."""
-    if field == "content" and isinstance(getattr(resource, field, None), str):
-        from clockwork.operations.files import content_sha1
-
-        return f"sha1:{content_sha1(resource.content)}"  # type: ignore[attr-defined]
-    return resource.shown(include={field}).get(field)
-
-
 def mark_pending(session: Session, readings: list[Reading], applied: dict[tuple[str, str], Applied]) -> None:
     """A drifted reading whose host still matches the last apply is pending, not drift."""
     for reading in readings:
@@ -146,7 +137,8 @@ def mark_pending(session: Session, readings: list[Reading], applied: dict[tuple[
         if was.resource.evaluate(session.target(reading.host), reading.observed, health=False).status != "ok":
             continue
         reading.evaluation = Evaluation(
-            [Diff(name, shown(reading.resource, name), shown(was.resource, name)) for name in was.changed],
+            [reading.resource.diff(name, reading.resource.shown_value(name), was.resource.shown_value(name))
+             for name in was.changed],
             f"pending: main.py changes {', '.join(was.changed)} since the last apply (version {was.version})",
             pending=True,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -10,34 +11,38 @@ from clockwork.secrets import mask_text, mask_value
 Status = Literal["ok", "drift", "pending", "error"]
 
 
+#: A field path that names one key of a mapping field (``FIELD.KEY``): ``None`` on either side means unset.
+_MAPPING_KEY = re.compile(r"[A-Za-z_]\w*\.")
+
+
 @dataclass(frozen=True)
 class Diff:
     """One declared field that a host does not match.
 
-    >>> Diff("mode", "640", "644").describe()
-    'mode 644, wanted 640'
+    ``wording`` is how the resource's kind says it (``Resource.describe_diff``); without
+    it, a diff reads ``field actual, wanted expected``.
+
+    >>> Diff("owner", "app", "root").describe()
+    'owner root, wanted app'
+    >>> Diff("labels.tier", "web", None).describe()
+    'labels.tier unset, wanted web'
     """
 
     field: str
     expected: Any
     actual: Any
+    wording: str | None = None
 
     def describe(self) -> str:
         """One line for people: values under secret-looking names and secret values masked."""
-        return mask_text(self._describe())
+        return mask_text(self._generic() if self.wording is None else self.wording)
 
-    def _describe(self) -> str:
-        if self.field == "present":
-            return "missing" if self.expected else "present, wanted absent"
-        if self.field == "content":
-            return f"content differs (sha1 {_digest(self.actual)} wanted {_digest(self.expected)})"
-        if self.field == "running":
-            return "stopped, wanted running" if self.expected else "running, wanted stopped"
+    def _generic(self) -> str:
         name = self.field.rpartition(".")[2]
         expected, actual = mask_value(self.expected, name), mask_value(self.actual, name)
-        if self.field.startswith("env_vars.") and actual is None:
+        if _MAPPING_KEY.match(self.field) and actual is None:
             return f"{self.field} unset, wanted {expected}"
-        if self.field.startswith("env_vars.") and expected is None:
+        if _MAPPING_KEY.match(self.field) and expected is None:
             return f"{self.field} set, wanted unset"
         return f"{self.field} {_show(actual)}, wanted {_show(expected)}"
 
@@ -45,14 +50,6 @@ class Diff:
         """The diff as JSON output shows it (secrets masked)."""
         name = self.field.rpartition(".")[2]
         return {"field": self.field, "expected": mask_value(self.expected, name), "actual": mask_value(self.actual, name)}
-
-
-def _digest(hashed: str) -> str:
-    """``sha1:ab12cd…`` → ``ab12…``; a word instead of a digest (``sha1:unreadable``) is shown whole."""
-    digest = str(hashed).partition(":")[2]
-    if digest and not all(char in "0123456789abcdef" for char in digest):
-        return digest
-    return f"{digest[:4]}…" if digest else str(hashed)
 
 
 def _show(value: Any) -> str:

@@ -27,9 +27,6 @@ from clockwork.results import Report
 from clockwork.settings import Settings
 from clockwork.state import Version, open_store, state_exists
 
-#: Fields a model may never change: they say which resource it is and where it lives.
-IDENTITY_FIELDS = ("name", "directory", "hosts")
-
 PROPOSAL_PROMPT = (
     "The resource below is deployed with `current`. Its description is now `new_description`. Propose the "
     "field changes that make the deployment match the new description, keeping everything else. You may add "
@@ -89,10 +86,11 @@ def _deployed_at(entry: dict[str, Any]) -> float:
 
 
 def _propose(resource: Resource, current: dict[str, Any], settings: Settings, model: str) -> dict[str, Any]:
-    """The model's field changes for a new description (identity fields excluded), validated."""
+    """The model's field changes for a new description (the kind's identity fields excluded), validated."""
     schema = type(resource).model_json_schema()
-    properties = {name: prop for name, prop in schema["properties"].items() if name not in IDENTITY_FIELDS}
-    proposal_schema = {"type": "object", "properties": properties, "additionalProperties": False, "$defs": schema.get("$defs", {})}
+    properties = {name: prop for name, prop in schema["properties"].items() if name not in resource.identity_fields}
+    proposal_schema = {"type": "object", "properties": properties, "additionalProperties": False,
+                       "$defs": schema.get("$defs", {})}
     request = {"instructions": PROPOSAL_PROMPT, "current": resource.shown(), "new_description": resource.description,
                "previous_description": current.get("description", "")}
     return _model_client(settings, model).complete(
@@ -157,10 +155,8 @@ def plan_update(
 
 
 def field_diff(change: Change, name: str) -> tuple[Any, Any]:
-    """(before, after) of a field as shown to people: content as a hash, secrets redacted."""
-    from clockwork.evaluate import shown
-
-    return (shown(change.previous, name) if change.previous else None), shown(change.resource, name)
+    """(before, after) of a field as shown to people: hashed fields as a hash, secrets redacted."""
+    return (change.previous.shown_value(name) if change.previous else None), change.resource.shown_value(name)
 
 
 @dataclass

@@ -53,7 +53,9 @@ from __future__ import annotations
 import copy
 import importlib
 import json
+import pkgutil
 from collections.abc import Callable
+from types import ModuleType
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +99,17 @@ def cases(kind: str) -> list:
     if not params:
         raise AssertionError(f"no fixtures under {root}")
     return params
+
+
+def discover(package: ModuleType, wanted: Callable[[Any], bool]) -> dict[str, Any]:
+    """``{"module.Name": value}`` for everything ``wanted`` that a module of ``package`` defines (its fixture
+    folder name): how the harness finds every fact and operation without a list to keep."""
+    found = {}
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        found |= {f"{info.name}.{name}": value for name, value in vars(module).items()
+                  if wanted(value) and getattr(value, "__module__", None) == module.__name__}
+    return found
 
 
 def fact_class(name: str) -> type[FactBase]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from clockwork.complete.rules import IMAGES, image_for
+from clockwork.resources.docker import IMAGES
 from tests.conftest import CwProject
 from tests.model_server import ModelServer, Reply, model_server
 
@@ -246,7 +246,7 @@ def test_offline_rules_choose_an_image(tmp_path: Path, monkeypatch: pytest.Monke
     ],
 )
 def test_catalog(description: str, image: str | None) -> None:
-    assert image_for(description) == image
+    assert IMAGES.match(description) == image
 
 
 def test_catalog_is_large_and_pinned() -> None:

@@ -11,12 +11,7 @@ from xml.etree import ElementTree
 import pytest
 
 from clockwork.cli import cli
-from clockwork.resources import (
-    DirectoryResource,
-    DockerServiceResource,
-    FileResource,
-    Resource,
-)
+from clockwork.resources import RESOURCE_TYPES, Resource
 from tests.conftest import CwProject
 from tests.fleet import Fleet
 
@@ -111,7 +106,7 @@ def test_docker_service_example(docker_fleet: Fleet, tmp_path: Path, monkeypatch
     assert f"✓ web: running (image {docker_fleet.docker_image})" in result.output
 
 
-@pytest.mark.parametrize("resource", [Resource, FileResource, DirectoryResource, DockerServiceResource])
+@pytest.mark.parametrize("resource", [Resource, *RESOURCE_TYPES.values()], ids=["Resource", *RESOURCE_TYPES])
 def test_readme_documents_every_field(resource: type[Resource]) -> None:
     section = README if resource is Resource else README.split(f"### `{resource.__name__}`")[1].split("\n### ")[0]
     for field in resource.model_fields:

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+import clockwork.facts
 from clockwork.facts.batch import Batch
 from clockwork.facts.commands import OUTPUT_LIMIT, Commands, command_id
 from clockwork.facts.docker import DockerContainers
@@ -31,6 +33,8 @@ from pyinfra.api.exceptions import FactProcessError, FactTypeError
 from tests import harness
 
 CASES = harness.cases("facts")
+#: Every fact class of ``clockwork.facts`` by fixture folder name (``paths.Paths``).
+FACTS = harness.discover(clockwork.facts, lambda value: isinstance(value, type) and issubclass(value, FactBase))
 
 
 def _command_kwargs(data: dict[str, Any]) -> dict[str, Any]:
@@ -54,19 +58,8 @@ def _as_fixture_value(value: Any) -> Any:
 
 
 def test_fixture_set_covers_every_fact() -> None:
-    import importlib
-    import pkgutil
-
-    import clockwork.facts
-    from pyinfra.api import FactBase
-
-    facts = set()
-    for module_info in pkgutil.iter_modules(clockwork.facts.__path__):
-        module = importlib.import_module(f"clockwork.facts.{module_info.name}")
-        facts |= {f"{module_info.name}.{name}" for name, value in vars(module).items()
-                  if isinstance(value, type) and issubclass(value, FactBase) and value.__module__ == module.__name__}
     folders = {name.split("/")[0] for name, _data in (param.values for param in CASES)}
-    assert folders == facts
+    assert folders == set(FACTS)
 
 
 @pytest.mark.parametrize(("name", "data"), CASES)
@@ -85,10 +78,10 @@ def test_fact(name: str, data: dict[str, Any]) -> None:
     assert _as_fixture_value(cls().process(list(data["output"]))) == data["fact"]
 
 
-@pytest.mark.parametrize("cls", [Paths, DockerContainers, Commands, Batch])
+@pytest.mark.parametrize("cls", FACTS.values(), ids=list(FACTS))
 def test_default_is_empty_and_fresh(cls) -> None:
     first, second = cls.default(), cls.default()
-    assert first == ({"containers": {}, "error": None} if cls is DockerContainers else type(first)())
+    assert not first or (isinstance(first, dict) and not any(first.values())), f"{first!r} is not empty"
     assert first is not second
 
 

@@ -10,7 +10,6 @@ directory, as pyinfra would on a host, and read the result back with the real
 
 from __future__ import annotations
 
-import importlib
 import os
 import pwd
 import random
@@ -23,21 +22,19 @@ from typing import Any
 
 import pytest
 
+import clockwork.operations
 from clockwork.facts.paths import Paths
-from clockwork.operations import docker, files, manifest
+from clockwork.operations import docker, files
 from tests import harness
 
 CASES = harness.cases("operations")
-
-
-def _operation(folder: str):
-    module_name, _, op_name = folder.partition(".")
-    return getattr(importlib.import_module(f"clockwork.operations.{module_name}"), op_name)
+#: Every pyinfra operation of ``clockwork.operations`` by fixture folder name (``files.file``).
+OPERATIONS = harness.discover(clockwork.operations, lambda value: callable(value) and hasattr(value, "_inner"))
 
 
 @pytest.mark.parametrize(("name", "data"), CASES)
 def test_operation(name: str, data: dict[str, Any]) -> None:
-    op = _operation(name.split("/")[0])
+    op = OPERATIONS[name.split("/")[0]]
     assert ("exception" in data) != ("commands" in data), "a fixture expects either commands or an exception"
     if "exception" in data:
         with pytest.raises(Exception) as raised:
@@ -57,15 +54,7 @@ def test_operation(name: str, data: dict[str, Any]) -> None:
 
 def test_every_operation_has_fixtures() -> None:
     folders = {name.split("/")[0] for name, _data in (param.values for param in CASES)}
-    operations = {
-        f"{module.__name__.rpartition('.')[2]}.{name}"
-        for module in (files, docker, manifest)
-        for name, value in vars(module).items()
-        if callable(value) and hasattr(value, "_inner") and value.__module__ == module.__name__
-    }
-    assert operations == {"files.file", "files.directory", "files.absent", "docker.container", "docker.container_absent",
-                          "manifest.manifest"}
-    assert folders == operations
+    assert folders == set(OPERATIONS)
 
 
 # The harness itself must fail where it should ---------------------------------------

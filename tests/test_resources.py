@@ -21,12 +21,11 @@ from pyinfra.api import exceptions as pyinfra_exceptions
 
 from clockwork.checks import CommandCheck, HttpCheck, PortCheck
 from clockwork.facts.commands import Commands, command_id
-from clockwork.resources import DirectoryResource, DockerServiceResource, FileResource
+from clockwork.resources import RESOURCE_TYPES, DirectoryResource, DockerServiceResource, FileResource
 from clockwork.resources.base import InvalidResource, Observed, Target
 from tests import harness
 
 CASES = harness.cases("resources")
-TYPES = {cls.__name__: cls for cls in (FileResource, DirectoryResource, DockerServiceResource)}
 
 
 class RecordingObserved(Observed):
@@ -50,14 +49,18 @@ def _fact_value(value: Any) -> Any:
     return value
 
 
+def _observed(data: dict[str, Any]) -> RecordingObserved:
+    return RecordingObserved({harness.fact_class(fact): _fact_value(value) for fact, value in data["facts"].items()})
+
+
 @pytest.mark.parametrize(("name", "data"), CASES)
 def test_resource(name: str, data: dict[str, Any]) -> None:
-    resource = TYPES[name.split("/")[0]](**data["resource"])
+    resource = RESOURCE_TYPES[name.split("/")[0]](**data["resource"])
     target = Target(**data["target"])
     health = data.get("health", True)
     probes = [[harness.fact_name(cls), key] for cls, key in resource.probes(target, health=health)]
     assert probes == data["probes"]
-    observed = RecordingObserved({harness.fact_class(fact): _fact_value(value) for fact, value in data["facts"].items()})
+    observed = _observed(data)
     evaluation = resource.evaluate(target, observed, health=health)
     assert (evaluation.status, evaluation.detail) == (data["status"], data["detail"])
     assert [diff.as_dict() for diff in evaluation.diffs] == data["diffs"]
@@ -66,7 +69,34 @@ def test_resource(name: str, data: dict[str, Any]) -> None:
 
 
 def test_fixture_set_covers_every_resource_type() -> None:
-    assert {name.split("/")[0] for name, _data in (param.values for param in CASES)} == set(TYPES)
+    assert {name.split("/")[0] for name, _data in (param.values for param in CASES)} == set(RESOURCE_TYPES)
+
+
+@pytest.mark.parametrize(("name", "data"), CASES)
+def test_from_observed_is_the_inverse_of_evaluate(name: str, data: dict[str, Any]) -> None:
+    """What ``from_observed`` builds from a host evaluates as ok on that host: every declared field matches.
+
+    A fact that failed raises as ``evaluate`` reports an error; a resource that is there and as declared
+    is always found; what no declaration can hold (a temporary file a killed write left) stays drift.
+    """
+    resource = RESOURCE_TYPES[name.split("/")[0]](**data["resource"])
+    target = Target(**data["target"])
+    observed = _observed(data)
+    state = resource.evaluate(target, observed, health=False)
+    try:
+        found = resource.from_observed(target, observed)
+    except Exception as error:  # a fact that failed on the host
+        assert state.error == f"{error}", "from_observed raised where evaluate did not"
+        return
+    if found is None:
+        assert state.status != "ok" or not resource.is_present(target, observed), "an ok resource that is there is found"
+        return
+    assert type(found) is type(resource)
+    assert {field: getattr(found, field) for field in found.identity_fields} == {
+        field: getattr(resource, field) for field in resource.identity_fields}
+    evaluation = found.evaluate(target, observed, health=False)
+    assert evaluation.error is None
+    assert [diff.field for diff in evaluation.diffs if diff.field in type(found).model_fields] == [], "ok but for leftovers"
 
 
 # Target path rules -----------------------------------------------------------------

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from clockwork.complete import rules
 from clockwork.complete.lock import LOCK_FILE, Lock, Pinned
 from clockwork.exceptions import CompletionError
 from clockwork.project import Project
@@ -72,7 +71,7 @@ def _model_client(settings: Settings, model: str | None) -> ModelClient:
 def _ask(resource: Resource, missing: list[str], settings: Settings, model: str | None) -> dict[str, Pinned]:
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     if model is None:
-        values = rules.complete(resource, missing)
+        values = resource.complete_offline(missing)
         for field in missing:
             if field not in values:
                 raise CompletionError(

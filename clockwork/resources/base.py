@@ -1,14 +1,15 @@
-"""The base ``Resource``: common fields, validation, and the interface every type provides."""
+"""The base ``Resource``: common fields, validation, the interface every kind provides, and the registry of kinds."""
 
 from __future__ import annotations
 
 import difflib
+import hashlib
 import os
 import posixpath
 import sys
-from types import FrameType
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from types import FrameType
 from typing import Any, ClassVar, Literal
 
 from pydantic import (
@@ -27,14 +28,21 @@ from clockwork.checks import HealthCheck
 from clockwork.durations import parse_duration, validate_interval
 from clockwork.exceptions import HostReadError
 from clockwork.facts.commands import Commands, command_id
+from clockwork.resources.catalog import Catalog
 from clockwork.results import Diff, Evaluation
-from clockwork.secrets import Resolver, mask_value, references
+from clockwork.secrets import REDACTED, Resolver, mask_value, references
 
 #: What a resource needs read from a host: a keyed fact class and one key.
 Probe = tuple[type[FactBase], str]
 
 AlertKind = Literal["drift", "failure", "expired", "recovered"]
 DEFAULT_ALERTS: tuple[AlertKind, ...] = ("drift", "failure")
+
+#: The diff of a resource that is missing (``present``, True, False) or there but declared absent (False, True).
+PRESENCE = "present"
+
+#: Every kind by class name, filled as each kind is defined: how recorded specs are rebuilt.
+RESOURCE_TYPES: dict[str, type[Resource]] = {}
 
 @dataclass(frozen=True)
 class Target:
@@ -105,6 +113,14 @@ class InvalidResource(ValueError):
         super().__init__("; ".join(problems))
 
 
+def name_field(description: str) -> Any:
+    """The ``name`` field, with what a name means for one kind; in the kind's class body:
+
+    >>> name: str = name_field("the file name (no `/`)")
+    """
+    return Field(min_length=1, description=description)
+
+
 def _lone_surrogate(value: Any, location: str) -> tuple[str, str, int] | None:
     """The first (location, text, index) of a lone surrogate in any string of ``value``: not text, not UTF-8."""
     if isinstance(value, str):
@@ -129,27 +145,60 @@ def _lone_surrogate(value: Any, location: str) -> tuple[str, str, int] | None:
 
 
 class Resource(BaseModel):
-    """Something Clockwork keeps true on hosts. Subclasses say how to read, check, apply and remove it.
+    """Something Clockwork keeps true on hosts. Each kind (a subclass) says how to read, check, apply and remove
+    it, and declares the rest in class attributes: identity, hashed and masked fields, offline completion, root.
+
+    A kind registers itself in ``RESOURCE_TYPES`` when its module is imported. A class whose name starts with
+    ``_`` is a base for kinds, and one that a project file defines (main.py, update.py) is the project's own:
+    neither is registered.
 
     >>> FileResource(name="motd", directory="/etc", content="hello\\n", hosts=["web"])
     """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    name: str = Field(min_length=1, description="identity within its type")
-    description: str = Field("", description="what it is for; the input to completion when fields are left out")
+    name: str = name_field("identity within its type; two resources of one type and one name are an error")
+    description: str = Field("", description="what it is for; also the input to completion when fields are left out")
     hosts: list[str] | None = Field(None, description="host or group names from the inventory; default: every host")
     reconcile: bool = Field(False, description="the reconciler looks after this resource")
-    check_interval: int | str = Field(60, description="seconds, a duration ('30s', '5m') or a cron expression")
-    max_duration: str | None = Field(None, description="after this long since first deployed, the reconciler destroys it")
-    on_drift: Literal["auto_correct", "alert", "ignore"] = Field("auto_correct", description="what reconcile does on drift")
-    alert_on: list[AlertKind] = Field(default_factory=lambda: list(DEFAULT_ALERTS), description="which events alert")
-    checks: list[HealthCheck] = Field(default_factory=list, description="health checks run on the target host")
+    check_interval: int | str = Field(60, description="how often the reconciler checks it: seconds, a duration (`\"30s\"`, "
+                                                      "`\"5m\"`, `\"1h30m\"`) or a cron expression (`\"*/5 * * * *\"`)")
+    max_duration: str | None = Field(None, description="a duration (`\"2h\"`): after that long since first deployed on a "
+                                                       "host, the reconciler destroys it there")
+    on_drift: Literal["auto_correct", "alert", "ignore"] = Field(
+        "auto_correct", description="what the reconciler does on drift: `\"auto_correct\"`, `\"alert\"` or `\"ignore\"`")
+    alert_on: list[AlertKind] = Field(default_factory=lambda: list(DEFAULT_ALERTS),
+                                      description="which alerts it sends: any of `\"drift\"`, `\"failure\"`, "
+                                                  "`\"expired\"`, `\"recovered\"`")
+    checks: list[HealthCheck] = Field(default_factory=list, description="health checks run on the target host: "
+                                                                        "`HttpCheck`, `PortCheck`, `CommandCheck`")
 
+    #: The fields that say which resource it is and where it lives: a model proposing an update never changes them.
+    identity_fields: ClassVar[tuple[str, ...]] = ("name", "hosts")
     #: Fields that completion may fill when left out (never identity fields).
     completable_fields: ClassVar[tuple[str, ...]] = ()
+    #: Offline completion: a completable field's catalog from description keywords to values.
+    catalogs: ClassVar[dict[str, Catalog]] = {}
+    #: Fields shown as their sha1 (``sha1:…``) wherever declared values are shown (a file's whole content).
+    hashed_fields: ClassVar[tuple[str, ...]] = ()
+    #: Fields whose values are never shown (``<redacted>``), whatever their name.
+    masked_fields: ClassVar[tuple[str, ...]] = ()
+    #: Whether its facts and operations need root: for the engine, to run them with sudo when the login user is not
+    #: root (the engine does not read it yet; the reference says it).
+    privileged: ClassVar[bool] = False
     #: Where in the user's file the resource was declared ("main.py:12"), for messages.
     _origin: str | None = PrivateAttr(None)
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        """Register each kind as its module is imported (not the ``_``-named bases, nor a project file's classes)."""
+        super().__pydantic_init_subclass__(**kwargs)
+        if cls.__name__.startswith("_") or cls.__module__ not in sys.modules:
+            return
+        known = RESOURCE_TYPES.get(cls.__name__)
+        if known is not None and (known.__module__, known.__qualname__) != (cls.__module__, cls.__qualname__):
+            raise TypeError(f"two resource kinds are named {cls.__name__}: in {known.__module__} and in {cls.__module__}")
+        RESOURCE_TYPES[cls.__name__] = cls
 
     def __init__(self, **data: Any) -> None:
         try:
@@ -217,7 +266,15 @@ class Resource(BaseModel):
         (``API_TOKEN``, ``db_password``) ``<redacted>``, ``password=…``-style
         assignments and URL passwords inside text ``***``.
         """
-        return mask_value(self.spec(include))
+        shown = mask_value(self.spec(include))
+        return {name: REDACTED if name in self.masked_fields else value for name, value in shown.items()}
+
+    def shown_value(self, field: str) -> Any:
+        """One declared value as results show it: a hashed field as ``sha1:…``, secrets masked (see ``shown``)."""
+        value = getattr(self, field, None)
+        if field in self.hashed_fields and isinstance(value, str):
+            return f"sha1:{hashlib.sha1(value.encode()).hexdigest()}"
+        return self.shown(include={field}).get(field)
 
     def resolved(self, resolver: Resolver) -> Resource:
         """A copy holding the values of its secret references (what goes to hosts); itself when it has none."""
@@ -231,6 +288,39 @@ class Resource(BaseModel):
     def missing_fields(self) -> list[str]:
         """Completable fields that were left out."""
         return [name for name in self.completable_fields if getattr(self, name) is None]
+
+    def complete_offline(self, fields: list[str]) -> dict[str, Any]:
+        """The values the kind's ``catalogs`` give for ``fields``, from the name and description (no network)."""
+        text = f"{self.name} {self.description}"
+        found = {field: self.catalogs[field].match(text) for field in fields if field in self.catalogs}
+        return {field: value for field, value in found.items() if value is not None}
+
+    # How results read ---------------------------------------------------------
+
+    def diff(self, field: str, expected: Any, actual: Any) -> Diff:
+        """One difference, worded by this kind (``describe_diff``); a masked field's values read ``<redacted>``."""
+        if field.split(".")[0].split("[")[0] in self.masked_fields:
+            expected, actual = REDACTED, REDACTED
+        plain = Diff(field, expected, actual)
+        return replace(plain, wording=self.describe_diff(plain))
+
+    def diffs(self, differences: Iterable[tuple[str, Any, Any]]) -> list[Diff]:
+        """``diff`` for each ``(field, expected, actual)``, as an operation's ``*_differences`` lists them."""
+        return [self.diff(*difference) for difference in differences]
+
+    def describe_diff(self, diff: Diff) -> str | None:
+        """How this kind words ``diff`` for people (masked afterwards); ``None`` leaves the generic
+        ``field actual, wanted expected``. A kind overrides it for its own fields and calls this one."""
+        if diff.field == PRESENCE:
+            return "missing" if diff.expected else "present, wanted absent"
+        return None
+
+    def change_summary(self, diffs: list[Diff]) -> str:
+        """What applying makes of these diffs, for apply's output: ``created``, ``removed``, ``updated mode, owner``."""
+        presence = next((diff for diff in diffs if diff.field == PRESENCE), None)
+        if presence is not None:
+            return "created" if presence.expected else "removed"
+        return "updated " + ", ".join(dict.fromkeys(diff.field.split(".")[0] for diff in diffs))
 
     # The interface the engine uses, without knowing the type ------------------
 
@@ -261,7 +351,7 @@ class Resource(BaseModel):
                 raise HostReadError(f"health check {check.label()} did not report")
             passed, expected, actual = check.verdict(result)
             if not passed:
-                diffs.append(Diff(f"checks[{check.label()}]", expected, actual))
+                diffs.append(self.diff(f"checks[{check.label()}]", expected, actual))
         return diffs
 
     def state_probes(self, target: Target) -> list[Probe]:
@@ -281,6 +371,18 @@ class Resource(BaseModel):
     def is_present(self, target: Target, observed: Observed) -> bool:
         """Whether anything of this resource exists on the host (what destroy would remove)."""
         raise NotImplementedError
+
+    def from_observed(self, target: Target, observed: Observed) -> Resource | None:
+        """The inverse of ``evaluate_state``: this resource as the host has it (what its ``state_probes`` read
+        replaces the declared values, the rest is kept), or ``None`` when the host has none. A fact that
+        failed raises, as in ``evaluate_state``."""
+        raise NotImplementedError
+
+    def _found(self, **fields: Any) -> Resource:
+        """A copy with ``fields`` as a host has them, validated (for ``from_observed``)."""
+        found = type(self)(**{**self.model_dump(), **fields})
+        found._origin = self._origin
+        return found
 
     def apply(self, target: Target) -> OperationMeta:
         """Call the pyinfra operation that makes the current host match (inside a host context)."""

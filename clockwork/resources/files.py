@@ -9,11 +9,11 @@ from pydantic import Field, field_validator
 from pyinfra.api.operation import OperationMeta
 
 from clockwork.facts.contents import FileContents
-from clockwork.facts.paths import Paths, temp_sibling
+from clockwork.facts.paths import PathInfo, Paths, temp_sibling
 from clockwork.operations import files
-from clockwork.resources.base import Observed, Probe, Resource, Target, describe
+from clockwork.resources.base import Observed, Probe, Resource, Target, describe, name_field
 from clockwork.results import Diff, Evaluation
-from clockwork.secrets import held_digest, mask_text
+from clockwork.secrets import held, held_digest, mask_text
 
 #: Lines of unified diff shown per drifted file at most.
 DIFF_LINES = 200
@@ -48,6 +48,14 @@ def _octal_mode(value: object) -> str | None:
     return format(number, "o").rjust(3, "0")
 
 
+def _digest(hashed: str) -> str:
+    """``sha1:ab12cd…`` → ``ab12…``; a word instead of a digest (``sha1:unreadable``) is shown whole."""
+    digest = str(hashed).partition(":")[2]
+    if digest and not all(char in "0123456789abcdef" for char in digest):
+        return digest
+    return f"{digest[:4]}…" if digest else str(hashed)
+
+
 #: What no file name or directory may hold: a NUL cannot be passed to a command, and a
 #: newline or tab breaks the line-per-path output that Clockwork reads hosts with.
 _UNSAFE = ("\0", "\n", "\t")
@@ -66,9 +74,17 @@ def _file_name(value: str) -> str:
 
 
 class _PathResource(Resource):
-    directory: str = Field(".", description="parent directory; relative to the home over SSH, to the project on @local")
+    """What files and directories share: a name in a parent directory, an owner and a group.
+
+    >>> FileResource(name="app.conf", directory="/etc/app", owner="app", group="app")
+    """
+
+    directory: str = Field(".", description="parent directory; missing parents are created; relative to the login "
+                                            "directory over SSH, to the project on `@local`")
     owner: str | None = Field(None, description="owner user name; left alone when not set")
     group: str | None = Field(None, description="group name; left alone when not set")
+
+    identity_fields = ("name", "directory", "hosts")
 
     @field_validator("name")
     @classmethod
@@ -93,10 +109,16 @@ class _PathResource(Resource):
     def state_probes(self, target: Target) -> list[Probe]:
         return [(Paths, self.path(target))]
 
-    def _info(self, target: Target, observed: Observed):
+    def _info(self, target: Target, observed: Observed) -> PathInfo | None:
         return observed[Paths].get(self.path(target))
 
-    def _evaluation(self, path: str, info, kind: str, diffs: list[Diff]) -> Evaluation:
+    def _found_path(self, info: PathInfo | None, kind: str, **fields: object) -> Resource | None:
+        """This resource as the host has it at its path, when a ``kind`` is there (``from_observed``)."""
+        if info is None or info["type"] != kind:
+            return None
+        return self._found(mode=info["mode"], owner=info["user"], group=info["group"], **fields)
+
+    def _evaluation(self, path: str, info: PathInfo | None, kind: str, diffs: list[Diff]) -> Evaluation:
         """Drift as diffs, or an error when the host holds what Clockwork will not replace (as apply would fail)."""
         refused = files.refusal(path, info, kind)
         if refused:
@@ -105,23 +127,42 @@ class _PathResource(Resource):
 
 
 class FileResource(_PathResource):
-    """A file with declared content, mode and (optionally) owner; missing directories are created.
+    """A file with declared content, mode and (optionally) owner and group; missing parent directories are
+    created, and the file is written whole, so a reader never sees half of it.
 
     >>> FileResource(name="config.json", directory="/etc/app", content='{"debug": false}\\n', mode="640")
     """
 
-    content: str | None = Field(None, description="the whole file content; completed from the description when left out")
-    mode: str | None = Field("644", description="permissions as octal digits ('640', '4755') or an octal number (0o640)")
+    name: str = name_field("the file name (no `/`)")
+    content: str | None = Field(None, description="the whole file content (UTF-8); when left out, a model writes it "
+                                                  "from the `description`")
+    mode: str | None = Field("644", description="permissions as octal digits in a string (`\"640\"`, `\"0750\"`, "
+                                                "`\"4755\"`) or an octal number (`0o640`); a number is its value, never "
+                                                "read as digits, so `640` (0o1200) is refused with a hint; `None` "
+                                                "leaves the mode alone")
 
     completable_fields = ("content",)
+    hashed_fields = ("content",)
 
     def evaluate_state(self, target: Target, observed: Observed) -> Evaluation:
         path = self.path(target)
         info = self._info(target, observed)
         stale = self._stale_temp(target, observed)
-        diffs = [Diff(*item) for item in files.file_differences(
-            info, self._content()[1], self.mode, self.owner, self.group, stale)]
+        diffs = self.diffs(files.file_differences(info, self._content()[1], self.mode, self.owner, self.group, stale))
         return self._evaluation(path, info, "file", diffs)
+
+    def describe_diff(self, diff: Diff) -> str | None:
+        if diff.field == "content":
+            return f"content differs (sha1 {_digest(diff.actual)} wanted {_digest(diff.expected)})"
+        return super().describe_diff(diff)
+
+    def from_observed(self, target: Target, observed: Observed) -> Resource | None:
+        """The file at this path as the host has it, its content known by its sha1 (``⟦sha1:…⟧``, as a host
+        manifest keeps it); ``None`` when no file is there, or it cannot be read."""
+        info = self._info(target, observed)
+        if info is None or info["sha1"] is None:
+            return None
+        return self._found_path(info, "file", content=held("sha1", info["sha1"]))
 
     def _content(self) -> tuple[str | None, str]:
         """(the text to write, its sha1); the text is ``None`` when only its sha1 is known (from a host
@@ -168,7 +209,7 @@ class FileResource(_PathResource):
 
 
 class DirectoryResource(_PathResource):
-    """A directory (parents created) with a mode and optionally an owner.
+    """A directory with a mode and (optionally) owner and group; missing parent directories are created.
 
     destroy removes it only when nothing is left in it once the resources declared in it
     are removed (they are removed first: newest declaration first), unless ``purge``.
@@ -176,16 +217,23 @@ class DirectoryResource(_PathResource):
     >>> DirectoryResource(name="app", directory="/srv", mode="750")
     """
 
-    mode: str | None = Field("755", description="permissions as octal digits ('750', '2775') or an octal number (0o750)")
-    purge: bool = Field(False, description="destroy removes the directory with everything in it; by default "
-                                           "destroy removes it only when it is empty once the resources declared "
+    name: str = name_field("the directory name (no `/`)")
+    mode: str | None = Field("755", description="permissions as octal digits (`\"750\"`, `\"2775\"`) or an octal "
+                                                "number (`0o750`); set whole: `\"755\"` inside a setgid directory "
+                                                "clears the setgid bit it inherited; `None` leaves the mode alone")
+    purge: bool = Field(False, description="`destroy` removes the directory with everything in it; by default "
+                                           "`destroy` removes it only when it is empty once the resources declared "
                                            "in it are gone, and otherwise leaves it and says what is left")
 
     def evaluate_state(self, target: Target, observed: Observed) -> Evaluation:
         path = self.path(target)
         info = self._info(target, observed)
-        diffs = [Diff(*item) for item in files.directory_differences(info, self.mode, self.owner, self.group)]
+        diffs = self.diffs(files.directory_differences(info, self.mode, self.owner, self.group))
         return self._evaluation(path, info, "directory", diffs)
+
+    def from_observed(self, target: Target, observed: Observed) -> Resource | None:
+        """The directory at this path as the host has it (``purge`` as declared); ``None`` when there is none."""
+        return self._found_path(self._info(target, observed), "directory")
 
     def is_present(self, target: Target, observed: Observed) -> bool:
         info = self._info(target, observed)
