@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 from clockwork.engine import Progress, Session
@@ -47,10 +48,15 @@ def _manifest_probe(target):
     return [(Manifest, manifest_path(target))]
 
 
-def run_apply(project: Project, placement: Placement, source: str, progress: Progress | None) -> Report:
-    """Apply under the project's lock, then record versions and events and update the hosts' manifests."""
+def run_apply(project: Project, placement: Placement, source: str, progress: Progress | None,
+              session: Session | None = None) -> Report:
+    """Apply under the project's lock, then record versions and events and update the hosts' manifests.
+
+    ``session`` is the caller's when it has one open on these hosts (update: one connection per host).
+    """
     with (open_store(project.directory) as store, store.writer(source) as deployment,
-          Session(placement.inventory, project.directory, placement.hosts, progress) as session):
+          nullcontext(session) if session else Session(placement.inventory, project.directory, placement.hosts,
+                                                       progress) as session):
         readings, unreachable = read_fleet(session, placement, health=False, extra=_manifest_probe)
         drifted = [reading for reading in readings if reading.evaluation.status == "drift"]
         outcomes = session.operate({

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -22,6 +22,9 @@ from clockwork.exceptions import ClockworkError, ConfirmationRequired, ExitStatu
 from clockwork.output import escape
 from clockwork.results import Report, Result
 from clockwork.secrets import MaskingFilter
+
+if TYPE_CHECKING:
+    from clockwork.update import UpdatePlan
 
 MARKS = {"ok": "✓", "drift": "✗", "pending": "⋯", "error": "✗"}
 
@@ -562,11 +565,20 @@ def update(
     evaluation fails, the change is rolled back.
     """
     from clockwork.settings import load_settings
-    from clockwork.update import describe_value, field_diff, plan_update, run_update
+    from clockwork.update import plan_update
 
     directory = ctx.project_dir.resolve()
     settings = ctx.call(load_settings, directory)
     plan = ctx.call(plan_update, directory, file_name, inventory, settings, model, ctx.progress)
+    try:
+        _show_and_run_update(ctx, plan, dry_run, yes, no_rollback)
+    finally:
+        plan.close()
+
+
+def _show_and_run_update(ctx: Context, plan: UpdatePlan, dry_run: bool, yes: bool, no_rollback: bool) -> None:
+    from clockwork.update import describe_value, field_diff, run_update
+
     for change in plan.changes:
         if change.previous is None:
             echo(f"✓ New resource: {change.label}")

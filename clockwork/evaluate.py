@@ -174,18 +174,24 @@ def evaluate(
     'ok'
     """
     placement = place(project, inventory, limit)
+    with Session(placement.inventory, project.directory, placement.hosts, progress) as session:
+        return evaluate_placed(session, project, placement, explain, retry_timeout)
+
+
+def evaluate_placed(session: Session, project: Project, placement: Placement, explain: bool = False,
+                    retry_timeout: float = 0.0) -> Report:
+    """``evaluate`` on a session the caller holds (update verifies on the connections it applied with)."""
     applied = last_applied(project)
     deadline = time.monotonic() + retry_timeout
-    with Session(placement.inventory, project.directory, placement.hosts, progress) as session:
-        report = _evaluate_hosts(session, placement, applied, len(project.resources), explain)
-        while report.status != "ok" and time.monotonic() < deadline:
-            time.sleep(max(0.0, min(RETRY_PAUSE, deadline - time.monotonic())))
-            failing = [host for host in placement.hosts if host not in report.unreachable
-                       and any(r.host == host and r.status != "ok" for r in report.results)]
-            if not failing:
-                break  # only unreachable hosts are left: this session will not reach them
-            again = _evaluate_hosts(session, placement.only(failing), applied, len(project.resources), explain)
-            results = {(r.host, r.type, r.resource): r for r in report.results}
-            results.update({(r.host, r.type, r.resource): r for r in again.results})
-            report = Report(list(results.values()), placement.hosts, report.unreachable, report.resources)
+    report = _evaluate_hosts(session, placement, applied, len(project.resources), explain)
+    while report.status != "ok" and time.monotonic() < deadline:
+        time.sleep(max(0.0, min(RETRY_PAUSE, deadline - time.monotonic())))
+        failing = [host for host in placement.hosts if host not in report.unreachable
+                   and any(r.host == host and r.status != "ok" for r in report.results)]
+        if not failing:
+            break  # only unreachable hosts are left: this session will not reach them
+        again = _evaluate_hosts(session, placement.only(failing), applied, len(project.resources), explain)
+        results = {(r.host, r.type, r.resource): r for r in report.results}
+        results.update({(r.host, r.type, r.resource): r for r in again.results})
+        report = Report(list(results.values()), placement.hosts, report.unreachable, report.resources)
     return report

@@ -52,28 +52,32 @@ class Change:
 
 @dataclass
 class UpdatePlan:
+    """What an update would do, and the session it reads and writes the hosts with: one connection per host
+    for the whole update (manifests, apply, verification, rollback), opened at the first read. Close it."""
+
     project: Project
     placement: Placement
     changes: list[Change]
+    session: Session
+
+    def close(self) -> None:
+        self.session.close()
 
 
-def _from_manifests(directory: Path, inventory: str | None, resources: list[Resource], progress: Progress | None) -> dict:
+def _from_manifests(session: Session) -> dict:
     """The newest manifest entry per ``Type/name`` over every host, with the hosts that have it."""
-    probe_project = Project(directory, directory / "update.py", resources)
-    placement = place(probe_project, inventory, resolve=False)
     found: dict[str, tuple[dict[str, Any], list[str]]] = {}
-    with Session(placement.inventory, directory, placement.hosts, progress) as session:
-        session.connect()
-        observed = session.observe({host: [(Manifest, manifest_path(session.target(host)))] for host in session.hosts})
-        for host, seen in observed.items():
-            if isinstance(seen, str):
-                continue
-            for key, entry in read_manifest(seen, session.target(host))["entries"].items():
-                best = found.get(key)
-                if best is None or entry.get("version", 0) > best[0].get("version", 0):
-                    found[key] = (entry, [host.name])
-                elif entry.get("version") == best[0].get("version"):
-                    best[1].append(host.name)
+    session.connect()
+    observed = session.observe({host: [(Manifest, manifest_path(session.target(host)))] for host in session.hosts})
+    for host, seen in observed.items():
+        if isinstance(seen, str):
+            continue
+        for key, entry in read_manifest(seen, session.target(host))["entries"].items():
+            best = found.get(key)
+            if best is None or entry.get("version", 0) > best[0].get("version", 0):
+                found[key] = (entry, [host.name])
+            elif entry.get("version") == best[0].get("version"):
+                best[1].append(host.name)
     return found
 
 
@@ -102,11 +106,26 @@ def plan_update(
     directory: Path, file_name: str, inventory: str | None, settings: Settings, model: str | None,
     progress: Progress | None = None,
 ) -> UpdatePlan:
-    """Merge each resource of ``file_name`` with what is deployed, without changing anything."""
+    """Merge each resource of ``file_name`` with what is deployed, without changing anything.
+
+    The inventory is loaded once; the plan's session connects when it first reads
+    the hosts (here only when the deployed spec must come from their manifests).
+    """
     file = directory / file_name
     if not file.is_file():
         raise ProjectError(f"no {file_name} in {directory} (write the changes there or pass --file)")
     partial = load_resources(file)
+    hosts = place(Project(directory, file, partial), inventory, resolve=False)
+    session = Session(hosts.inventory, directory, hosts.hosts, progress)
+    try:
+        return _plan(directory, file, partial, hosts, session, settings, model)
+    except BaseException:
+        session.close()
+        raise
+
+
+def _plan(directory: Path, file: Path, partial: list[Resource], hosts: Placement, session: Session,
+          settings: Settings, model: str | None) -> UpdatePlan:
     model = model or settings.model
     main = {(r.type_name, r.name): r for r in load_resources(directory / "main.py")} if (directory / "main.py").is_file() else {}
     stored: dict[str, tuple[Version, str]] = {}
@@ -120,10 +139,10 @@ def plan_update(
                     stored[f"{resource.type_name}/{resource.name}"] = (latest, f"version {latest.version}")
     missing = [r for r in partial if f"{r.type_name}/{r.name}" not in stored]
     if missing:
-        for key, (entry, hosts) in _from_manifests(directory, inventory, missing, progress).items():
+        for key, (entry, found_on) in _from_manifests(session).items():
             version = Version(entry["type"], entry["name"], entry.get("version", 0), _deployed_at(entry),
-                              "manifest", entry["spec"], hosts, entry.get("fingerprints", {}))
-            stored.setdefault(key, (version, f"version {version.version} on {', '.join(sorted(hosts))}"))
+                              "manifest", entry["spec"], found_on, entry.get("fingerprints", {}))
+            stored.setdefault(key, (version, f"version {version.version} on {', '.join(sorted(found_on))}"))
     changes = []
     for resource in partial:
         name = f"{resource.type_name}/{resource.name}"
@@ -151,7 +170,7 @@ def plan_update(
     complete_project(project, settings, model=model, prune=False)
     for change, completed in zip(changes, project.resources, strict=True):
         change.resource = completed
-    return UpdatePlan(project, place(project, inventory), changes)
+    return UpdatePlan(project, place(project, hosts.source, loaded=hosts.inventory), changes, session)
 
 
 def field_diff(change: Change, name: str) -> tuple[Any, Any]:
@@ -170,26 +189,33 @@ def run_update(plan: UpdatePlan, progress: Progress | None, keep_failed: bool) -
     """Apply the merged resources (recorded with source ``update``), evaluate them with their health checks,
     and roll back what changed when that evaluation fails (unless ``keep_failed``)."""
     from clockwork.apply import run_apply
-    from clockwork.destroy import destroy
-    from clockwork.evaluate import evaluate
+    from clockwork.destroy import remove
+    from clockwork.evaluate import evaluate_placed
 
     changed = [change for change in plan.changes if change.fields or change.previous is None]
     if not changed:
         return UpdateOutcome(Report([], plan.placement.hosts), None)
-    project = Project(plan.project.directory, plan.project.file, [change.resource for change in changed])
-    applied = run_apply(project, place(project, plan.placement.source), "update", progress)
-    verified = evaluate(project, plan.placement.source, progress=progress)
+    session, inventory = plan.session, plan.placement.inventory
+
+    def placed(resources: list[Resource]) -> tuple[Project, Placement]:
+        project = Project(plan.project.directory, plan.project.file, resources)
+        return project, place(project, plan.placement.source, loaded=inventory)
+
+    project, placement = placed([change.resource for change in changed])
+    applied = run_apply(project, placement, "update", progress, session)
+    verified = evaluate_placed(session, project, placement)
     if verified.status == "ok" or keep_failed:
         return UpdateOutcome(applied, verified)
     restored = [change.previous for change in changed if change.previous is not None]
     created = [change.resource for change in changed if change.previous is None]
     rolled = None
     if restored:
-        back = Project(plan.project.directory, plan.project.file, restored)
-        rolled = run_apply(back, place(back, plan.placement.source), "rollback", progress)
+        rolled = run_apply(*placed(restored), "rollback", progress, session)
     if created:
-        gone = Project(plan.project.directory, plan.project.file, created)
-        removed = destroy(gone, plan.placement.source, progress=progress)
+        gone, where = placed(created)
+        with open_store(gone.directory) as store, store.writer("destroy") as deployment:
+            removed = remove(store, where, progress, len(created), session=session)
+            store.finish(deployment, "ok" if removed.status == "ok" else f"{removed.count('error')} errors")
         rolled = removed if rolled is None else Report(rolled.results + removed.results, rolled.hosts,
                                                        rolled.unreachable | removed.unreachable, rolled.resources)
     return UpdateOutcome(applied, verified, rolled)

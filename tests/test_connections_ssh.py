@@ -65,3 +65,27 @@ def test_every_command_connects_once_per_host_and_reads_the_inventory_once(fleet
     assert measure(fleet, project, runs, "apply") == (once, 1)
     assert measure(fleet, project, runs, "rollback", "app.conf", "--yes") == (once, 1)
     assert measure(fleet, project, runs, "destroy", "--yes") == (once, 1)
+
+
+def test_update_connects_once_per_host_from_a_project_or_from_the_manifests(fleet: Fleet, tmp_path: Path) -> None:
+    project = CwProject(tmp_path / "project")
+    project.directory.mkdir()
+    project.write_main(MAIN)
+    runs = counting_inventory(fleet, project.directory)
+    assert project.cw("apply").exit_code == 0
+    once = [1, 1, 1]
+    (project.directory / "update.py").write_text(
+        "from clockwork.resources import FileResource\n"
+        "conf = FileResource(name='app.conf', directory='app', content='workers = 3\\n')\n")
+    # from the project's state: apply the change, then verify it, on one connection per host
+    assert measure(fleet, project, runs, "update", "--yes") == (once, 1)
+    assert fleet.run(fleet.hosts[0], "cat app/app.conf").stdout == "workers = 3\n"
+
+    elsewhere = CwProject(tmp_path / "elsewhere")
+    elsewhere.directory.mkdir()
+    runs = counting_inventory(fleet, elsewhere.directory)
+    (elsewhere.directory / "update.py").write_text(
+        "from clockwork.resources import FileResource\nconf = FileResource(name='app.conf', content='workers = 5\\n')\n")
+    # from the hosts' manifests: read them, apply, verify: still one connection per host
+    assert measure(fleet, elsewhere, runs, "update", "--yes") == (once, 1)
+    assert fleet.run(fleet.hosts[2], "cat app/app.conf").stdout == "workers = 5\n"
