@@ -2,7 +2,7 @@
 
     python bench/apply.py [--hosts 50] [--runs 5]
 
-Starts a fleet of real sshd hosts on 127.0.0.1 (tests/fleet.py, users cwb01…)
+Starts a fleet of real sshd hosts on 127.0.0.1 (testsupport/fleet.py, users cwb01…)
 and writes a project of one directory and ten small files per host, as a
 Clockwork ``main.py`` and as the equivalent pyinfra ``deploy.py``
 (``files.directory`` + ``files.put``). Then it times, as whole processes (wall

@@ -26,7 +26,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from tests.fleet import Fleet, FleetHost, start_fleet  # noqa: E402
+from testsupport.fleet import Fleet, FleetHost, start_fleet  # noqa: E402
 
 #: Fleet users are cwb01, cwb02…: the tests use other prefixes.
 PREFIX = "cwb"

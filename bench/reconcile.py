@@ -2,7 +2,7 @@
 
     python bench/reconcile.py [--hosts 50] [--files 10] [--interval 5] [--minutes 3] [--drifts-per-second 1]
 
-Starts a fleet of real sshd hosts on 127.0.0.1 (tests/fleet.py, users cwb01…),
+Starts a fleet of real sshd hosts on 127.0.0.1 (testsupport/fleet.py, users cwb01…),
 applies ``--files`` small files per host with ``reconcile=True`` and
 ``check_interval=--interval`` seconds, and starts ``clockwork reconcile`` as a
 process. For ``--minutes`` it drifts a random file on a random host about

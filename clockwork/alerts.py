@@ -80,8 +80,11 @@ def _common(dicts: list[dict[str, str]]) -> dict[str, str]:
 def alertmanager_payload(alerts: list[Alert]) -> dict[str, Any]:
     """Prometheus Alertmanager's webhook document (version 4) for a batch of alerts.
 
-    >>> alertmanager_payload([alert])["status"]
-    'firing'
+    >>> alert = Alert("drift", "firing", "FileResource 'app.conf' drifted on web-1", "content differs", "web-1",
+    ...               "app.conf", "FileResource")
+    >>> payload = alertmanager_payload([alert])
+    >>> payload["status"], payload["groupLabels"]
+    ('firing', {'alertname': 'ClockworkDrift'})
     """
     entries = [alert.as_alertmanager() for alert in alerts]
     common_labels = _common([entry["labels"] for entry in entries])
@@ -130,7 +133,9 @@ def _post_json(url: str, document: dict[str, Any], timeout: float) -> None:
 class WebhookChannel(Channel):
     """POSTs Alertmanager's webhook JSON, so existing receivers understand it.
 
-    >>> WebhookChannel("http://127.0.0.1:9093/hook").deliver([alert])
+    .. code:: python
+
+        WebhookChannel("http://127.0.0.1:9093/hook").deliver([alert])
     """
 
     name = "webhook"
@@ -145,7 +150,9 @@ class WebhookChannel(Channel):
 class SlackChannel(Channel):
     """A Slack incoming webhook: one ``{"text": …}`` message per batch, at most one per ``min_interval`` seconds.
 
-    >>> SlackChannel("https://hooks.slack.com/services/T/B/X").deliver([alert])
+    .. code:: python
+
+        SlackChannel("https://hooks.slack.com/services/T/B/X").deliver([alert])
     """
 
     name = "slack"
@@ -174,7 +181,9 @@ class SlackChannel(Channel):
 class EmailChannel(Channel):
     """One e-mail per batch over SMTP (STARTTLS when the server offers it and a user is set).
 
-    >>> EmailChannel("127.0.0.1", 25, "clockwork@ci", ["ops@example.com"]).deliver([alert])
+    .. code:: python
+
+        EmailChannel("127.0.0.1", 25, "clockwork@ci", ["ops@example.com"]).deliver([alert])
     """
 
     name = "email"
@@ -204,7 +213,9 @@ class EmailChannel(Channel):
 class Notifier:
     """Sends each batch to every channel; a failed delivery is retried with backoff, logged, and never raised.
 
-    >>> Notifier([WebhookChannel("http://127.0.0.1:9093/hook")], log=print).send([alert])
+    .. code:: python
+
+        Notifier([WebhookChannel("http://127.0.0.1:9093/hook")], log=print).send([alert])
     """
 
     def __init__(self, channels: list[Channel], log: Log = lambda event, fields: None, attempts: int = 3,

@@ -93,9 +93,10 @@ def apply(
     on an unchanged fleet costs one read per host and changes nothing. A real
     apply holds the project's lock and records what it did (see ``run_apply``).
 
-    >>> report = apply(load_project(Path(".")), inventory="@local")
-    >>> report.changed
-    2
+    .. code:: python
+
+        report = apply(load_project(Path(".")), inventory="@local")
+        report.changed  # 2
     """
     placement = place(project, inventory, limit)
     if not dry_run:
@@ -120,8 +121,9 @@ class Revert:
 def reverted_updates(project: Project) -> list[Revert]:
     """The resources whose apply would silently undo the version ``clockwork update`` deployed.
 
-    >>> [revert.resource.label for revert in reverted_updates(load_project(Path(".")))]
-    ["FileResource 'app.conf'"]
+    .. code:: python
+
+        [revert.resource.label for revert in reverted_updates(load_project(Path(".")))]  # ["FileResource 'app.conf'"]
     """
     if not state_exists(project.directory):
         return []

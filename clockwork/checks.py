@@ -3,6 +3,8 @@
 >>> from clockwork.checks import HttpCheck, PortCheck, CommandCheck
 >>> checks = [HttpCheck(url="http://127.0.0.1:8080/health"), PortCheck(port=5432),
 ...           CommandCheck(command="redis-cli ping", stdout_contains="PONG")]
+>>> [check.kind for check in checks]
+['http', 'port', 'command']
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ class HttpCheck(_Check):
     """An HTTP GET from the target host: the status must match, and the body contain ``contains``.
 
     >>> HttpCheck(url="http://127.0.0.1:8080/health", status=200, contains="ok")
+    HttpCheck(kind='http', url='http://127.0.0.1:8080/health', status=200, contains='ok')
     """
 
     _positional = ("url",)
@@ -94,6 +97,7 @@ class PortCheck(_Check):
     """A TCP port listening on the target host (read from ``/proc/net/tcp``, no client needed).
 
     >>> PortCheck(port=5432)
+    PortCheck(kind='port', port=5432)
     """
 
     _positional = ("port",)
@@ -118,6 +122,7 @@ class CommandCheck(_Check):
     """A command on the target host: its exit code must match, its stdout contain ``stdout_contains``.
 
     >>> CommandCheck(command="redis-cli ping", stdout_contains="PONG")
+    CommandCheck(kind='command', command='redis-cli ping', exit_code=0, stdout_contains='PONG')
     """
 
     _positional = ("command",)

@@ -24,8 +24,9 @@ def destroy(
     directory that still holds what Clockwork did not create is left in place
     (``left in place: not empty (…)``, not an error) unless it is declared ``purge``.
 
-    >>> destroy(load_project(Path(".")), inventory="@local").changed
-    2
+    .. code:: python
+
+        destroy(load_project(Path(".")), inventory="@local").changed  # 2
     """
     placement = place(project, inventory, limit, resolve=False)
     with open_store(project.directory) as store, store.writer("destroy") as deployment:

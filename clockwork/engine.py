@@ -1,8 +1,10 @@
 """The only module that drives pyinfra's API: inventory, connections, batched facts, operations.
 
->>> with Session(load_inventory("@local", Path(".")), project_dir=Path(".")) as session:
-...     unreachable = session.connect()
-...     observed = session.observe({host: probes for host in session.hosts})
+.. code:: python
+
+    with Session(load_inventory("@local", Path(".")), project_dir=Path(".")) as session:
+        unreachable = session.connect()
+        observed = session.observe({host: probes for host in session.hosts})
 """
 
 from __future__ import annotations

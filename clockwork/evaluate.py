@@ -169,9 +169,10 @@ def evaluate(
     re-checks the hosts that are not as declared, about once a second, until they
     are or the time is up (for services that need a moment after a deploy).
 
-    >>> report = evaluate(load_project(Path(".")), inventory="inventory.py")
-    >>> report.status
-    'ok'
+    .. code:: python
+
+        report = evaluate(load_project(Path(".")), inventory="inventory.py")
+        report.status  # 'ok'
     """
     placement = place(project, inventory, limit)
     with Session(placement.inventory, project.directory, placement.hosts, progress) as session:

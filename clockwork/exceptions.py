@@ -22,7 +22,12 @@ class ExitStatus(IntEnum):
 class ClockworkError(Exception):
     """Base of every error Clockwork expects; ``exit_code`` is what the CLI exits with.
 
-    >>> raise ProjectError("main.py:3: duplicate FileResource 'a'")
+    >>> error = ProjectError("main.py:3: duplicate FileResource 'a'")
+    >>> isinstance(error, ValueError), error.exit_code
+    (True, 2)
+    >>> raise error
+    Traceback (most recent call last):
+    clockwork.exceptions.ProjectError: main.py:3: duplicate FileResource 'a'
     """
 
     exit_code = 1
@@ -75,6 +80,8 @@ class HostReadError(ClockworkError, RuntimeError):
     any other exception while evaluating is a bug in Clockwork (exit status 4).
 
     >>> raise HostReadError("docker: Cannot connect to the Docker daemon at unix:///var/run/docker.sock")
+    Traceback (most recent call last):
+    clockwork.exceptions.HostReadError: docker: Cannot connect to the Docker daemon at unix:///var/run/docker.sock
     """
 
     exit_code = 3

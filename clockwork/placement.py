@@ -16,9 +16,10 @@ from clockwork.resources.base import Resource
 class Placement:
     """The selected hosts, in inventory order, and the resources each one gets, in declaration order.
 
-    >>> placement = place(project, inventory="inventory.py", limit=["web"])
-    >>> placement.resources["web-1"]
-    [FileResource(name='config.json', ...)]
+    .. code:: python
+
+        placement = place(project, inventory="inventory.py", limit=["web"])
+        placement.resources["web-1"]  # [FileResource(name='config.json', ...)]
     """
 
     inventory: Inventory

@@ -17,9 +17,10 @@ from clockwork.secrets import Resolver
 class Project:
     """A project directory and the resources its file declares.
 
-    >>> project = load_project(Path("examples/quickstart"))
-    >>> [resource.label for resource in project.resources]
-    ["DirectoryResource 'scratch'", "FileResource 'hello.txt'"]
+    .. code:: python
+
+        project = load_project(Path("examples/quickstart"))
+        [resource.label for resource in project.resources]  # ["DirectoryResource 'scratch'", "FileResource 'hello.txt'"]
     """
 
     directory: Path

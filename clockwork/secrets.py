@@ -53,8 +53,12 @@ class Secret(str):
     """A reference to a value kept outside the project: ``env:NAME`` (the environment, then ``.env``)
     or ``file:path`` (relative to the project directory; one trailing newline dropped).
 
-    >>> FileResource(name="db.conf", content=f"password = {Secret('env:DB_PASSWORD')}\\n")
-    >>> DockerServiceResource(name="api", image="api:1", env_vars={"DB_PASSWORD": Secret("file:secrets/db.txt")})
+    >>> from clockwork.resources import DockerServiceResource, FileResource
+    >>> FileResource(name="db.conf", content=f"password = {Secret('env:DB_PASSWORD')}\\n").content
+    'password = ⟦secret:env:DB_PASSWORD⟧\\n'
+    >>> api = DockerServiceResource(name="api", image="api:1", env_vars={"DB_PASSWORD": Secret("file:secrets/db.txt")})
+    >>> references(api.env_vars["DB_PASSWORD"])
+    ['file:secrets/db.txt']
     """
 
     __slots__ = ()
@@ -265,7 +269,9 @@ class MaskingFilter(logging.Filter):
     """Masks every log record (pyinfra prints operation arguments, file content included, at ``-vv``)
     and cuts it to ``limit`` characters.
 
-    >>> logging.getLogger("pyinfra").handlers[0].addFilter(MaskingFilter())
+    .. code:: python
+
+        logging.getLogger("pyinfra").handlers[0].addFilter(MaskingFilter())
     """
 
     def __init__(self, limit: int = 2000) -> None:

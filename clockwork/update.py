@@ -1,9 +1,10 @@
 """Evolve what is deployed from a partial or vague ``update.py``, with a diff, confirmation and automatic rollback.
 
->>> plan = plan_update(Path("."), "update.py", inventory=None, settings=settings, model=None)
->>> [change.fields for change in plan.changes]
-[['env_vars']]
->>> outcome = run_update(plan, progress=None, keep_failed=False)
+.. code:: python
+
+    plan = plan_update(Path("."), "update.py", inventory=None, settings=settings, model=None)
+    [change.fields for change in plan.changes]  # [['env_vars']]
+    outcome = run_update(plan, progress=None, keep_failed=False)
 """
 
 from __future__ import annotations

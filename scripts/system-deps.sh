@@ -1,7 +1,7 @@
 #!/bin/sh
 # Install the system parts the tests need, when missing (Debian, as root):
 #   openssh-server   /usr/sbin/sshd, one per fleet host
-#   docker.io        dockerd (the first on PATH, else /usr/sbin/dockerd: tests/fleet.py looks the same way)
+#   docker.io        dockerd (the first on PATH, else /usr/sbin/dockerd: testsupport/fleet.py looks the same way)
 #                    and the docker client
 #   busybox-static   a statically linked /bin/busybox: the test image holds only busybox, no libc
 #                    (Debian's busybox package is dynamically linked; busybox-static replaces it)

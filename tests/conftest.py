@@ -1,4 +1,4 @@
-"""Shared fixtures: fleets of real SSH hosts on 127.0.0.1 (see tests/fleet.py)."""
+"""Shared fixtures: fleets of real SSH hosts on 127.0.0.1 (see testsupport/fleet.py)."""
 
 from gevent import monkey
 
@@ -27,8 +27,8 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-from tests.fleet import Fleet, PrefixInUse, start_fleet  # noqa: E402
-from tests.receivers import http_receiver, smtp_receiver  # noqa: E402,F401 (fixtures)
+from testsupport.fleet import Fleet, PrefixInUse, start_fleet  # noqa: E402
+from testsupport.receivers import http_receiver, smtp_receiver  # noqa: E402,F401 (fixtures)
 
 
 def _worker_prefix() -> str:

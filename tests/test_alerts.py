@@ -21,8 +21,8 @@ from clockwork.alerts import (
 from clockwork.exceptions import ProjectError
 from clockwork.exceptions import SettingsError
 from clockwork.settings import load_settings
-from tests.fleet import closed_port
-from tests.receivers import HttpReceiver, SmtpReceiver
+from testsupport.fleet import closed_port
+from testsupport.receivers import HttpReceiver, SmtpReceiver
 
 DRIFT = Alert("drift", "firing", "FileResource 'app.conf' on web-1: drifted", "content differs", "web-1", "app.conf",
               "FileResource", starts_at="2026-11-24T13:00:00Z")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.fleet import Fleet, closed_port
+from testsupport.fleet import Fleet, closed_port
 
 FILES = """\
 from clockwork.resources import DirectoryResource, FileResource

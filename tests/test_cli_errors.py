@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from clockwork.cli import cli
-from tests.fleet import closed_port
+from testsupport.fleet import closed_port
 
 VALID = """\
 from clockwork.resources import FileResource

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from clockwork.cli import cli
 from clockwork.output import escape
-from tests.fleet import closed_port
+from testsupport.fleet import closed_port
 
 ESCAPED = "esc\\x1b[31mred"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fleet import Fleet
+from testsupport.fleet import Fleet
 
 REPO = Path(__file__).resolve().parent.parent
 CLOCKWORK = REPO / ".venv" / "bin" / "clockwork"

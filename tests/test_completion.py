@@ -9,7 +9,7 @@ import pytest
 
 from clockwork.resources.docker import IMAGES
 from tests.conftest import CwProject
-from tests.model_server import ModelServer, Reply, model_server
+from testsupport.model_server import ModelServer, Reply, model_server
 
 FILES = """\
 from clockwork.resources import FileResource
@@ -138,7 +138,7 @@ def test_timeout(server: ModelServer, project: CwProject, monkeypatch: pytest.Mo
 
 
 def test_unreachable_model_server(project: CwProject, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.fleet import closed_port
+    from testsupport.fleet import closed_port
 
     monkeypatch.setenv("CW_MODEL", "test-model")
     monkeypatch.setenv("CW_BASE_URL", f"http://127.0.0.1:{closed_port()}/v1")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.conftest import CwProject
-from tests.fleet import Fleet
+from testsupport.fleet import Fleet
 
 MAIN = """\
 from clockwork.resources import DirectoryResource, FileResource

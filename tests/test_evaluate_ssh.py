@@ -12,7 +12,7 @@ from xml.etree import ElementTree
 import jsonschema
 import pytest
 
-from tests.fleet import NO_DOCKER_SOCKET, Fleet, closed_port
+from testsupport.fleet import NO_DOCKER_SOCKET, Fleet, closed_port
 
 SCHEMA = json.loads((Path(__file__).parent.parent / "schemas" / "evaluate.schema.json").read_text())
 

@@ -13,7 +13,7 @@ import pytest
 from clockwork.cli import cli
 from clockwork.resources import RESOURCE_TYPES, Resource
 from tests.conftest import CwProject
-from tests.fleet import Fleet
+from testsupport.fleet import Fleet
 
 REPO = Path(__file__).resolve().parent.parent
 README = (REPO / "README.md").read_text()

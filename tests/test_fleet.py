@@ -15,7 +15,7 @@ from pyinfra.api.host import Host
 from pyinfra.context import ctx_state
 from pyinfra_cli.inventory import make_inventory
 
-from tests.fleet import Fleet, FleetHost, closed_port
+from testsupport.fleet import Fleet, FleetHost, closed_port
 
 
 def _state(fleet: Fleet, hosts: list[FleetHost] | None = None, **overrides: object) -> State:

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CwProject
-from tests.fleet import Fleet, FleetHost
-from tests.receivers import HttpReceiver, SmtpReceiver
+from testsupport.fleet import Fleet, FleetHost
+from testsupport.receivers import HttpReceiver, SmtpReceiver
 
 REPO = Path(__file__).resolve().parent.parent
 CLOCKWORK = REPO / ".venv" / "bin" / "clockwork"

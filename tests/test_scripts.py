@@ -95,7 +95,7 @@ def test_system_deps_installs_what_one_check_finds_missing(
 
 
 def test_system_deps_accepts_a_dockerd_on_path_as_the_fleet_does(tmp_path: Path) -> None:
-    from tests import fleet
+    from testsupport import fleet
 
     machine = Machine(tmp_path).tools("dockerd", "docker", "localedef", "curl", "wget")
     done, calls = machine.run("system-deps.sh", **system_paths(tmp_path, dockerd=False))
@@ -113,7 +113,7 @@ def test_system_deps_needs_root_to_install(tmp_path: Path) -> None:
 
 def test_a_dynamically_linked_busybox_is_told_apart_by_the_real_ldd(tmp_path: Path) -> None:
     """The real ldd on this machine: /bin/sh is dynamically linked on Debian; the fleet's own ELF check agrees."""
-    from tests.fleet import is_dynamic_elf
+    from testsupport.fleet import is_dynamic_elf
 
     log = tmp_path / "apt.log"
     executable(tmp_path / "bin" / "apt-get", FAKE_APT)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CwProject
-from tests.fleet import Fleet
+from testsupport.fleet import Fleet
 
 PLAIN = """\
 from clockwork.resources import FileResource

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CwProject
-from tests.fleet import Fleet
-from tests.model_server import model_server
+from testsupport.fleet import Fleet
+from testsupport.model_server import model_server
 
 REPO = Path(__file__).resolve().parent.parent
 CLOCKWORK = REPO / ".venv" / "bin" / "clockwork"

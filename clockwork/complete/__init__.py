@@ -1,8 +1,9 @@
 """Filling the fields a user left out, by a model or by offline rules, pinned in ``clockwork.lock``.
 
->>> completions = complete_project(project, load_settings(project.directory))
->>> [(c.label, c.value, c.source) for c in completions]
-[("DockerServiceResource 'cache'.image", 'redis:7.4-alpine', 'rules')]
+.. code:: python
+
+    completions = complete_project(project, load_settings(project.directory))
+    [(c.label, c.value, c.source) for c in completions]  # [("DockerServiceResource 'cache'.image", 'redis:7.4-alpine', 'rules')]
 """
 
 from __future__ import annotations

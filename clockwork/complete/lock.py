@@ -43,8 +43,10 @@ def given_hash(resource: Resource) -> str:
 class Lock:
     """The lock file of a project: read once, updated in memory, written in one atomic step.
 
-    >>> lock = Lock.read(Path("."))
-    >>> lock.get(resource)            # {"image": Pinned(...)} or None when stale/missing
+    .. code:: python
+
+        lock = Lock.read(Path("."))
+        lock.get(resource)            # {"image": Pinned(...)} or None when stale/missing
     """
 
     def __init__(self, path: Path, entries: dict[str, dict[str, Any]]) -> None:

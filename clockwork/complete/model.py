@@ -28,9 +28,10 @@ SYSTEM_PROMPT = (
 class ModelClient:
     """A chat-completions client for one server and model.
 
-    >>> client = ModelClient("http://127.0.0.1:1234/v1", "qwen2.5-7b-instruct", api_key=None, timeout=60)
-    >>> client.complete(request={...}, schema={...}, label="DockerServiceResource 'web'", check=validate)
-    {'image': 'nginx:1.27-alpine'}
+    .. code:: python
+
+        client = ModelClient("http://127.0.0.1:1234/v1", "qwen2.5-7b-instruct", api_key=None, timeout=60)
+        client.complete(request={...}, schema={...}, label="DockerServiceResource 'web'", check=validate)  # {'image': 'nginx:1.27-alpine'}
     """
 
     def __init__(self, base_url: str, model: str, api_key: str | None, timeout: float) -> None:

@@ -1,8 +1,9 @@
 """Keeping deployed resources true over time: scheduled checks, drift correction, expiry, alerts.
 
->>> reconciler = Reconciler(Path("."), log=EventLog(Path(".clockwork/reconcile.log")))
->>> reconciler.run_pass().report.status
-'ok'
+.. code:: python
+
+    reconciler = Reconciler(Path("."), log=EventLog(Path(".clockwork/reconcile.log")))
+    reconciler.run_pass().report.status  # 'ok'
 """
 
 from clockwork.reconcile.log import EventLog

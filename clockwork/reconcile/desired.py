@@ -17,9 +17,10 @@ from clockwork.state.base import StateStore
 class Desired:
     """The recorded resources, rebuilt (secrets from main.py), and the ones that could not be.
 
-    >>> desired = desired_state(store, Path("."))
-    >>> [resource.label for resource in desired.reconciled]
-    ["FileResource 'app.conf'"]
+    .. code:: python
+
+        desired = desired_state(store, Path("."))
+        [resource.label for resource in desired.reconciled]  # ["FileResource 'app.conf'"]
     """
 
     resources: list[Resource] = field(default_factory=list)

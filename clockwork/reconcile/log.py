@@ -13,8 +13,10 @@ from typing import Any, TextIO
 class EventLog:
     """Writes ``{"at": …, "event": …, …fields}`` lines; callable as ``log(event, fields)``.
 
-    >>> log = EventLog(Path(".clockwork/reconcile.log"))
-    >>> log("drift", {"resource": "app.conf", "host": "web-1", "detail": "content differs"})
+    .. code:: python
+
+        log = EventLog(Path(".clockwork/reconcile.log"))
+        log("drift", {"resource": "app.conf", "host": "web-1", "detail": "content differs"})
     """
 
     def __init__(self, path: Path, stream: TextIO | None = sys.stderr) -> None:

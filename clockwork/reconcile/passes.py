@@ -73,10 +73,11 @@ class _Pass:
 class Reconciler:
     """Runs passes over a project's recorded resources; never calls a model (values are pinned in the versions).
 
-    >>> reconciler = Reconciler(Path("/srv/proj"), inventory="inventory.py", log=print, notifier=Notifier([]))
-    >>> outcome = reconciler.run_pass()
-    >>> outcome.report.status, outcome.corrected
-    ('ok', 1)
+    .. code:: python
+
+        reconciler = Reconciler(Path("/srv/proj"), inventory="inventory.py", log=print, notifier=Notifier([]))
+        outcome = reconciler.run_pass()
+        outcome.report.status, outcome.corrected  # ('ok', 1)
     """
 
     def __init__(self, project_dir: Path, inventory: str | None = None, log: Log = lambda event, fields: None,

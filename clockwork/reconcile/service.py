@@ -30,8 +30,9 @@ class Service:
     called again on SIGHUP. Between passes the process sleeps until the next due
     resource (no polling), at most 30 s.
 
-    >>> Service(lambda: Reconciler(Path(".")), log=EventLog(Path(".clockwork/reconcile.log"))).run()
-    0
+    .. code:: python
+
+        Service(lambda: Reconciler(Path(".")), log=EventLog(Path(".clockwork/reconcile.log"))).run()  # 0
     """
 
     def __init__(self, make_reconciler: Callable[[], Reconciler], log: Log) -> None:

@@ -20,8 +20,9 @@ from clockwork.state.base import Lifetime
 class StatusRow:
     """One reconciled (or expiring) resource on one host, as ``clockwork status`` shows it.
 
-    >>> status(Path("."))[0].last_result
-    'corrected'
+    .. code:: python
+
+        status(Path("."))[0].last_result  # 'corrected'
     """
 
     type: str

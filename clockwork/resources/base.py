@@ -116,7 +116,10 @@ class InvalidResource(ValueError):
 def name_field(description: str) -> Any:
     """The ``name`` field, with what a name means for one kind; in the kind's class body:
 
-    >>> name: str = name_field("the file name (no `/`)")
+    .. code:: python
+
+        class FileResource(_PathResource):
+            name: str = name_field("the file name (no `/`)")
     """
     return Field(min_length=1, description=description)
 
@@ -152,7 +155,10 @@ class Resource(BaseModel):
     ``_`` is a base for kinds, and one that a project file defines (main.py, update.py) is the project's own:
     neither is registered.
 
-    >>> FileResource(name="motd", directory="/etc", content="hello\\n", hosts=["web"])
+    >>> from clockwork.resources import FileResource
+    >>> motd = FileResource(name="motd", directory="/etc", content="hello\\n", hosts=["web"])
+    >>> motd.label, RESOURCE_TYPES["FileResource"] is FileResource
+    ("FileResource 'motd'", True)
     """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)

@@ -63,8 +63,10 @@ class DockerServiceResource(Resource):
     """A Docker container kept as declared on each host: created when missing, recreated when its configuration
     differs, only started or stopped when that is all that differs. The login user must be able to run ``docker``.
 
-    >>> DockerServiceResource(name="web", image="nginx:1.25-alpine", ports=["8080:80"],
-    ...                       env_vars={"MODE": "prod"}, restart_policy="unless-stopped")
+    >>> web = DockerServiceResource(name="web", image="nginx:1.25-alpine", ports=["8080:80"],
+    ...                             env_vars={"MODE": "prod"}, restart_policy="unless-stopped")
+    >>> web.label, web.ports
+    ("DockerServiceResource 'web'", ['8080:80'])
     """
 
     name: str = name_field("container name: letters, digits, `_`, `.`, `-`, starting with a letter or digit")

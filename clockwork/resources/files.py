@@ -76,7 +76,9 @@ def _file_name(value: str) -> str:
 class _PathResource(Resource):
     """What files and directories share: a name in a parent directory, an owner and a group.
 
-    >>> FileResource(name="app.conf", directory="/etc/app", owner="app", group="app")
+    >>> conf = FileResource(name="app.conf", directory="/etc/app", owner="app", group="app")
+    >>> conf.directory, conf.owner, conf.group
+    ('/etc/app', 'app', 'app')
     """
 
     directory: str = Field(".", description="parent directory; missing parents are created; relative to the login "
@@ -130,7 +132,9 @@ class FileResource(_PathResource):
     """A file with declared content, mode and (optionally) owner and group; missing parent directories are
     created, and the file is written whole, so a reader never sees half of it.
 
-    >>> FileResource(name="config.json", directory="/etc/app", content='{"debug": false}\\n', mode="640")
+    >>> config = FileResource(name="config.json", directory="/etc/app", content='{"debug": false}\\n', mode="640")
+    >>> config.label, config.mode
+    ("FileResource 'config.json'", '640')
     """
 
     name: str = name_field("the file name (no `/`)")
@@ -214,7 +218,9 @@ class DirectoryResource(_PathResource):
     destroy removes it only when nothing is left in it once the resources declared in it
     are removed (they are removed first: newest declaration first), unless ``purge``.
 
-    >>> DirectoryResource(name="app", directory="/srv", mode="750")
+    >>> app = DirectoryResource(name="app", directory="/srv", mode="750")
+    >>> app.label, app.purge
+    ("DirectoryResource 'app'", False)
     """
 
     name: str = name_field("the directory name (no `/`)")

@@ -2,8 +2,10 @@
 
 The backend comes from ``CW_STATE_URL``: none is SQLite in ``.clockwork/state.db``.
 
->>> with open_store(project.directory) as store, store.writer("apply") as deployment:
-...     store.record_version(deployment, "FileResource", "motd", spec, source="apply", hosts=["web-1"])
+.. code:: python
+
+    with open_store(project.directory) as store, store.writer("apply") as deployment:
+        store.record_version(deployment, "FileResource", "motd", spec, source="apply", hosts=["web-1"])
 """
 
 from __future__ import annotations

@@ -23,8 +23,9 @@ class Version:
     each one's value when it was applied (to see that a secret changed); a plain
     value under a secret-looking name is kept only as a keyed hash (``⟦hmac:…⟧``).
 
-    >>> store.latest("FileResource", "config.json").version
-    3
+    .. code:: python
+
+        store.latest("FileResource", "config.json").version  # 3
     """
 
     type: str
@@ -50,8 +51,9 @@ class Watch:
     ``flapping``, or ``expired``/``destroyed`` (then it is left alone until
     applied again); ``since`` is when that state began.
 
-    >>> store.watches()[("FileResource", "app.conf", "web-1")].state
-    'drift'
+    .. code:: python
+
+        store.watches()[("FileResource", "app.conf", "web-1")].state  # 'drift'
     """
 
     type: str
@@ -75,8 +77,9 @@ class Watch:
 class Lifetime:
     """A ``max_duration`` resource on one host: when it expires, and whether the warning went out.
 
-    >>> store.lifetimes()[0].expires_at
-    1795000000.0
+    .. code:: python
+
+        store.lifetimes()[0].expires_at  # 1795000000.0
     """
 
     type: str

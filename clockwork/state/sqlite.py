@@ -112,9 +112,10 @@ _BLOB = re.compile(r"^\u27e6blob:([0-9a-f]{64})\u27e7$")
 class SqliteStore(StateStore):
     """State in one SQLite file; the write lock is an OS file lock, so it never outlives its process.
 
-    >>> store = SqliteStore(Path(".clockwork"))
-    >>> [v.version for v in store.versions("FileResource", "config.json")]
-    [1, 2]
+    .. code:: python
+
+        store = SqliteStore(Path(".clockwork"))
+        [v.version for v in store.versions("FileResource", "config.json")]  # [1, 2]
     """
 
     def __init__(self, directory: Path, lock_timeout: float = 30.0) -> None:

@@ -1,6 +1,6 @@
 """Real alert receivers on 127.0.0.1 for the tests: an HTTP server and an SMTP server (aiosmtpd), each its own process.
 
-Each runs as a child process (``python tests/receivers.py http|smtp DIR [FAIL_FIRST FAIL_STATUS]``)
+Each runs as a child process (``python testsupport/receivers.py http|smtp DIR [FAIL_FIRST FAIL_STATUS]``)
 that writes its port to ``DIR/port`` and every request or message it receives as a
 JSON line to ``DIR/received.jsonl``; the test reads that file. A process of its own
 keeps the receivers independent of the gevent-patched test process, and is stopped
