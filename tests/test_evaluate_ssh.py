@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import shutil
-import threading
 import time
 from pathlib import Path
 from xml.etree import ElementTree
@@ -190,18 +190,28 @@ def test_diff_shows_what_changed_with_secrets_masked(deployed) -> None:
     assert "abc123" not in result.output
 
 
-def test_retry_timeout_waits_for_convergence(deployed) -> None:
+def test_retry_timeout_waits_for_convergence(deployed, monkeypatch: pytest.MonkeyPatch) -> None:
+    evaluate = importlib.import_module("clockwork.evaluate")  # the module, whatever the package exports
+
     fleet, project, _port = deployed
     fleet.run(fleet.hosts[0], "chmod 600 app/config.json")
-    fix = threading.Timer(1.5, lambda: fleet.run(fleet.hosts[0], "chmod 640 app/config.json"))
-    fix.start()
+    reads: list[str] = []
+    read = evaluate._evaluate_hosts
+
+    def read_then_fix(*args, **kwargs):  # the host converges right after the first read found it drifted
+        report = read(*args, **kwargs)
+        reads.append(report.status)
+        if len(reads) == 1:
+            assert fleet.run(fleet.hosts[0], "chmod 640 app/config.json").returncode == 0
+        return report
+
+    monkeypatch.setattr(evaluate, "_evaluate_hosts", read_then_fix)
     started = time.monotonic()
-    try:
-        result = project.cw("evaluate", "--retry-timeout", "20s")
-    finally:
-        fix.cancel()
+    result = project.cw("evaluate", "--retry-timeout", "20s")
     assert result.exit_code == 0, result.output
+    assert reads == ["drift", "ok"], "read again, once, after the pause"
     assert time.monotonic() - started < 20
+    monkeypatch.undo()
     assert project.cw("evaluate", "--retry-timeout", "1s", "--limit", "host-01").exit_code == 0
 
 

@@ -53,8 +53,12 @@ def settings(project: CwProject, **values: str) -> None:
     (project.directory / ".env").write_text("".join(f"CW_{key.upper()}={value}\n" for key, value in values.items()))
 
 
+def state_db(project: CwProject) -> sqlite3.Connection:
+    return sqlite3.connect(project.directory / ".clockwork" / "state.db")
+
+
 def events(project: CwProject) -> list[tuple[str, str, str | None, str]]:
-    database = sqlite3.connect(project.directory / ".clockwork" / "state.db")
+    database = state_db(project)
     try:
         return database.execute("SELECT kind, name, host, intent FROM events ORDER BY id").fetchall()
     finally:
@@ -65,6 +69,34 @@ def status(project: CwProject) -> dict[tuple[str, str], dict]:
     result = project.cw("status", "--format", "json")
     assert result.exit_code == 0, result.output
     return {(row["resource"], row["host"]): row for row in json.loads(result.output)["resources"]}
+
+
+def make_due(project: CwProject, *hosts: str) -> None:
+    """Let time pass in the store instead of waiting for it: every check (on ``hosts``, default all) is due
+    now and every backed-off host may be tried again, as if their intervals and backoffs had run out."""
+    where, args = (f" WHERE host IN ({', '.join('?' * len(hosts))})", hosts) if hosts else ("", ())
+    past = time.time() - 1
+    database = state_db(project)
+    try:
+        with database:
+            changed = database.execute(f"UPDATE watches SET next_due = ?{where}", (past, *args)).rowcount
+            changed += database.execute(f"UPDATE host_health SET retry_at = ?{where}", (past, *args)).rowcount
+    finally:
+        database.close()
+    assert changed, "nothing was waiting"
+
+
+def age_lifetimes(project: CwProject, seconds: float) -> None:
+    """Let ``seconds`` pass for every resource with a ``max_duration``: deployed that much earlier, ending that
+    much sooner (the warning lead, a share of the lifetime, stays the same)."""
+    database = state_db(project)
+    try:
+        with database:
+            changed = database.execute("UPDATE first_deployed SET at = at - ?, expires_at = expires_at - ?"
+                                       " WHERE expires_at IS NOT NULL", (seconds, seconds)).rowcount
+    finally:
+        database.close()
+    assert changed, "no lifetime recorded"
 
 
 def wait_until(condition: Callable[[], object], timeout: float, what: str) -> None:
@@ -121,7 +153,7 @@ def daemon() -> Iterator[Callable[..., Daemon]]:
 
 @pytest.fixture
 def files_project(fleet: Fleet, make_project, http_receiver: HttpReceiver) -> CwProject:
-    project = make_project(fleet, FILES.format(interval=1))
+    project = make_project(fleet, FILES.format(interval='"1h"'))  # due again only when a test makes it so
     settings(project, alert_webhook_url=http_receiver.url)
     result = project.cw("apply")
     assert result.exit_code == 0, result.output
@@ -147,12 +179,14 @@ def test_once_corrects_only_auto_correct_resources_and_alerts_once_per_change(
     assert alerts(http_receiver) == [("drift", "resolved", "fixed.conf", "host-01"),
                                      ("drift", "firing", "watched.conf", "host-01")]
 
-    time.sleep(1.2)  # every resource is due again: the same drift alerts nothing new
-    assert project.cw("reconcile", "--once").exit_code == 1
+    make_due(project)  # every resource is due again: the same drift alerts nothing new
+    again = project.cw("reconcile", "--once")
+    assert again.exit_code == 1
+    assert "Reconciled: 9 checked, 0 corrected, 0 expired, 2 drift, 0 errors" in again.output
     assert len(http_receiver.requests) == 1
 
     drift(fleet, first, "watched.conf", DECLARED["watched.conf"])  # someone puts it back
-    time.sleep(1.2)
+    make_due(project)
     assert project.cw("reconcile", "--once").exit_code == 1  # ignored.conf still differs
     assert alerts(http_receiver)[2:] == [("drift", "resolved", "watched.conf", "host-01")]
 
@@ -190,8 +224,8 @@ def test_a_resource_corrected_too_often_is_flapping_and_left_alone(
     settings(project, alert_webhook_url=http_receiver.url, flapping_limit="2")
     for _attempt in range(3):
         drift(fleet, host, "fixed.conf")
-        time.sleep(1.2)
         result = project.cw("reconcile", "--once")
+        make_due(project, host.name)
     assert result.exit_code == 1, result.output
     assert content(fleet, host, "fixed.conf") == "changed by hand\n"
     kinds = [alert for alert in alerts(http_receiver) if alert[2] == "fixed.conf"]
@@ -204,9 +238,9 @@ def test_a_resource_that_cannot_be_corrected_alerts_failure_once_and_the_others_
     fleet: Fleet, make_project, http_receiver: HttpReceiver
 ) -> None:
     broken = ("from clockwork.checks import CommandCheck\n"
-              "probe = FileResource(name='probe.conf', directory='rc', content='p\\n', reconcile=True, check_interval=1,\n"
+              "probe = FileResource(name='probe.conf', directory='rc', content='p\\n', reconcile=True, check_interval='1h',\n"
               "                     checks=[CommandCheck('no-such-command-on-this-host')])\n")
-    project = make_project(fleet, FILES.format(interval=1) + broken)
+    project = make_project(fleet, FILES.format(interval='"1h"') + broken)
     settings(project, alert_webhook_url=http_receiver.url)
     assert project.cw("apply").exit_code == 0
     drift(fleet, fleet.hosts[1], "fixed.conf")
@@ -214,8 +248,10 @@ def test_a_resource_that_cannot_be_corrected_alerts_failure_once_and_the_others_
     assert result.exit_code == 3, result.output
     assert "✗ [host-02] probe.conf: correction failed: still not as declared: checks[" in result.output
     assert content(fleet, fleet.hosts[1], "fixed.conf") == DECLARED["fixed.conf"], "the pass went on"
-    time.sleep(1.2)
-    assert project.cw("reconcile", "--once").exit_code == 3
+    make_due(project)
+    again = project.cw("reconcile", "--once")
+    assert again.exit_code == 3, again.output
+    assert "Reconciled: 12 checked" in again.output
     failures = [alert for alert in alerts(http_receiver) if alert[0] == "failure"]
     assert failures == [("failure", "firing", "probe.conf", host.name) for host in fleet.hosts], "once per host, not per pass"
 
@@ -232,7 +268,7 @@ def test_an_unreachable_host_backs_off_alerts_once_and_recovers(
     assert content(fleet, fleet.hosts[0], "fixed.conf") == DECLARED["fixed.conf"], "the others are still corrected"
     assert not [a for a in alerts(http_receiver) if a[0] == "unreachable"], "not before one backoff"
 
-    time.sleep(2.2)  # the first backoff
+    make_due(project, down.name)  # the first backoff (2 s) is over
     assert project.cw("reconcile", "--once").exit_code == 3
     assert [a for a in alerts(http_receiver) if a[0] == "unreachable"] == [("unreachable", "firing", "", "host-03")]
     backed_off = project.cw("reconcile", "--once")  # within the next backoff (4 s): not tried, still reported
@@ -246,7 +282,7 @@ def test_an_unreachable_host_backs_off_alerts_once_and_recovers(
     assert status(project)[("fixed.conf", "host-01")]["state"] == "ok"
 
     fleet.start_host(down)
-    time.sleep(4.2)
+    make_due(project)  # the second backoff (4 s) is over, and every check is due again
     back = project.cw("reconcile", "--once")
     assert back.exit_code == 0, back.output
     assert "✓ [host-03] fixed.conf: present at rc/fixed.conf" in back.output
@@ -294,12 +330,16 @@ def test_the_daemon_corrects_within_an_interval_alerts_every_channel_reloads_and
 def test_sigterm_while_working_finishes_the_pass_then_exits(fleet: Fleet, make_project, daemon) -> None:
     source = ("from clockwork.checks import CommandCheck\nfrom clockwork.resources import FileResource\n"
               "slow = FileResource(name='slow.conf', directory='rc', content='x\\n', reconcile=True,\n"
-              "                    checks=[CommandCheck('sleep 3')])\n")
+              "                    checks=[CommandCheck('touch checking; sleep 3')])\n")
     project = make_project(fleet, source)
     assert project.cw("apply").exit_code == 0
+    for host in fleet.hosts:
+        assert fleet.run(host, "rm -f checking").returncode == 0
     process = daemon(project)
-    process.wait_for("started")
-    time.sleep(1)  # inside the first pass: the health check takes 3 s on every host
+    # Inside the first pass: the health check has begun on a host, and takes 3 s there.
+    wait_until(lambda: any(fleet.run(host, "test -e checking").returncode == 0 for host in fleet.hosts), 20,
+               "the health check to start")
+    assert not process.events("pass"), "the first pass is still running"
     assert process.stop() == 0
     order = [line["event"] for line in process.lines()]
     assert order[order.index("signal"):] == ["signal", "pass", "stopped"]
@@ -311,13 +351,23 @@ def test_expiry_warns_destroys_and_stays_destroyed_until_applied_again(
 ) -> None:
     source = ("from clockwork.resources import FileResource\n"
               "temp = FileResource(name='temp.conf', directory='rc', content='t\\n', reconcile=True, check_interval=1,\n"
-              "                    max_duration='15s', alert_on=['expired'])\n"
-              "keep = FileResource(name='keep.conf', directory='rc', content='k\\n', max_duration='1h')\n")
+              "                    max_duration='1h', alert_on=['expired'])\n"
+              "keep = FileResource(name='keep.conf', directory='rc', content='k\\n', max_duration='2h')\n")
     project = make_project(fleet, source)
     settings(project, alert_webhook_url=http_receiver.url)
     assert project.cw("apply").exit_code == 0
+    age_lifetimes(project, 3600 - 60)  # a minute left: inside the warning window (6 min before the end)
     process = daemon(project)
-    process.wait_for("expired", count=3, timeout=45)  # the warning window: 1.5 s before the end
+
+    def expiring() -> list[str]:
+        return [host for kind, _status, name, host in alerts(http_receiver) if (kind, name) == ("expiring", "temp.conf")]
+
+    wait_until(lambda: len(expiring()) == 3, 20, "the expiry warnings")
+    process.wait_for("pass", count=2)  # warned once: the passes after it warn no more
+    assert sorted(expiring()) == ["host-01", "host-02", "host-03"]
+    assert [content(fleet, host, "temp.conf") for host in fleet.hosts] == ["t\n"] * 3, "warned, not yet destroyed"
+    age_lifetimes(project, 60)  # the hour is over
+    process.wait_for("expired", count=3)
     assert process.stop() == 0
     assert [content(fleet, host, "temp.conf") for host in fleet.hosts] == [None] * 3
     assert [content(fleet, host, "keep.conf") for host in fleet.hosts] == ["k\n"] * 3
