@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from clockwork.exceptions import ClockworkError, ConfirmationRequired, ExitStatus
+from clockwork.exitcodes import exit_status
 from clockwork.output import escape
 from clockwork.results import Report, Result
 from clockwork.secrets import MaskingFilter
@@ -34,7 +35,7 @@ class CommandError(click.ClickException):
 
     def __init__(self, error: ClockworkError) -> None:
         super().__init__(escape(str(error)))
-        self.exit_code = error.exit_code  # type: ignore[misc]  # click's is a class default
+        self.exit_code = exit_status(error)  # type: ignore[misc]  # click's is a class default
 
 
 #: Where an internal error's traceback goes, under the project directory.
@@ -94,7 +95,7 @@ def internal_error(ctx: click.Context, error: BaseException) -> None:
     path = write_debug_log(options.project_dir if options is not None else None, error)
     message = escape(f"{type(error).__name__}: {error}")
     click.echo(f"Error: internal error (a bug in Clockwork): {message}; the traceback is in {escape(str(path))}", err=True)
-    ctx.exit(ExitStatus.INTERNAL)
+    ctx.exit(exit_status(error))
 
 
 def echo(text: str = "", nl: bool = True, err: bool = False) -> None:
@@ -307,10 +308,9 @@ def _tally(report: Report, changed: str, unchanged: str, left: int = 0) -> str:
 
 
 def _exit(report: Report, drift_fails: bool = False) -> None:
-    if report.count("error") or report.unreachable:
-        sys.exit(3)
-    if drift_fails and (report.count("drift") or report.count("pending")):
-        sys.exit(1)
+    status = exit_status(report, drift_fails)
+    if status:
+        sys.exit(status)
 
 
 def _apply_or_plan(
@@ -614,7 +614,7 @@ def _show_and_run_update(ctx: Context, plan: UpdatePlan, dry_run: bool, yes: boo
         echo(f"↩ Rolled back: {_tally(outcome.rolled_back, 'changed', 'unchanged')}")
     elif no_rollback:
         echo("Kept the failed update in place (--no-rollback).")
-    sys.exit(1)
+    sys.exit(ExitStatus.DRIFT)  # the update did not hold: rolled back (or kept with --no-rollback)
 
 
 @cli.command(short_help='Keep the fleet as last applied: drift, expiry, alerts.')
@@ -769,4 +769,4 @@ def main() -> None:
         path = write_debug_log(Path.cwd(), error)
         echo(f"Error: internal error (a bug in Clockwork): {escape(f'{type(error).__name__}: {error}')}; "
                    f"the traceback is in {path}", err=True)
-        sys.exit(ExitStatus.INTERNAL)
+        sys.exit(exit_status(error))

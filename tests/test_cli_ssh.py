@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import CwProject
 from testsupport.fleet import Fleet
 
 REPO = Path(__file__).resolve().parent.parent
@@ -116,12 +117,18 @@ other = FileResource(name="other.txt", directory="app", content="other\\n")
 """
 
 
-def test_apply_after_update_says_it_would_revert_it_and_asks(fleet: Fleet, make_project) -> None:
+def updated(fleet: Fleet, make_project) -> CwProject:
+    """A project applied, then changed by ``clockwork update`` (main.py still says workers = 2)."""
     project = make_project(fleet, UPDATED)
     assert project.cw("apply").exit_code == 0
     (project.directory / "update.py").write_text(
         "from clockwork.resources import FileResource\nconf = FileResource(name='app.conf', content='workers = 8\\n')\n")
     assert project.cw("update", "--yes").exit_code == 0
+    return project
+
+
+def test_apply_after_update_says_it_would_revert_it_and_asks(fleet: Fleet, make_project) -> None:
+    project = updated(fleet, make_project)
     contents = lambda: [(host.home / "app" / "app.conf").read_text() for host in fleet.hosts]
     assert contents() == ["workers = 8\n"] * 3
     note = ("! FileResource 'app.conf': apply would revert version 2, which `clockwork update` deployed "
@@ -153,11 +160,7 @@ def test_apply_after_update_says_it_would_revert_it_and_asks(fleet: Fleet, make_
 
 
 def test_apply_does_not_ask_once_main_py_is_in_line_with_the_update(fleet: Fleet, make_project) -> None:
-    project = make_project(fleet, UPDATED)
-    assert project.cw("apply").exit_code == 0
-    (project.directory / "update.py").write_text(
-        "from clockwork.resources import FileResource\nconf = FileResource(name='app.conf', content='workers = 8\\n')\n")
-    assert project.cw("update", "--yes").exit_code == 0
+    project = updated(fleet, make_project)
     project.write_main(UPDATED.replace("workers = 2", "workers = 8"))
     result = project.cw("apply")
     assert result.exit_code == 0, result.output
