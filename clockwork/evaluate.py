@@ -12,7 +12,8 @@ from clockwork.engine import Progress, Session
 from clockwork.exceptions import ProjectError
 from clockwork.placement import Placement, place
 from clockwork.project import Project
-from clockwork.resources.base import Observed, Probe, Resource, Target
+from clockwork.resources.base import Resource
+from clockwork.engine.types import Observed, Probe, Target
 from clockwork.results import Evaluation, Report, Result
 from clockwork.secrets import references
 

@@ -14,7 +14,8 @@ from clockwork.complete.lock import resource_key
 from clockwork.engine import Session
 from clockwork.facts.manifest import MANIFEST_PATH, Manifest, ManifestFile
 from clockwork.operations.manifest import manifest
-from clockwork.resources.base import Observed, Resource, Target
+from clockwork.resources.base import Resource
+from clockwork.engine.types import Observed, Target
 from clockwork.results import Result
 from clockwork.secrets import Resolver, held, held_digest, protect, shows_secrets, transform
 from clockwork.state.base import StateStore, Version

@@ -12,7 +12,7 @@ from clockwork.checks import CommandCheck, HttpCheck, PortCheck
 from clockwork.facts.commands import Commands, command_id
 from clockwork.facts.paths import Paths
 from clockwork.resources import FileResource
-from clockwork.resources.base import Observed, Target
+from clockwork.engine.types import Observed, Target
 
 
 @pytest.fixture

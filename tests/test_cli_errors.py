@@ -324,7 +324,7 @@ def test_host_read_errors_stay_host_errors() -> None:
 
     from clockwork.exceptions import HostReadError
     from clockwork.resources import FileResource
-    from clockwork.resources.base import Observed, Target
+    from clockwork.engine.types import Observed, Target
 
     resource = FileResource(name="a.txt", content="a\n")
     observed = Observed({Paths: FactProcessError("Paths: unexpected output")})

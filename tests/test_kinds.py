@@ -13,7 +13,7 @@ import pytest
 import clockwork.resources
 from clockwork.resources import RESOURCE_TYPES, DirectoryResource, DockerServiceResource, FileResource, Resource
 from clockwork.resources import base
-from clockwork.resources.base import Observed, Target
+from clockwork.engine.types import Observed, Target
 from clockwork.results import Diff
 from clockwork.secrets import REDACTED, held
 

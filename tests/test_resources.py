@@ -22,7 +22,8 @@ from pyinfra.api import exceptions as pyinfra_exceptions
 from clockwork.checks import CommandCheck, HttpCheck, PortCheck
 from clockwork.facts.commands import Commands, command_id
 from clockwork.resources import RESOURCE_TYPES, DirectoryResource, DockerServiceResource, FileResource
-from clockwork.resources.base import InvalidResource, Observed, Target
+from clockwork.resources.base import InvalidResource
+from clockwork.engine.types import Observed, Target
 from tests import harness
 
 CASES = harness.cases("resources")

@@ -5,10 +5,9 @@ from __future__ import annotations
 import difflib
 import hashlib
 import os
-import posixpath
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from types import FrameType
 from typing import Any, ClassVar, Literal
 
@@ -21,19 +20,17 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
-from pyinfra.api import FactBase
 from pyinfra.api.operation import OperationMeta
 
 from clockwork.checks import HealthCheck
 from clockwork.durations import parse_duration, validate_interval
 from clockwork.exceptions import HostReadError
+from clockwork.engine.types import Observed, Probe, Target
 from clockwork.facts.commands import Commands, command_id
 from clockwork.resources.catalog import Catalog
 from clockwork.results import Diff, Evaluation
 from clockwork.secrets import REDACTED, Resolver, mask_value, references
 
-#: What a resource needs read from a host: a keyed fact class and one key.
-Probe = tuple[type[FactBase], str]
 
 AlertKind = Literal["drift", "failure", "expired", "recovered"]
 DEFAULT_ALERTS: tuple[AlertKind, ...] = ("drift", "failure")
@@ -43,47 +40,6 @@ PRESENCE = "present"
 
 #: Every kind by class name, filled as each kind is defined: how recorded specs are rebuilt.
 RESOURCE_TYPES: dict[str, type[Resource]] = {}
-
-@dataclass(frozen=True)
-class Target:
-    """One host as a resource sees it.
-
-    ``base_dir`` is where relative paths start on this host: the project
-    directory on ``@local``, ``None`` (the login directory) over SSH.
-
-    >>> Target("web-1").path("app", "config.json")
-    'app/config.json'
-    """
-
-    host: str
-    base_dir: str | None = None
-    local: bool = False
-
-    def path(self, directory: str, name: str = "") -> str:
-        if directory == "~" or directory.startswith("~/"):
-            directory = os.path.expanduser(directory) if self.local else directory[2:] or "."
-        elif self.base_dir and not directory.startswith("/"):
-            directory = posixpath.join(self.base_dir, directory)
-        return posixpath.normpath(posixpath.join(directory, name) if name else directory)
-
-
-class Observed:
-    """What one host answered to the probes of a run: fact class → processed value.
-
-    A fact that failed on the host holds its exception; asking for it raises it as a ``HostReadError``.
-    """
-
-    def __init__(self, values: dict[type[FactBase], Any]) -> None:
-        self._values = values
-
-    def __getitem__(self, fact_class: type[FactBase]) -> Any:
-        value = self._values[fact_class]
-        if isinstance(value, HostReadError):
-            raise value
-        if isinstance(value, Exception):
-            raise HostReadError(str(value) or type(value).__name__) from value
-        return value
-
 
 class FieldValueError(ValueError):
     """A model validator's error about one field (``content``, ``env_vars.DB_URL``): InvalidResource names it."""

@@ -12,7 +12,8 @@ from pyinfra.api.operation import OperationMeta
 from clockwork.exceptions import HostReadError
 from clockwork.facts.docker import ContainerInfo, DockerContainers
 from clockwork.operations import docker
-from clockwork.resources.base import Observed, Probe, Resource, Target, describe, name_field
+from clockwork.resources.base import Resource, describe, name_field
+from clockwork.engine.types import Observed, Probe, Target
 from clockwork.resources.catalog import Catalog
 from clockwork.results import Diff, Evaluation
 

@@ -11,7 +11,8 @@ from pyinfra.api.operation import OperationMeta
 from clockwork.facts.contents import FileContents
 from clockwork.facts.paths import PathInfo, Paths, temp_sibling
 from clockwork.operations import files
-from clockwork.resources.base import Observed, Probe, Resource, Target, describe, name_field
+from clockwork.resources.base import Resource, describe, name_field
+from clockwork.engine.types import Observed, Probe, Target
 from clockwork.results import Diff, Evaluation
 from clockwork.secrets import held, held_digest, mask_text
 
