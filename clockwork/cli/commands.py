@@ -20,15 +20,13 @@ import click
 
 from clockwork.exceptions import ClockworkError, ConfirmationRequired, ExitStatus
 from clockwork.exitcodes import exit_status
+from clockwork.cli.render import host_list, count, echo, host_word, line, print_results, tally, unreachable_line
 from clockwork.output import escape
-from clockwork.results import Report, Result
+from clockwork.results import Report
 from clockwork.secrets import MaskingFilter
 
 if TYPE_CHECKING:
     from clockwork.update import UpdatePlan
-
-MARKS = {"ok": "✓", "drift": "✗", "pending": "⋯", "error": "✗"}
-
 
 class CommandError(click.ClickException):
     """An expected failure: one line on stderr, the error's own exit status."""
@@ -98,11 +96,6 @@ def internal_error(ctx: click.Context, error: BaseException) -> None:
     ctx.exit(exit_status(error))
 
 
-def echo(text: str = "", nl: bool = True, err: bool = False) -> None:
-    """``click.echo`` with control characters shown escaped (lines stay lines)."""
-    click.echo(escape(text, keep_newlines=True), nl=nl, err=err)
-
-
 class Context:
     """Options shared by every command."""
 
@@ -141,7 +134,7 @@ class Context:
     def progress(self, phase: str, done: int, total: int) -> None:
         if self.quiet or not sys.stderr.isatty():
             return
-        sys.stderr.write(f"\r\033[K  {phase}: {done}/{total} {_hosts(total)}" + ("\r\033[K" if done == total else ""))
+        sys.stderr.write(f"\r\033[K  {phase}: {done}/{total} {host_word(total)}" + ("\r\033[K" if done == total else ""))
         sys.stderr.flush()
 
 
@@ -157,10 +150,6 @@ def _configure_logging(verbose: int) -> None:
         logger.propagate = False
         logger.handlers[:] = [handler]
         logger.setLevel(level)
-
-
-def _hosts(count: int) -> str:
-    return "host" if count == 1 else "hosts"
 
 
 def _limit(values: tuple[str, ...]) -> list[str] | None:
@@ -261,52 +250,6 @@ def cli(ctx: click.Context, project_dir: Path, verbose: int, quiet: bool) -> Non
     ctx.obj = Context(project_dir, verbose, quiet)
 
 
-def _line(result: Result, several_hosts: bool, mark: str | None = None) -> str:
-    """``✗ [web-1] config.json: content differs (…)``; names and details with control characters escaped."""
-    host = f"[{escape(result.host)}] " if several_hosts else ""
-    return f"{mark or MARKS[result.status]} {host}{escape(result.resource)}: {escape(result.detail)}"
-
-
-def _print_results(
-    ctx: Context, report: Report, show: Callable[[Result], bool], mark: Callable[[Result], str] | None = None,
-    during: str = "apply", done: str = "applied",
-) -> None:
-    """One line per shown result; one line per unreachable host, and per host lost ``during`` the command."""
-    from clockwork.engine import NOT_RUN_LOST
-
-    several = len(report.hosts) > 1
-    lost = {result.host: None for result in report.results if result.error == NOT_RUN_LOST}
-    for result in report.results:
-        if show(result) and result.host not in report.unreachable and result.host not in lost:
-            echo(_line(result, several, mark(result) if mark else None))
-    for host in {**report.unreachable, **lost}:
-        if host in lost:
-            mine = [result for result in report.results if result.host == host]
-            changed = ", ".join(f"{escape(r.resource)} ({escape(r.detail)})" for r in mine if r.changed and r.status == "ok")
-            not_run = ", ".join(escape(r.resource) for r in mine if r.error == NOT_RUN_LOST)
-            echo(f"✗ [{escape(host)}] connection lost during {during}: "
-                 f"{f'{done} {changed}' if changed else f'nothing was {done}'}; not run: {not_run}")
-        else:
-            echo(f"✗ [{escape(host)}] unreachable: {escape(report.unreachable[host])}")
-    for warning in report.warnings:
-        echo(f"! {escape(warning)}")
-
-
-def _unreachable_line(report: Report) -> str:
-    if not report.unreachable:
-        return ""
-    return f"; unreachable: {escape(', '.join(sorted(report.unreachable)))}"
-
-
-def _tally(report: Report, changed: str, unchanged: str, left: int = 0) -> str:
-    """``3 changed, 6 unchanged, 0 failed on 3 hosts; unreachable: …`` (unreachable hosts apart); ``left``:
-    how many of the unchanged were left in place (destroy of a directory that holds other things)."""
-    hosts = len(report.hosts)
-    kept = f", {left} left in place" if left else ""
-    return (f"{report.changed} {changed}, {report.count('ok') - report.changed - left} {unchanged}{kept}, "
-            f"{report.failed} failed on {hosts} {_hosts(hosts)}{_unreachable_line(report)}")
-
-
 def _exit(report: Report, drift_fails: bool = False) -> None:
     status = exit_status(report, drift_fails)
     if status:
@@ -327,20 +270,20 @@ def _apply_or_plan(
              f"update` deployed (main.py differs in {escape(', '.join(revert.fields))}); "
              f"`clockwork history {escape(revert.resource.name)}` shows the spec to copy into main.py")
     if reverts and not dry_run:
-        _confirm(yes, "apply", f"Revert {_count(len(reverts), 'update')} to what main.py declares?")
+        _confirm(yes, "apply", f"Revert {count(len(reverts), 'update')} to what main.py declares?")
     report: Report = ctx.call(apply, project, inventory, _limit(limit), dry_run, ctx.progress)
     if dry_run:
-        _print_results(ctx, report, lambda r: not ctx.quiet or r.status != "ok",
+        print_results(report, lambda r: not ctx.quiet or r.status != "ok",
                        lambda r: {"ok": "=", "drift": "~"}.get(r.status, "✗"))
         to_change = report.count("drift")
         echo(f"Plan: {to_change} to change, {report.count('ok')} unchanged, {report.failed} failed "
-                   f"on {len(report.hosts)} {_hosts(len(report.hosts))}{_unreachable_line(report)}")
+                   f"on {len(report.hosts)} {host_word(len(report.hosts))}{unreachable_line(report)}")
     else:
-        _print_results(ctx, report, lambda r: not ctx.quiet or r.status != "ok" or bool(r.changed))
+        print_results(report, lambda r: not ctx.quiet or r.status != "ok" or bool(r.changed))
         if not report.changed and report.status == "ok":
-            echo(f"Nothing to do: every resource is already as declared on {len(report.hosts)} {_hosts(len(report.hosts))}")
+            echo(f"Nothing to do: every resource is already as declared on {len(report.hosts)} {host_word(len(report.hosts))}")
         else:
-            echo(f"Applied: {_tally(report, 'changed', 'unchanged')}")
+            echo(f"Applied: {tally(report, 'changed', 'unchanged')}")
     _exit(report)
 
 
@@ -407,14 +350,14 @@ def destroy(ctx: Context, inventory: str | None, limit: tuple[str, ...], yes: bo
         placement = ctx.call(place, project, inventory, _limit(limit))
         names = ", ".join(resource.label for resource in project.resources)
         hosts = [host for host in placement.hosts if placement.resources[host]]
-        _confirm(yes, "destroy", f"Destroy {names} on {_names(hosts)}?")
+        _confirm(yes, "destroy", f"Destroy {names} on {host_list(hosts)}?")
     report: Report = ctx.call(destroy_resources, project, inventory, _limit(limit), ctx.progress)
-    _print_results(ctx, report, lambda r: not ctx.quiet or r.status != "ok" or bool(r.changed),
+    print_results(report, lambda r: not ctx.quiet or r.status != "ok" or bool(r.changed),
                    during="destroy", done="removed")
     from clockwork.destroy import LEFT_IN_PLACE
 
     left = sum(1 for result in report.results if result.status == "ok" and result.detail.startswith(LEFT_IN_PLACE))
-    echo(f"Destroyed: {_tally(report, 'removed', 'already absent', left)}")
+    echo(f"Destroyed: {tally(report, 'removed', 'already absent', left)}")
     _exit(report)
 
 
@@ -465,15 +408,15 @@ def _evaluation_text(ctx: Context, report: Report) -> str:
     if report.status == "ok":
         lines.append("✓ All resources running as specified")
     else:
-        counts = ", ".join(_count(report.count(s), s) if s == "error" else f"{report.count(s)} {s}"
+        counts = ", ".join(count(report.count(s), s) if s == "error" else f"{report.count(s)} {s}"
                            for s in ("drift", "pending", "error") if report.count(s))
-        lines.append(f"✗ {total - report.count('ok')} of {total} not as specified ({counts}){_unreachable_line(report)}")
+        lines.append(f"✗ {total - report.count('ok')} of {total} not as specified ({counts}){unreachable_line(report)}")
     several = len(report.hosts) > 1
     for result in report.results:
         if result.host in report.unreachable:
             continue
         if not ctx.quiet or result.status != "ok":
-            lines.append(f"  {_line(result, several)}")
+            lines.append(f"  {line(result, several)}")
         if result.explanation:
             lines += [f"      {line}" for line in result.explanation.splitlines()]
     for host, error in report.unreachable.items():
@@ -535,7 +478,7 @@ def rollback(ctx: Context, resource: str, to: int | None, inventory: str | None,
     _confirm(yes, "rollback", f"Roll {target.type} {target.resource!r} back from version {current.version} "
                               f"to version {target.version}?")
     report: Report = ctx.call(roll_back, project, current, target, inventory, ctx.progress)
-    _print_results(ctx, report, lambda r: True)
+    print_results(report, lambda r: True)
     if report.status == "ok":
         echo(f"Rolled back {target.type} {target.resource!r} to version {target.version} "
                    f"(recorded as version {current.version + 1})")
@@ -599,7 +542,7 @@ def _show_and_run_update(ctx: Context, plan: UpdatePlan, dry_run: bool, yes: boo
         return
     _confirm(yes, "update", "Apply these changes?")
     outcome = ctx.call(run_update, plan, ctx.progress, no_rollback)
-    _print_results(ctx, outcome.applied, lambda r: bool(r.changed) or r.status != "ok")
+    print_results(outcome.applied, lambda r: bool(r.changed) or r.status != "ok")
     verified = outcome.verified
     if verified is not None and verified.status == "ok":
         echo("✓ All checks passing")
@@ -609,9 +552,9 @@ def _show_and_run_update(ctx: Context, plan: UpdatePlan, dry_run: bool, yes: boo
         echo("✗ Evaluation after the update failed:")
         for result in verified.results:
             if result.status != "ok":
-                echo(f"  {_line(result, len(verified.hosts) > 1)}")
+                echo(f"  {line(result, len(verified.hosts) > 1)}")
     if outcome.rolled_back is not None:
-        echo(f"↩ Rolled back: {_tally(outcome.rolled_back, 'changed', 'unchanged')}")
+        echo(f"↩ Rolled back: {tally(outcome.rolled_back, 'changed', 'unchanged')}")
     elif no_rollback:
         echo("Kept the failed update in place (--no-rollback).")
     sys.exit(ExitStatus.DRIFT)  # the update did not hold: rolled back (or kept with --no-rollback)
@@ -658,11 +601,11 @@ def reconcile(ctx: Context, inventory: str | None, once: bool, print_systemd_uni
     if not outcome.looked_after:
         echo("Nothing to reconcile: no resource was applied with reconcile=True or a max_duration.")
         return
-    _print_results(ctx, report, lambda r: not ctx.quiet or r.status != "ok" or bool(r.changed))
+    print_results(report, lambda r: not ctx.quiet or r.status != "ok" or bool(r.changed))
     checked = len(report.results)
     next_due = "nothing scheduled" if outcome.next_wake == float("inf") else f"next check due {stamp(outcome.next_wake)}"
     echo(f"Reconciled: {checked} checked, {outcome.corrected} corrected, {outcome.expired} expired, "
-               f"{report.count('drift')} drift, {_count(report.count('error'), 'error')}; {next_due}")
+               f"{report.count('drift')} drift, {count(report.count('error'), 'error')}; {next_due}")
     _exit(report, drift_fails=True)
 
 
@@ -686,7 +629,7 @@ def status(ctx: Context, output_format: str) -> None:
         echo("Nothing is reconciled: no resource was applied with reconcile=True or a max_duration.")
         return
     for row in rows:
-        corrections = f"{_count(row.corrections_total, 'correction')} ({row.corrections_last_hour} in the last hour)"
+        corrections = f"{count(row.corrections_total, 'correction')} ({row.corrections_last_hour} in the last hour)"
         parts = [f"{row.state}", f"last {row.last_result or '-'} at {row.last_checked or '-'}",
                  f"next due {row.next_due or '-'}", corrections]
         if row.expires_at:
@@ -739,18 +682,6 @@ def _confirm(yes: bool, command: str, question: str) -> None:
         echo()
     if not confirmed:
         raise CommandError(ConfirmationRequired(f"{command} declined: nothing was changed"))
-
-
-def _names(hosts: list[str], at_most: int = 10) -> str:
-    """``host-01, host-02`` or ``50 hosts (host-01, …, host-10 and 40 more)``."""
-    if len(hosts) <= at_most:
-        return ", ".join(hosts) or "no host"
-    return f"{len(hosts)} hosts ({', '.join(hosts[:at_most])} and {len(hosts) - at_most} more)"
-
-
-def _count(number: int, noun: str) -> str:
-    """``1 correction``, ``2 corrections``."""
-    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 @cli.command(short_help="Print Clockwork's version (same as --version).")
