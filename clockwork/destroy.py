@@ -7,6 +7,7 @@ from contextlib import nullcontext
 from clockwork.engine import Progress, Session
 from clockwork.evaluate import Reading, read_fleet
 from clockwork.facts.manifest import Manifest
+from clockwork.operations.files import LEFT_IN_PLACE
 from clockwork.placement import Placement, place
 from clockwork.project import Project
 from clockwork.record import CORRECTIVE, INTENTIONAL, manifest_path, read_manifest, write_manifests
@@ -35,9 +36,6 @@ def destroy(
     return report
 
 
-#: How an operation says it left something in place on purpose (a directory holding what
-#: Clockwork did not create): ``left in place: not empty (cache, x.txt)``; reported as is, not as an error.
-LEFT_IN_PLACE = "left in place: "
 
 
 def _was_read(reading: Reading) -> bool:

@@ -12,7 +12,7 @@ from pyinfra.api.operation import OperationMeta
 
 from clockwork.complete.lock import resource_key
 from clockwork.engine import Session
-from clockwork.facts.manifest import MANIFEST_PATH, Manifest, ManifestFile
+from clockwork.facts.manifest import MANIFEST_PATH, Manifest, ManifestFile, no_manifest
 from clockwork.operations.manifest import manifest
 from clockwork.resources.base import Resource
 from clockwork.engine.types import Observed, Target
@@ -96,7 +96,7 @@ def record_versions(
 
 def read_manifest(observed: Observed, target: Target) -> ManifestFile:
     """The host's manifest as the ``Manifest`` probe read it (no file: no entries)."""
-    return observed[Manifest].get(manifest_path(target), ManifestFile(entries={}, corrupt=False))
+    return observed[Manifest].get(manifest_path(target)) or no_manifest()
 
 
 def corrupt_manifest_warning(target: Target) -> str:

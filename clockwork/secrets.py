@@ -83,19 +83,20 @@ def is_secret_name(name: str) -> bool:
     return bool(_SECRET_NAME.search(name))
 
 
-def _strings(value: Any) -> list[str]:
+def strings(value: Any) -> list[str]:
+    """Every string in a value or spec (mapping values and list items, nested)."""
     if isinstance(value, str):
         return [value]
     if isinstance(value, Mapping):
-        return [text for item in value.values() for text in _strings(item)]
+        return [text for item in value.values() for text in strings(item)]
     if isinstance(value, (list, tuple)):
-        return [text for item in value for text in _strings(item)]
+        return [text for item in value for text in strings(item)]
     return []
 
 
 def references(value: Any) -> list[str]:
     """Every secret reference (``env:NAME``, ``file:path``) in a value or spec, sorted, each once."""
-    return sorted({match for text in _strings(value) for match in _TOKEN.findall(text)})
+    return sorted({match for text in strings(value) for match in _TOKEN.findall(text)})
 
 
 def transform(value: Any, change: Callable[[str, str], str], where: str = "") -> Any:
@@ -121,6 +122,7 @@ class Resolver:
         self.project_dir = project_dir
         self._environ = environ
         self._dotenv: dict[str, str] | None = None
+        self._values: dict[str, str] = {}
 
     def _env(self, name: str) -> str | None:
         environ = os.environ if self._environ is None else self._environ
@@ -134,7 +136,13 @@ class Resolver:
         return self._dotenv.get(name)
 
     def value(self, reference: str, label: str, where: str) -> str:
-        """The value a reference stands for; a ``SecretError`` naming resource and field when there is none."""
+        """The value a reference stands for; a ``SecretError`` naming resource and field when there is none.
+
+        Each reference is read once per resolver (one command): what is applied and what its keyed hash
+        records are the same value.
+        """
+        if reference in self._values:
+            return self._values[reference]
         scheme, _, name = reference.partition(":")
         if scheme == "env":
             found = self._env(name)
@@ -151,6 +159,7 @@ class Resolver:
                                   f"{path} cannot be read ({reason})") from None
             found = found[:-1] if found.endswith("\n") else found
         KNOWN.remember(found)
+        self._values[reference] = found
         return found
 
     def resolve(self, spec: Any, label: str) -> Any:

@@ -19,9 +19,14 @@ class ManifestFile(TypedDict):
     corrupt: bool
 
 
+def no_manifest() -> ManifestFile:
+    """What a host without a manifest file has: no entries."""
+    return ManifestFile(entries={}, corrupt=False)
+
+
 def _parse(text: str) -> ManifestFile:
     if not text:
-        return ManifestFile(entries={}, corrupt=False)
+        return no_manifest()
     try:
         document = json.loads(text)
     except ValueError:

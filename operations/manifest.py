@@ -9,7 +9,7 @@ from typing import Any
 from pyinfra import host
 from pyinfra.api import operation
 
-from clockwork.facts.manifest import Manifest, ManifestFile
+from clockwork.facts.manifest import Manifest, no_manifest
 from clockwork.operations.files import write_commands
 
 
@@ -33,7 +33,7 @@ def manifest(path: str, entries: dict[str, dict[str, Any] | None]):
                           entries={"FileResource/motd": {"type": "FileResource", "name": "motd", "version": 1,
                                                          "spec": {...}, "deployed_at": "2026-11-24T11:40:00+00:00"}})
     """
-    found = host.get_fact(Manifest, keys=(path,)).get(path, ManifestFile(entries={}, corrupt=False))
+    found = host.get_fact(Manifest, keys=(path,)).get(path) or no_manifest()
     current = found["entries"]
     merged = {key: value for key, value in {**current, **entries}.items() if value is not None}
     if merged == current and not found["corrupt"]:

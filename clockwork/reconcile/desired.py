@@ -9,7 +9,7 @@ from clockwork.exceptions import ProjectError
 from clockwork.history import rebuild
 from clockwork.project import load_resources
 from clockwork.resources.base import InvalidResource, Resource
-from clockwork.secrets import REDACTED, Resolver, held_digest, transform
+from clockwork.secrets import REDACTED, Resolver, held_digest, strings
 from clockwork.state.base import StateStore
 
 
@@ -38,11 +38,11 @@ class Desired:
 def desired_state(store: StateStore, project_dir: Path) -> Desired:
     """Rebuild every resource's latest version exactly as it was applied.
 
-    Secret references are resolved when the resources are placed. Only a plain
-    value under a secret-looking name, which is never stored, comes from main.py,
-    and only when it is the value that was applied. A resource that cannot be
-    rebuilt, or whose secret cannot be resolved now, is a problem of its own; the
-    others are still returned.
+    The resources come back with their secret references resolved (once, here: the
+    pass places them as they are). Only a plain value under a secret-looking name,
+    which is never stored, comes from main.py, and only when it is the value that
+    was applied. A resource that cannot be rebuilt, or whose secret cannot be
+    resolved now, is a problem of its own; the others are still returned.
     """
     desired = Desired()
     versions = store.latest_versions()
@@ -57,8 +57,7 @@ def desired_state(store: StateStore, project_dir: Path) -> Desired:
     resolver = Resolver(project_dir)
     for version in versions:
         try:
-            resource = rebuild(version, declared.get((version.type, version.resource)), key=key)
-            resolver.resolve(resource.spec(), resource.label)
+            resource = rebuild(version, declared.get((version.type, version.resource)), key=key).resolved(resolver)
         except (ProjectError, InvalidResource) as error:
             desired.problems.append(str(error))
             continue
@@ -68,12 +67,4 @@ def desired_state(store: StateStore, project_dir: Path) -> Desired:
 
 def _holds_values(spec: dict) -> bool:
     """Whether a stored spec keeps some value only as a keyed hash (so main.py must give it)."""
-    found: list[str] = []
-
-    def note(text: str, _where: str) -> str:
-        if text == REDACTED or held_digest(text):
-            found.append(text)
-        return text
-
-    transform(spec, note)
-    return bool(found)
+    return any(text == REDACTED or held_digest(text) for text in strings(spec))

@@ -82,16 +82,16 @@ class Reconciler:
 
     def __init__(self, project_dir: Path, inventory: str | None = None, log: Log = lambda event, fields: None,
                  notifier: Notifier | None = None, flapping_limit: int = 5,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, loaded: Inventory | None = None) -> None:
         self.project_dir = project_dir
         self.inventory = inventory
         self.log = log
         self.notifier = notifier or Notifier([])
         self.flapping_limit = flapping_limit
         self.clock = clock
-        #: The inventory loaded when the reconciler was made (checked then), used by its first pass; later
-        #: passes load it again (hosts and States serve one run each, and the file may have changed).
-        self._preloaded: Inventory | None = None
+        #: ``loaded``: the inventory already loaded (and checked) by whoever made the reconciler, used by its
+        #: first pass; later passes load it again (hosts and States serve one run each, the file may change).
+        self._preloaded = loaded
 
     def run_pass(self) -> PassOutcome:
         """Evaluate the due resources, act on drift, end expired resources, then send the alerts of this pass.
@@ -324,6 +324,5 @@ def make_reconciler(project_dir: Path, inventory: str | None, log: Log) -> Recon
         raise ProjectError(f"nothing to reconcile: nothing was ever applied from {project_dir} (run clockwork apply first)")
     settings = load_settings(project_dir)
     checked = place(Project(project_dir, project_dir / "main.py", []), inventory)  # the inventory loads
-    reconciler = Reconciler(project_dir, inventory, log, notifier_from_settings(settings, log), settings.flapping_limit)
-    reconciler._preloaded = checked.inventory
-    return reconciler
+    return Reconciler(project_dir, inventory, log, notifier_from_settings(settings, log), settings.flapping_limit,
+                      loaded=checked.inventory)
