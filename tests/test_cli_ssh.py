@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CwProject
-from testsupport.fleet import Fleet
+from testsupport.fleet import Fleet, wait_until
 
 REPO = Path(__file__).resolve().parent.parent
 CLOCKWORK = REPO / ".venv" / "bin" / "clockwork"
@@ -35,11 +35,8 @@ def test_a_host_lost_mid_apply_is_one_line_naming_what_was_applied(fleet: Fleet,
     run = subprocess.Popen([str(CLOCKWORK), "apply"], cwd=project.directory, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 60
-        while not temp.exists():  # the large file is being written on that host: lose it now
-            assert run.poll() is None, "apply ended before the host could be lost"
-            assert time.monotonic() < deadline, "the large file never started on the host"
-            time.sleep(0.005)
+        # the large file is being written on that host: lose it now
+        wait_until(temp.exists, 60, "the large file started on the host", pause=0.005, process=run)
         fleet.stop_host(lost)
         stdout, stderr = run.communicate(timeout=120)
     finally:

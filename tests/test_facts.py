@@ -31,6 +31,7 @@ from pyinfra.api import FactBase
 from pyinfra.api.exceptions import FactProcessError, FactTypeError
 
 from tests import harness
+from testsupport.fleet import require
 
 CASES = harness.cases("facts")
 #: Every fact class of ``clockwork.facts`` by fixture folder name (``paths.Paths``).
@@ -177,8 +178,8 @@ def shared_dir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("runuser") is None, reason="needs root to run as nobody")
 def test_paths_command_reports_an_unreadable_file(shared_dir: Path) -> None:
+    require("runuser", root="the fact runs as nobody")
     secret = shared_dir / "secret.key"
     secret.write_text("hunter2\n")
     secret.chmod(0o600)
@@ -341,8 +342,8 @@ def test_batch_command_succeeds_whatever_the_last_section_returns(tree: Path) ->
     assert Batch().process(done.stdout.splitlines())[1] == ["failing"]
 
 
-@pytest.mark.skipif(shutil.which("docker") is None, reason="needs the docker client")
 def test_docker_command_reports_an_unreachable_daemon(tmp_path: Path) -> None:
+    require("docker")
     socket = tmp_path / "no-daemon.sock"
     env = dict(os.environ, DOCKER_HOST=f"unix://{socket}")
     env.pop("DOCKER_CONTEXT", None)

@@ -6,12 +6,11 @@ import os
 import pwd
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from testsupport.fleet import NSENTER, Fleet
+from testsupport.fleet import NSENTER, Fleet, wait_until
 
 REPO = Path(__file__).resolve().parent.parent
 CLOCKWORK = REPO / ".venv" / "bin" / "clockwork"
@@ -123,9 +122,7 @@ def test_sigkill_mid_write_leaves_a_temporary_file_that_evaluate_reports_and_app
     run = subprocess.Popen([str(CLOCKWORK), "apply", "-q", "--limit", "host-01"], cwd=project.directory,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 60
-        while _size(temp) <= 0 and run.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.005)
+        wait_until(lambda: _size(temp) > 0, 60, "the write began", pause=0.005, process=run)
         run.send_signal(signal.SIGKILL)
         run.wait()
     finally:

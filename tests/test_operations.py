@@ -26,6 +26,7 @@ import clockwork.operations
 from clockwork.facts.paths import Paths
 from clockwork.operations import docker, files
 from tests import harness
+from testsupport.fleet import require
 
 CASES = harness.cases("operations")
 #: Every pyinfra operation of ``clockwork.operations`` by fixture folder name (``files.file``).
@@ -291,8 +292,8 @@ def test_absent_removes_a_directory_that_holds_only_empty_directories(tmp_path: 
     assert failed is None and list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("runuser") is None, reason="needs root to run as nobody")
 def test_absent_touches_nothing_in_a_directory_it_cannot_read_whole(tmp_path: Path) -> None:
+    require("runuser", root="the operation runs as nobody")
     top = Path(tempfile.mkdtemp(prefix="cw-absent-"))
     try:
         top.chmod(0o777)

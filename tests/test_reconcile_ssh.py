@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CwProject
-from testsupport.fleet import Fleet, FleetHost
+from testsupport.fleet import Fleet, FleetHost, wait_until
 from testsupport.receivers import HttpReceiver, SmtpReceiver
 
 REPO = Path(__file__).resolve().parent.parent
@@ -97,14 +97,6 @@ def age_lifetimes(project: CwProject, seconds: float) -> None:
     finally:
         database.close()
     assert changed, "no lifetime recorded"
-
-
-def wait_until(condition: Callable[[], object], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.1)
 
 
 class Daemon:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CwProject
-from testsupport.fleet import Fleet
+from testsupport.fleet import Fleet, wait_until
 from testsupport.model_server import model_server
 
 REPO = Path(__file__).resolve().parent.parent
@@ -250,10 +250,8 @@ def test_sigkill_during_apply_leaves_a_store_that_opens(fleet: Fleet, make_proje
     run = subprocess.Popen([str(CLOCKWORK), "apply", "-q"], cwd=project.directory, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 60
-        while not written():  # the first file is in place on some host: the apply is writing
-            assert run.poll() is None and time.monotonic() < deadline, "apply never started writing"
-            time.sleep(0.005)
+        # the first file is in place on some host: the apply is writing
+        wait_until(written, 60, "apply started writing", pause=0.005, process=run)
         run.send_signal(signal.SIGKILL)
         run.wait()
     finally:

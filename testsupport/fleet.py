@@ -38,6 +38,7 @@ import struct
 import subprocess
 import tarfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -275,18 +276,25 @@ def is_dynamic_elf(path: Path) -> bool:
     return False
 
 
+def require(*tools: str, root: str | None = None) -> None:
+    """Fail (never skip) when a tool is missing, or when ``root`` (why root is needed) is given and this is not
+    root: ``make test`` installs every tool and CI runs as root, so what is missing is an install step not run."""
+    missing = [tool for tool in tools if shutil.which(tool) is None]
+    if missing:
+        raise FleetError(f"missing {', '.join(missing)}: run `make test` (it installs what the tests need)")
+    if root is not None and os.geteuid() != 0:
+        raise FleetError(f"needs root: {root}")
+
+
 def _check_requirements(root: Path, docker: bool) -> None:
     tools = [SSHD, RUNUSER, NSENTER, "unshare", "ssh-keygen", "useradd"]
     if docker:
         tools += [DOCKERD, "docker", BUSYBOX]
-    missing = [tool for tool in tools if shutil.which(tool) is None]
-    if missing:
-        raise FleetError(f"missing {', '.join(missing)}: run `make test` (it installs what the fleet needs)")
+    require(*tools)
     if docker and is_dynamic_elf(Path(BUSYBOX)):
         raise FleetError(f"{BUSYBOX} is dynamically linked (Debian's busybox): the test image has no libc; "
                          "install busybox-static (`make test` does)")
-    if os.geteuid() != 0:
-        raise FleetError("a fleet needs root (it adds users and runs sshd)")
+    require(root="a fleet adds users and runs sshd")
     for parent in root.parents:
         if parent.exists() and not parent.stat().st_mode & 0o001:
             raise FleetError(f"fleet users could not reach their homes: {parent} is not world-searchable")
@@ -537,6 +545,19 @@ def _try_lock(name: str) -> IO[bytes] | None:
         lock_file.close()
         return None
     return lock_file
+
+
+def wait_until(condition: Callable[[], object], timeout: float, what: str, pause: float = 0.1,
+               process: subprocess.Popen | None = None) -> None:
+    """Poll ``condition`` every ``pause`` seconds until it holds; fail after ``timeout`` seconds, or as soon as
+    ``process`` (the command whose effect is awaited) has ended."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"the process ended (exit {process.returncode}) before {what}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(pause)
 
 
 def _free_ports(n: int) -> list[int]:
