@@ -7,6 +7,7 @@ from pathlib import Path
 from pyinfra.api import Inventory
 
 from clockwork.engine import host_groups, load_inventory, select_hosts
+from clockwork.engine.inventory import host_target
 from clockwork.exceptions import ProjectError
 from clockwork.project import Project
 from clockwork.resources.base import Resource
@@ -67,5 +68,18 @@ def place(project: Project, inventory: str | None = None, limit: list[str] | Non
         ]
         for host in selected
     }
+    if resolve:
+        _check_targets(loaded, resources, project)
     return Placement(loaded, selected, resources, source, project.directory)
+
+
+def _check_targets(inventory: Inventory, resources: dict[str, list[Resource]], project: Project) -> None:
+    """Every placed resource can be sent to its host as declared (templates render), or a ``ProjectError``."""
+    for name, placed in resources.items():
+        target = host_target(inventory.get_host(name), project.directory)
+        for resource in placed:
+            try:
+                resource.check_target(target)
+            except ProjectError as error:
+                raise ProjectError(f"{resource.origin or project.file.name}: {resource.label}: {error}") from None
 

@@ -83,6 +83,11 @@ def load_resources(file: Path) -> list[Resource]:
     if not resources:
         raise ProjectError(f"{file.name}: declares no resources (assign Resource instances to module-level names)")
     _check_unique(file, resources)
+    for resource in resources:
+        try:
+            resource.read_files(file.parent)
+        except ProjectError as error:
+            raise ProjectError(f"{resource.origin or file.name}: {resource.label}: {error}") from None
     return resources
 
 

@@ -8,9 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from pyinfra.api import Inventory, State
+from pyinfra.api.host import Host, extract_callable_datas
+from pyinfra.connectors.local import LocalConnector
 from pyinfra.connectors.ssh import SSHConnector
 from pyinfra.context import ctx_state
 
+from clockwork.engine.types import Target
 from clockwork.exceptions import InventoryError
 
 #: What an inventory file may be called (anything else that is not a file is a host name or a module).
@@ -113,6 +116,17 @@ def _check_data_keys(spec: str, inventory: Inventory) -> None:
                 tried = host.data.get("ssh_hostname") or host.name
                 over_ssh = f": as written, it would connect to {tried!r}" if issubclass(host.connector_cls, SSHConnector) else ""
                 raise InventoryError(f"inventory {spec}: host {host.name!r} has unknown data key {key!r}{hint}{over_ssh}")
+
+
+def host_target(host: Host, project_dir: Path) -> Target:
+    """``host`` as a resource sees it: relative paths from the project on ``@local``, its inventory data (without
+    the connection settings: ``ssh_*``, ``_sudo``…) and groups."""
+    local = issubclass(host.connector_cls, LocalConnector)
+    data: dict[str, Any] = {}
+    for layer in reversed(list(extract_callable_datas(host.data.datas))):  # the most specific layer last
+        data.update({key: value for key, value in dict(layer or {}).items() if not key.startswith(("ssh_", "_"))})
+    return Target(host.name, base_dir=str(project_dir) if local else None, local=local, data=data,
+                  groups=tuple(sorted(set(host.groups or ()))))
 
 
 def host_groups(inventory: Inventory) -> dict[str, set[str]]:

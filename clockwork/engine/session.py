@@ -16,9 +16,9 @@ from pyinfra.api.host import Host
 from pyinfra.api.operation import OperationMeta
 from pyinfra.api.operations import run_host_op
 from pyinfra.api.state import BaseStateCallback
-from pyinfra.connectors.local import LocalConnector
 from pyinfra.context import ctx_host, ctx_state
 
+from clockwork.engine.inventory import host_target
 from clockwork.engine.types import Observed, Probe, Target
 from clockwork.facts.batch import Batch
 
@@ -73,6 +73,7 @@ class Session:
         self.state.add_callback_handler(_TcpNoDelay())
         self.hosts: list[Host] = []
         self._unreachable: dict[str, str] | None = None
+        self._targets: dict[Host, Target] = {}
         #: Hosts whose connection was lost during an operation batch: later batches and reads leave them out.
         self.lost: dict[str, str] = {}
 
@@ -83,8 +84,9 @@ class Session:
         self.close()
 
     def target(self, host: Host) -> Target:
-        local = issubclass(host.connector_cls, LocalConnector)
-        return Target(host.name, base_dir=str(self.project_dir) if local else None, local=local)
+        if host not in self._targets:
+            self._targets[host] = host_target(host, self.project_dir)
+        return self._targets[host]
 
     def _parallel(self, phase: str, hosts: list[Host], work: Callable[[Host], Any]) -> dict[Host, Any]:
         """``work(host)`` for every host in parallel greenlets; an exception is raised here, once.

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 import posixpath
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from pyinfra.api import FactBase
@@ -21,7 +22,9 @@ class Target:
     """One host as a resource sees it.
 
     ``base_dir`` is where relative paths start on this host: the project
-    directory on ``@local``, ``None`` (the login directory) over SSH.
+    directory on ``@local``, ``None`` (the login directory) over SSH. ``data`` is
+    the host's inventory data (without connection settings) and ``groups`` its
+    groups, for what is rendered per host (templates).
 
     >>> Target("web-1").path("app", "config.json")
     'app/config.json'
@@ -30,6 +33,8 @@ class Target:
     host: str
     base_dir: str | None = None
     local: bool = False
+    data: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    groups: tuple[str, ...] = ()
 
     def path(self, directory: str, name: str = "") -> str:
         if directory == "~" or directory.startswith("~/"):

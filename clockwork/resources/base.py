@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Iterable
 from dataclasses import replace
+from pathlib import Path
 from types import FrameType
 from typing import Any, ClassVar, Literal
 
@@ -246,6 +247,14 @@ class Resource(BaseModel):
         copy = type(self)(**resolver.resolve(spec, self.label))
         copy._origin = self._origin
         return copy
+
+    def read_files(self, directory: Path) -> None:
+        """Read what the resource names in the project ``directory`` (a template), once, as the project loads;
+        a ``ProjectError`` when it cannot."""
+
+    def check_target(self, target: Target) -> None:
+        """Raise a ``ProjectError`` when the resource cannot be sent to this host as declared (a template that does
+        not render for it), before any host is touched."""
 
     def missing_fields(self) -> list[str]:
         """Completable fields that were left out."""

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import difflib
 import re
+from pathlib import Path
+from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pyinfra.api.operation import OperationMeta
 
 from clockwork.facts.contents import FileContents
@@ -15,6 +17,7 @@ from clockwork.resources.base import Resource, describe, name_field
 from clockwork.engine.types import Observed, Probe, Target
 from clockwork.results import Diff, Evaluation
 from clockwork.secrets import held, held_digest, mask_text
+from clockwork.templates import TemplateError, TemplateHost, compile_template, render
 
 #: Lines of unified diff shown per drifted file at most.
 DIFF_LINES = 200
@@ -131,29 +134,86 @@ class _PathResource(Resource):
 
 class FileResource(_PathResource):
     """A file with declared content, mode and (optionally) owner and group; missing parent directories are
-    created, and the file is written whole, so a reader never sees half of it.
+    created, and the file is written whole, so a reader never sees half of it. The content is given, or
+    rendered per host from a Jinja2 ``template`` with ``vars``.
 
     >>> config = FileResource(name="config.json", directory="/etc/app", content='{"debug": false}\\n', mode="640")
     >>> config.label, config.mode
     ("FileResource 'config.json'", '640')
+    >>> conf = FileResource(name="app.conf", directory="/etc", template_text="port={{ port }}\\n", vars={"port": 80})
+    >>> conf.rendered(Target("web-1"))
+    'port=80\\n'
     """
 
     name: str = name_field("the file name (no `/`)")
-    content: str | None = Field(None, description="the whole file content (UTF-8); when left out, a model writes it "
-                                                  "from the `description`")
+    content: str | None = Field(None, description="the whole file content (UTF-8); when left out (and no `template`), "
+                                                  "a model writes it from the `description`")
+    template: str | None = Field(None, description="a Jinja2 template file, relative to the project "
+                                                   "(`\"templates/app.conf.j2\"`), rendered per host instead of "
+                                                   "`content`: an undefined variable is an error, the final newline is "
+                                                   "kept; the template sees `vars` and `host` (`host.name`, "
+                                                   "`host.data`: the inventory data, `host.groups`)")
+    template_text: str | None = Field(None, description="the template itself; read from `template` when the project "
+                                                        "is loaded and kept with each version, so that reconcile and "
+                                                        "rollback render what was applied; may be given inline instead "
+                                                        "of `template`")
+    vars: dict[str, Any] = Field(default_factory=dict, description="variables of the template; `Secret` references "
+                                                                   "are resolved on the controller, and the rendered "
+                                                                   "text is never stored")
     mode: str | None = Field("644", description="permissions as octal digits in a string (`\"640\"`, `\"0750\"`, "
                                                 "`\"4755\"`) or an octal number (`0o640`); a number is its value, never "
                                                 "read as digits, so `640` (0o1200) is refused with a hint; `None` "
                                                 "leaves the mode alone")
 
     completable_fields = ("content",)
-    hashed_fields = ("content",)
+    hashed_fields = ("content", "template_text")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> FileResource:
+        templated = self.template is not None or self.template_text is not None
+        if templated and self.content is not None:
+            raise ValueError("give content or a template (template, template_text), not both")
+        if self.vars and not templated:
+            raise ValueError("vars are for a template: give template or template_text")
+        if self.template_text is not None:
+            compile_template(self.template_text, self.template or f"{self.name} (template_text)")
+        return self
+
+    def missing_fields(self) -> list[str]:
+        """``content`` is left out on purpose when a template renders it."""
+        if self.template is not None or self.template_text is not None:
+            return []
+        return super().missing_fields()
+
+    def read_files(self, directory: Path) -> None:
+        """Read ``template`` (relative to the project ``directory``) into ``template_text``."""
+        if self.template is None:
+            return
+        path = directory / self.template
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+            raise TemplateError(f"template {self.template} cannot be read: {reason}") from None
+        compile_template(text, self.template)
+        self.template_text = text
+
+    def rendered(self, target: Target) -> str | None:
+        """The template rendered for ``target``'s host; ``None`` when the file has no template."""
+        if self.template_text is None:
+            return None
+        host = TemplateHost(target.host, target.data, target.groups)
+        return render(self.template_text, self.template or f"{self.label} template_text", self.vars, host)
+
+    def check_target(self, target: Target) -> None:
+        """A template that does not render for this host is an error before any host is touched."""
+        self.rendered(target)
 
     def evaluate_state(self, target: Target, observed: Observed) -> Evaluation:
         path = self.path(target)
         info = self._info(target, observed)
         stale = self._stale_temp(target, observed)
-        diffs = self.diffs(files.file_differences(info, self._content()[1], self.mode, self.owner, self.group, stale))
+        diffs = self.diffs(files.file_differences(info, self._content(target)[1], self.mode, self.owner, self.group, stale))
         return self._evaluation(path, info, "file", diffs)
 
     def describe_diff(self, diff: Diff) -> str | None:
@@ -167,11 +227,15 @@ class FileResource(_PathResource):
         info = self._info(target, observed)
         if info is None or info["sha1"] is None:
             return None
-        return self._found_path(info, "file", content=held("sha1", info["sha1"]))
+        return self._found_path(info, "file", content=held("sha1", info["sha1"]), template=None, template_text=None,
+                                vars={})
 
-    def _content(self) -> tuple[str | None, str]:
+    def _content(self, target: Target) -> tuple[str | None, str]:
         """(the text to write, its sha1); the text is ``None`` when only its sha1 is known (from a host
         manifest: ``update`` of a file whose content update.py leaves out)."""
+        rendered = self.rendered(target)
+        if rendered is not None:
+            return rendered, files.content_sha1(rendered)
         held = held_digest(self.content)
         if held is not None and held[0] == "sha1":
             return None, held[1]
@@ -194,10 +258,11 @@ class FileResource(_PathResource):
     def explain(self, target: Target, observed: Observed) -> str | None:
         path = self.path(target)
         actual = observed[FileContents].get(path)
-        if actual is None or self._content()[0] is None:
+        declared = self._content(target)[0]
+        if actual is None or declared is None:
             return None
         lines = list(difflib.unified_diff(
-            actual.splitlines(keepends=True), (self.content or "").splitlines(keepends=True),
+            actual.splitlines(keepends=True), declared.splitlines(keepends=True),
             fromfile=f"{path} (on host)", tofile=f"{path} (declared)",
         ))
         if len(lines) > DIFF_LINES:
@@ -205,7 +270,7 @@ class FileResource(_PathResource):
         return mask_text("".join(line if line.endswith("\n") else line + "\n" for line in lines)) or None
 
     def apply(self, target: Target) -> OperationMeta:
-        content, sha1 = self._content()
+        content, sha1 = self._content(target)
         return files.file(path=self.path(target), content=content, mode=self.mode, user=self.owner, group=self.group,
                           sha1=None if content is not None else sha1)
 
