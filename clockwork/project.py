@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from clockwork.dependencies import check_dependencies
 from clockwork.exceptions import ProjectError
 from clockwork.resources.base import InvalidResource, Resource
 from clockwork.secrets import Resolver
@@ -107,4 +108,6 @@ def load_project(directory: Path, file_name: str = "main.py") -> Project:
     file = directory / file_name
     if not file.is_file():
         raise ProjectError(f"no {file_name} in {directory} (run from a project directory or pass --project-dir)")
-    return Project(directory, file, load_resources(file))
+    resources = load_resources(file)
+    check_dependencies(resources, file.name)
+    return Project(directory, file, resources)

@@ -52,9 +52,18 @@ OWN_STRINGS = {
 }
 
 
+#: Kind fields whose names are also words of the generic modules everywhere: never read as naming the field.
+GENERIC_WORDS = {
+    "version": "a resource's recorded version in the store (PackageResource.version is a package's version)",
+    "lock_timeout": "the store's lock setting (PackageResource.lock_timeout is dpkg's lock)",
+}
+
+
 def _names_a_field(text: str) -> str | None:
     """The kind field that a string names: ``"content"``, ``"env_vars."``, ``"ports[0]"``."""
     head = text.split(".")[0].split("[")[0]
+    if head in GENERIC_WORDS:
+        return None
     return head if head in KIND_FIELDS and text[len(head):len(head) + 1] in ("", ".", "[") else None
 
 

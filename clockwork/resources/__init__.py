@@ -6,7 +6,7 @@ and can be imported from this package by name.
 
 >>> from clockwork.resources import FileResource, DirectoryResource, DockerServiceResource, Secret
 >>> sorted(RESOURCE_TYPES)
-['DirectoryResource', 'DockerServiceResource', 'FileResource']
+['DirectoryResource', 'DockerServiceResource', 'FileResource', 'PackageResource', 'ServiceResource']
 """
 
 import importlib

@@ -135,6 +135,9 @@ class Resource(BaseModel):
                                                   "`\"expired\"`, `\"recovered\"`")
     checks: list[HealthCheck] = Field(default_factory=list, description="health checks run on the target host: "
                                                                         "`HttpCheck`, `PortCheck`, `CommandCheck`")
+    requires: list[str] = Field(default_factory=list, description="resources (objects or `\"Type/name\"`) applied "
+                                                                  "before this one on each host; when one of them "
+                                                                  "fails there, this one is skipped there")
 
     #: The fields that say which resource it is and where it lives: a model proposing an update never changes them.
     identity_fields: ClassVar[tuple[str, ...]] = ("name", "hosts")
@@ -188,6 +191,11 @@ class Resource(BaseModel):
                                             "(it cannot be written as UTF-8)")
         return value
 
+    @field_validator("requires", mode="before")
+    @classmethod
+    def _requires(cls, value: object) -> list[str]:
+        return resource_refs(value)
+
     @field_validator("check_interval", mode="before")
     @classmethod
     def _interval(cls, value: int | str) -> int | str:
@@ -203,6 +211,16 @@ class Resource(BaseModel):
     @property
     def type_name(self) -> str:
         return type(self).__name__
+
+    @property
+    def ref(self) -> str:
+        """``FileResource/app.conf``: how ``requires=[...]`` names this resource."""
+        return f"{self.type_name}/{self.name}"
+
+    def dependencies(self) -> list[str]:
+        """The resources (``Type/name``) applied before this one on each host: ``requires``, and what a kind adds
+        (a service's ``restart_on``)."""
+        return list(self.requires)
 
     @property
     def label(self) -> str:
@@ -362,6 +380,26 @@ class Resource(BaseModel):
     def destroy(self, target: Target) -> OperationMeta:
         """Call the pyinfra operation that removes this resource from the current host."""
         raise NotImplementedError
+
+
+def resource_refs(value: object) -> list[str]:
+    """``requires=[conf, "ServiceResource/cwdemo"]`` as ``Type/name`` strings; anything else is a ``ValueError``."""
+    if not isinstance(value, (list, tuple)):
+        raise ValueError("give a list of resources or 'Type/name' strings")  # noqa: TRY004 (pydantic wants ValueError)
+    refs = []
+    for item in value:
+        if isinstance(item, Resource):
+            refs.append(item.ref)
+        elif isinstance(item, str) and item.count("/") >= 1 and all(item.split("/", 1)):
+            kind = item.split("/", 1)[0]
+            if kind not in RESOURCE_TYPES:
+                close = difflib.get_close_matches(kind, list(RESOURCE_TYPES), n=1)
+                raise ValueError(f"{item!r} names no resource kind {kind!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+            refs.append(item)
+        else:
+            raise ValueError(f"{item!r} is not a resource: give the resource object or 'Type/name' "
+                             "(\"FileResource/app.conf\")")
+    return refs
 
 
 def describe(diffs: list[Diff]) -> str:
