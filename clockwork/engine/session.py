@@ -41,7 +41,7 @@ class _TcpNoDelay(BaseStateCallback):
     def host_connect(state: State, host: Host) -> None:
         client = getattr(host.connector, "client", None)
         transport = client.get_transport() if client is not None else None
-        if transport is not None:
+        if transport is not None and isinstance(transport.sock, socket.socket):  # not through a ProxyCommand
             transport.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
