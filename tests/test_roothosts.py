@@ -4,9 +4,11 @@ namespaces, nothing of the build machine in the image, and a teardown that leave
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ from testsupport import roothosts
 from testsupport.fleet import wait_until
 from testsupport.roothosts import RootFleet, RootHost, start_root_fleet
 
+REPO = Path(__file__).resolve().parent.parent
 #: An address of a private range (RFC 1918) written in a line that is not a comment.
 PRIVATE = r"^[^#]*\b(10\.[0-9]{1,3}|172\.(1[6-9]|2[0-9]|3[01])|192\.168)\.[0-9]{1,3}\.[0-9]{1,3}"
 
@@ -68,9 +71,26 @@ def test_required_reads_the_ci_switch(value: str | None, expected: bool) -> None
 
 def test_ci_requires_root_hosts() -> None:
     """.ci/run turns a root-host skip into a failure before running the README's test command."""
-    script = (Path(__file__).resolve().parent.parent / ".ci" / "run").read_text()
+    script = (REPO / ".ci" / "run").read_text()
     assert f"export {roothosts.REQUIRE_ENV}=1" in script
     assert script.index(f"export {roothosts.REQUIRE_ENV}=1") < script.index("make test")
+
+
+@pytest.mark.parametrize(("require", "returncode", "says"), [
+    ("", 0, "SKIPPED [1] tests/test_roothosts.py:"),
+    ("1", 1, "root hosts cannot start, and CLOCKWORK_REQUIRE_ROOTHOSTS=1 requires them: missing mmdebstrap"),
+])
+def test_root_host_tests_skip_where_hosts_cannot_start_and_fail_where_required(require: str, returncode: int, says: str) -> None:
+    """A machine without the tools (here: a PATH without them): the root host tests skip, naming what is
+    missing; with the CI switch they fail."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("PYTEST_", "CLOCKWORK_"))}
+    env.update(PATH=str(Path(sys.executable).parent), **{roothosts.REQUIRE_ENV: require})
+    test = "tests/test_roothosts.py::test_hosts_boot_with_systemd_as_pid_1_and_no_failed_unit"
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist", test],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == returncode, done.stdout + done.stderr
+    assert says in done.stdout, done.stdout
+    assert "missing mmdebstrap" in done.stdout and "run `make test` as root" in done.stdout
 
 
 def test_apt_mirror_from_deb822_and_one_line_sources(tmp_path: Path) -> None:
@@ -116,6 +136,19 @@ def test_a_fleet_left_by_an_exception_leaves_nothing_behind(require_root_hosts: 
     pids = recorded["pids"]
     assert isinstance(pids, list) and len(pids) > 3
     _gone(fleet, pids, recorded["containers"])  # type: ignore[arg-type]
+
+
+def test_the_fleet_of_a_killed_test_run_is_reaped_by_the_next_one(require_root_hosts: None, tmp_path: Path) -> None:
+    root = tmp_path / "orphan"
+    script = ("import os, signal, sys; from pathlib import Path; from testsupport.roothosts import start_root_fleet;"
+              "start_root_fleet(1, Path(sys.argv[1])); os.kill(os.getpid(), signal.SIGKILL)")
+    killed = subprocess.run([sys.executable, "-c", script, str(root)], cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+    assert killed.returncode == -9, killed.stderr
+    orphan = RootFleet.load(root)
+    pids = orphan.pids()
+    assert orphan.dockerd is not None and orphan.dockerd[0] in pids and orphan.hosts[0].pid in pids  # still running
+    assert orphan.id in roothosts.reap_orphans()
+    _gone(orphan, pids, [h.container for h in orphan.hosts])
 
 
 def test_make_hosts_up_and_down(require_root_hosts: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

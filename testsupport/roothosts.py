@@ -23,6 +23,10 @@ Needs root, ``mmdebstrap``, ``dockerd``/``docker``, ``nsenter``, ``nc`` (netcat-
         fleet.write_inventory(Path("inventory.py"), user="deploy")
         print(fleet.ssh(fleet.hosts[0], "systemctl is-system-running").stdout)
 
+A fleet stops what it recorded (its containers, its dockerd by PID and start time, its directories,
+mounts and cgroup) when its ``with`` block ends, also on an exception or Ctrl-C; the fleet of a test run
+killed outright is stopped by the next fleet that starts (``reap_orphans``).
+
 Or, for a person: ``python -m testsupport.roothosts up -n 3 --inventory .hosts/inventory.py``, then
 ``python -m testsupport.roothosts down --inventory .hosts/inventory.py`` (``make hosts`` / ``make hosts-down``).
 """
@@ -434,6 +438,9 @@ class RootFleet:
         #: The docker data-root, one of the image's cache slots (each keeps the image imported: no import per fleet).
         self.data_root: Path | None = None
         self._slot_lock: IO[bytes] | None = None
+        self._dockerd_process: subprocess.Popen[bytes] | None = None
+        #: The process that is to stop the fleet, as (pid, start time); ``None``: someone, later (``up``).
+        self.owner: tuple[int, int] | None = (os.getpid(), _start_time(os.getpid()))
 
     def __enter__(self) -> Self:
         return self
@@ -486,8 +493,11 @@ class RootFleet:
 
     def docker(self, *args: str, check: bool = True, timeout: float = TIMEOUT) -> subprocess.CompletedProcess[str]:
         """Run the docker client against the fleet's own dockerd (and no other)."""
-        result = subprocess.run(["docker", *args], env={**os.environ, "DOCKER_HOST": self.docker_host},
-                                stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout, check=False)
+        try:
+            result = subprocess.run(["docker", *args], env={**os.environ, "DOCKER_HOST": self.docker_host},
+                                    stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            result = subprocess.CompletedProcess(["docker", *args], -1, "", f"no answer after {timeout}s")
         if check and result.returncode != 0:
             raise RootHostsError(f"docker {shlex.join(args)} failed ({result.returncode}): {result.stderr.strip()}")
         return result
@@ -529,6 +539,10 @@ class RootFleet:
                 wait_until(lambda: not _alive(pid), 20, "the fleet's dockerd to stop")
             except AssertionError:
                 _kill(pid, self.dockerd[1])
+        if self._dockerd_process is not None:  # started by this process: reap it
+            self._dockerd_process.kill()
+            self._dockerd_process.wait()
+            self._dockerd_process = None
         leftovers = self.pids()
         for pid in leftovers:
             _kill(pid)
@@ -552,18 +566,24 @@ class RootFleet:
     # -- state file, for a fleet that outlives the process that started it (`up`, then `down`)
 
     def save(self) -> Path:
-        """Record the fleet in ``root/fleet.json`` (``load`` reads it back)."""
-        state = {"id": self.id, "dockerd": self.dockerd, "data_root": str(self.data_root) if self.data_root else None,
+        """Record the fleet in ``root/fleet.json`` (``load`` reads it back) and in its exec-root, where
+        ``reap_orphans`` finds the fleets whose owner died without stopping them."""
+        state = {"id": self.id, "root": str(self.root), "owner": self.owner, "dockerd": self.dockerd,
+                 "data_root": str(self.data_root) if self.data_root else None,
                  "hosts": [{"name": h.name, "dir": str(h.dir), "container": h.container, "pid": h.pid} for h in self.hosts]}
+        text = json.dumps(state, indent=1) + "\n"
+        if self.exec_root.is_dir():
+            (self.exec_root / "fleet.json").write_text(text)
         path = self.root / "fleet.json"
-        path.write_text(json.dumps(state, indent=1) + "\n")
+        path.write_text(text)
         return path
 
     @classmethod
-    def load(cls, root: Path) -> RootFleet:
-        """The fleet recorded in ``root/fleet.json``."""
-        state = json.loads((root / "fleet.json").read_text())
-        fleet = cls(root, state["id"])
+    def load(cls, record: Path) -> RootFleet:
+        """The fleet recorded in ``record`` (a ``fleet.json``, or the fleet's root holding one)."""
+        state = json.loads((record / "fleet.json" if record.is_dir() else record).read_text())
+        fleet = cls(Path(state["root"]), state["id"])
+        fleet.owner = (int(state["owner"][0]), int(state["owner"][1])) if state["owner"] else None
         fleet.dockerd = (int(state["dockerd"][0]), int(state["dockerd"][1])) if state["dockerd"] else None
         fleet.data_root = Path(state["data_root"]) if state["data_root"] else None
         fleet.hosts = [RootHost(h["name"], Path(h["dir"]), h["container"], h["pid"]) for h in state["hosts"]]
@@ -578,6 +598,8 @@ class RootFleet:
         for host in self.hosts:
             (host.dir / "ssh").mkdir(parents=True)
         self._start_dockerd(image)
+        self.exec_root.mkdir(mode=0o700, exist_ok=True)
+        self.save()
         _run_all([_keygen(self.key, "clockwork-roothosts")]
                  + [_keygen(host.dir / "ssh" / "ssh_host_ed25519_key", host.name) for host in self.hosts])
         build_repo(self.repo)
@@ -619,6 +641,7 @@ class RootFleet:
         for host in self.hosts:
             host.container = (host.dir / "cid").read_text().strip()
         self._refresh(self.hosts)
+        self.save()
         self._wait_ready(self.hosts)
 
     def _start_dockerd(self, image: Path) -> None:
@@ -648,6 +671,7 @@ class RootFleet:
 
     def _wait_dockerd(self) -> None:
         process = self._dockerd_process
+        assert process is not None
         try:
             wait_until(lambda: _docker_ping(self.exec_root / "docker.sock"), TIMEOUT, "the fleet's dockerd", pause=0.05, process=process)
         except AssertionError as error:
@@ -723,6 +747,7 @@ def start_root_fleet(n: int, root: Path, *, prefix: str = "host-", names: list[s
         raise RootHostsError(reason)
     if root.exists() and any(root.iterdir()):
         raise FileExistsError(f"root fleet directory {root} is not empty")
+    reap_orphans()
     fleet = RootFleet(root, secrets.token_hex(4))
     try:
         fleet._start(names)
@@ -730,6 +755,22 @@ def start_root_fleet(n: int, root: Path, *, prefix: str = "host-", names: list[s
         fleet.stop()
         raise
     return fleet
+
+
+def reap_orphans() -> list[str]:
+    """Stop the fleets whose owner process died without stopping them (a test run killed with SIGKILL),
+    from their records; returns their ids. Fleets started by ``up`` have no owner and are left alone."""
+    reaped = []
+    with _flock(Path("/run/clockwork-roothosts.lock")):
+        for record in sorted(Path("/run").glob("clockwork-roothosts-*/fleet.json")):
+            try:
+                fleet = RootFleet.load(record)
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            if fleet.owner is not None and not _same_process(*fleet.owner):
+                fleet.stop()
+                reaped.append(fleet.id)
+    return reaped
 
 
 # ---------------------------------------------------------------------------------------------
@@ -881,6 +922,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     inventory.parent.mkdir(parents=True, exist_ok=True)
     fleet = start_root_fleet(args.n, root, prefix=args.prefix)
+    fleet.owner = None  # it outlives this process: `down` stops it
     fleet.save()
     fleet.write_inventory(inventory, user=args.user)
     first = fleet.hosts[0].alias
