@@ -63,7 +63,7 @@ REQUIRE_ENV = "CLOCKWORK_REQUIRE_ROOTHOSTS"
 SUITE = "bookworm"
 PACKAGES = (
     "systemd", "systemd-sysv", "dbus", "openssh-server", "sudo", "ca-certificates", "passwd", "adduser",
-    "procps", "iproute2", "busybox", "curl", "cron", "git", "less",
+    "procps", "iproute2", "busybox", "curl", "cron", "git", "less", "apt-utils",
 )
 #: Users on every host, as ``write_inventory``/``ssh`` accept them.
 User = Literal["root", "deploy", "askpass", "nosudo"]
