@@ -139,7 +139,7 @@ def private_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
 #: Fixtures that start root hosts: a test using one is marked ``roothosts`` (and, under
 #: ``pytest -n --dist loadgroup``, kept on one worker with the rest of its module, so that
 #: a module's fleet starts once).
-ROOT_HOST_FIXTURES = ("root_fleet", "require_root_hosts")
+ROOT_HOST_FIXTURES = ("root_fleet", "root_fleet_factory", "require_root_hosts")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -176,3 +176,26 @@ def root_fleet() -> Iterator[roothosts.RootFleet]:
             yield started
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def root_fleet_factory() -> Iterator[Callable[..., roothosts.RootFleet]]:
+    """``root_fleet_factory(n=1, prefix="host-")`` starts fresh root hosts for one test (a host it may break);
+    all are stopped after the test."""
+    _root_hosts_or_skip()
+    started: list[roothosts.RootFleet] = []
+
+    def make(n: int = 1, *, prefix: str = "host-") -> roothosts.RootFleet:
+        root = Path(tempfile.mkdtemp(prefix="cwr-", dir="/tmp"))
+        started.append(roothosts.start_root_fleet(n, root, prefix=prefix))
+        return started[-1]
+
+    yield make
+    errors = []
+    for each in started:
+        try:
+            each.stop()
+        except Exception as error:  # stop the others anyway
+            errors.append(error)
+    if errors:
+        raise errors[0]

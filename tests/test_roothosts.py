@@ -312,3 +312,18 @@ def test_nothing_of_the_build_machine_is_in_etc(root_fleet: RootFleet) -> None:
     assert found.returncode == 1 and found.stdout == "", found.stdout
     assert run(root_fleet, host, "ls /etc/ssh/ | grep -c ssh_host_ || true") == "0\n"  # only the fleet's own key
     assert run(root_fleet, host, "test -d /var/lib/apt/periodic && echo ok") == "ok\n"
+
+
+def test_a_restarted_host_keeps_its_disk_and_is_reached_again(root_fleet: RootFleet) -> None:
+    host = root_fleet.hosts[2]
+    before = host.pid
+    run(root_fleet, host, "echo kept > /root/mark")
+    root_fleet.restart(host)
+    assert host.pid != before and Path(f"/proc/{host.pid}/comm").read_text() == "systemd\n"
+    assert run(root_fleet, host, "cat /root/mark; systemctl is-system-running") == "kept\nrunning\n"
+
+
+def test_a_fresh_fleet_from_the_factory(root_fleet_factory) -> None:
+    fleet = root_fleet_factory(2, prefix="db-")
+    assert [host.name for host in fleet.hosts] == ["db-1", "db-2"]
+    assert run(fleet, fleet.host("db-2"), "hostname; dpkg-query -W cwdemo || true") == "db-2\n"
