@@ -314,13 +314,18 @@ def test_nothing_of_the_build_machine_is_in_etc(root_fleet: RootFleet) -> None:
     assert run(root_fleet, host, "test -d /var/lib/apt/periodic && echo ok") == "ok\n"
 
 
-def test_a_restarted_host_keeps_its_disk_and_is_reached_again(root_fleet: RootFleet) -> None:
+def test_a_restarted_host_keeps_its_disk_and_is_reached_again(root_fleet: RootFleet, tmp_path: Path) -> None:
     host = root_fleet.hosts[2]
     before = host.pid
+    inventory = root_fleet.write_inventory(tmp_path / "inventory.py")
+    connect_all(_pyinfra_state(inventory))  # pyinfra memoizes the ssh_config: it must stay right
     run(root_fleet, host, "echo kept > /root/mark")
     root_fleet.restart(host)
     assert host.pid != before and Path(f"/proc/{host.pid}/comm").read_text() == "systemd\n"
     assert run(root_fleet, host, "cat /root/mark; systemctl is-system-running") == "kept\nrunning\n"
+    state = _pyinfra_state(inventory)
+    connect_all(state)
+    assert host.name in [h.name for h in state.activated_hosts]
 
 
 def test_a_fresh_fleet_from_the_factory(root_fleet_factory) -> None:

@@ -678,15 +678,22 @@ class RootFleet:
             raise RootHostsError(f"{error}:\n{_tail(self.root / 'dockerd.log')}") from error
 
     def _refresh(self, hosts: list[RootHost]) -> None:
-        """Read the hosts' PIDs and (re)write the ssh_config that reaches them through their network namespace."""
+        """Read the hosts' PIDs into their ``pid`` files, which the ssh_config's ProxyCommand reads at each
+        connection: the ssh_config never changes, so that a restart does not stale what pyinfra memoized."""
         for host in hosts:
             host.pid = int(self.docker("inspect", "--format", "{{.State.Pid}}", host.container).stdout)
+            (host.dir / "pid.new").write_text(f"{host.pid}\n")
+            (host.dir / "pid.new").rename(host.dir / "pid")
+        if self.ssh_config.exists():
+            return
         blocks = [f"# Root hosts of {self.root}: ssh -F {self.ssh_config} -l root|deploy <host>\n"]
         for host in self.hosts:
+            # Enter the network namespace of the host's systemd and connect to its sshd on 127.0.0.1:22.
+            enter = f'exec {NSENTER} --target "$(cat {shlex.quote(str(host.dir / "pid"))})" --net {NC} 127.0.0.1 22'
             blocks.append(
                 f"Host {host.alias}\n"
                 f"    HostKeyAlias {host.alias}\n"
-                f"    ProxyCommand {NSENTER} --target {host.pid} --net {NC} 127.0.0.1 22\n"
+                f"    ProxyCommand /bin/sh -c {shlex.quote(enter)}\n"
                 f"    IdentityFile {self.key}\n"
                 "    IdentitiesOnly yes\n"
                 f"    UserKnownHostsFile {self.known_hosts}\n"
