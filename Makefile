@@ -2,13 +2,18 @@
 # as root they install the rest with apt-get when missing):
 #   make demo   apply and evaluate examples/quickstart on @local (installs python3.X-venv)
 #   make test   ruff, mypy and the whole test suite (also installs openssh-server, docker.io, busybox-static,
-#               locales, curl, wget: see scripts/system-deps.sh)
+#               locales, curl, wget, mmdebstrap, netcat-openbsd, apt-utils, dpkg-dev: see scripts/system-deps.sh)
 #   make docs   write the README's resource reference from the resource kinds
+#   make hosts  start root test hosts (Debian + systemd, testsupport/roothosts.py) in the background and write
+#               an inventory ($(HOSTS_INVENTORY)); make hosts-down stops them
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+HOSTS ?= 3
+HOSTS_USER ?= root
+HOSTS_INVENTORY ?= .hosts/inventory.py
 
-.PHONY: demo test venv system bench docs clean
+.PHONY: demo test venv system bench docs clean hosts hosts-down
 
 venv: $(VENV)/.installed
 
@@ -28,7 +33,13 @@ demo: venv
 test: venv system
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
+
+hosts: venv system
+	$(BIN)/python -m testsupport.roothosts up -n $(HOSTS) --user $(HOSTS_USER) --inventory $(HOSTS_INVENTORY)
+
+hosts-down: venv
+	$(BIN)/python -m testsupport.roothosts down --inventory $(HOSTS_INVENTORY)
 
 docs: venv
 	$(BIN)/python scripts/docs.py

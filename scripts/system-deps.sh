@@ -7,13 +7,18 @@
 #                    (Debian's busybox package is dynamically linked; busybox-static replaces it)
 #   locales          localedef and the locale sources, to build the de_DE locale a test runs under
 #   curl, wget       the HTTP clients the health checks use on the hosts
+#   mmdebstrap       builds the root test hosts' Debian image (testsupport/roothosts.py), once per machine
+#   netcat-openbsd   nc: the ssh ProxyCommand into each root host's own network namespace
+#   apt-utils        apt-ftparchive, which indexes the root hosts' local apt repository
+#   dpkg-dev, openssh-client  dpkg-deb builds that repository's packages; ssh logs in to the root hosts
 # Safe to run again: it installs nothing when everything is there. The paths can be
-# overridden (SSHD, DOCKERD, BUSYBOX, LOCALES) to check another layout.
+# overridden (SSHD, DOCKERD, BUSYBOX, LOCALES, NC) to check another layout.
 set -eu
 SSHD=${SSHD:-/usr/sbin/sshd}
 DOCKERD=${DOCKERD:-/usr/sbin/dockerd}
 BUSYBOX=${BUSYBOX:-/bin/busybox}
 LOCALES=${LOCALES:-/usr/share/i18n/locales}
+NC=${NC:-/bin/nc}
 missing=""
 need() {
     case " $missing " in *" $1 "*) ;; *) missing="$missing $1" ;; esac
@@ -33,6 +38,11 @@ fi
 { has localedef && [ -f "$LOCALES/de_DE" ]; } || need locales
 has curl || need curl
 has wget || need wget
+has mmdebstrap || need mmdebstrap
+[ -x "$NC" ] || need netcat-openbsd
+has apt-ftparchive || need apt-utils
+has dpkg-deb || need dpkg-dev
+{ has ssh && has ssh-keygen; } || need openssh-client
 [ -n "$missing" ] || exit 0
 if [ "$(id -u)" != 0 ]; then
     echo "system-deps: need root to install:$missing" >&2

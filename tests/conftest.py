@@ -1,4 +1,5 @@
-"""Shared fixtures: fleets of real SSH hosts on 127.0.0.1 (see testsupport/fleet.py)."""
+"""Shared fixtures: fleets of real SSH hosts on 127.0.0.1 (see testsupport/fleet.py), and root test hosts,
+Debian systems with systemd (see testsupport/roothosts.py; their tests are marked ``roothosts``)."""
 
 from gevent import monkey
 
@@ -27,6 +28,7 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
+from testsupport import roothosts  # noqa: E402
 from testsupport.fleet import Fleet, PrefixInUse, start_fleet  # noqa: E402
 from testsupport.receivers import http_receiver, smtp_receiver  # noqa: E402,F401 (fixtures)
 
@@ -130,3 +132,70 @@ def private_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
     return home
+
+
+# Root test hosts ----------------------------------------------------------------------------
+
+#: Fixtures that start root hosts: a test using one is marked ``roothosts`` (and, under
+#: ``pytest -n --dist loadgroup``, kept on one worker with the rest of its module, so that
+#: a module's fleet starts once).
+ROOT_HOST_FIXTURES = ("root_fleet", "root_fleet_factory", "require_root_hosts")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if any(name in getattr(item, "fixturenames", ()) for name in ROOT_HOST_FIXTURES):
+            item.add_marker(pytest.mark.roothosts)
+            item.add_marker(pytest.mark.xdist_group(f"roothosts-{item.module.__name__ if item.module else ''}"))
+
+
+def _root_hosts_or_skip() -> None:
+    """Skip when root hosts cannot start here, with the reason; fail instead where they must run (CI)."""
+    reason = roothosts.unavailable()
+    decision = roothosts.verdict(reason, roothosts.required())
+    if decision == "fail":
+        pytest.fail(f"root hosts cannot start, and {roothosts.REQUIRE_ENV}=1 requires them: {reason}", pytrace=False)
+    if decision == "skip":
+        pytest.skip(f"root hosts cannot start here: {reason}")
+
+
+@pytest.fixture
+def require_root_hosts() -> None:
+    """For a test that starts root fleets of its own: skips (or fails, on CI) where they cannot start."""
+    _root_hosts_or_skip()
+
+
+@pytest.fixture(scope="module")
+def root_fleet() -> Iterator[roothosts.RootFleet]:
+    """Three root hosts (``host-1``…``host-3``), shared by the tests of a module, stopped after them.
+    Each xdist worker starts its own (own directory, dockerd, cgroup and labels)."""
+    _root_hosts_or_skip()
+    root = Path(tempfile.mkdtemp(prefix="cwr-", dir="/tmp"))
+    try:
+        with roothosts.start_root_fleet(3, root) as started:
+            yield started
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def root_fleet_factory() -> Iterator[Callable[..., roothosts.RootFleet]]:
+    """``root_fleet_factory(n=1, prefix="host-")`` starts fresh root hosts for one test (a host it may break);
+    all are stopped after the test."""
+    _root_hosts_or_skip()
+    started: list[roothosts.RootFleet] = []
+
+    def make(n: int = 1, *, prefix: str = "host-") -> roothosts.RootFleet:
+        root = Path(tempfile.mkdtemp(prefix="cwr-", dir="/tmp"))
+        started.append(roothosts.start_root_fleet(n, root, prefix=prefix))
+        return started[-1]
+
+    yield make
+    errors = []
+    for each in started:
+        try:
+            each.stop()
+        except Exception as error:  # stop the others anyway
+            errors.append(error)
+    if errors:
+        raise errors[0]

@@ -46,10 +46,21 @@ class Machine:
         return done, calls
 
 
+#: What the root test hosts need on PATH (testsupport/roothosts.py), besides nc at $NC.
+ROOTHOST_TOOLS = ("mmdebstrap", "apt-ftparchive", "dpkg-deb", "ssh", "ssh-keygen")
+ROOTHOST_PACKAGES = "mmdebstrap netcat-openbsd apt-utils dpkg-dev openssh-client"
+
+
 def system_paths(root: Path, *, sshd: bool = True, dockerd: bool = True, busybox: str = "static",
-                 locales: bool = True) -> dict[str, str]:
+                 locales: bool = True, roothosts: bool = True) -> dict[str, str]:
+    """The paths the script checks, made present unless told otherwise (root-host tools: in ``root/bin``, the PATH)."""
     paths = {"SSHD": str(root / "sbin" / "sshd"), "DOCKERD": str(root / "sbin" / "dockerd"),
-             "BUSYBOX": str(root / "bin-busybox" / f"{busybox}-busybox"), "LOCALES": str(root / "locales")}
+             "BUSYBOX": str(root / "bin-busybox" / f"{busybox}-busybox"), "LOCALES": str(root / "locales"),
+             "NC": str(root / "netcat" / "nc")}
+    if roothosts:
+        for tool in ROOTHOST_TOOLS:
+            executable(root / "bin" / tool)
+        executable(Path(paths["NC"]))
     if sshd:
         executable(Path(paths["SSHD"]))
     if dockerd:
@@ -71,8 +82,8 @@ def test_system_deps_installs_nothing_when_everything_is_there(tmp_path: Path) -
 def test_system_deps_installs_every_missing_part(tmp_path: Path) -> None:
     machine = Machine(tmp_path)
     done, calls = machine.run("system-deps.sh", **system_paths(tmp_path, sshd=False, dockerd=False, busybox="missing",
-                                                                locales=False))
-    packages = "openssh-server docker.io busybox-static locales curl wget"
+                                                                locales=False, roothosts=False))
+    packages = f"openssh-server docker.io busybox-static locales curl wget {ROOTHOST_PACKAGES}"
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"system-deps: installing {packages}\n"
     assert calls == ["update -qq", f"install -y -qq --no-install-recommends {packages}"]
@@ -92,6 +103,19 @@ def test_system_deps_installs_what_one_check_finds_missing(
     done, calls = machine.run("system-deps.sh", **system_paths(tmp_path, busybox=busybox))
     assert done.returncode == 0, done.stderr
     assert calls[-1] == f"install -y -qq --no-install-recommends {packages}"
+
+
+@pytest.mark.parametrize(("missing", "package"), [
+    ("mmdebstrap", "mmdebstrap"), ("apt-ftparchive", "apt-utils"), ("dpkg-deb", "dpkg-dev"), ("ssh", "openssh-client"),
+    ("nc", "netcat-openbsd"),
+])
+def test_system_deps_installs_what_the_root_hosts_need(tmp_path: Path, missing: str, package: str) -> None:
+    machine = Machine(tmp_path).tools("docker", "localedef", "curl", "wget")
+    paths = system_paths(tmp_path)
+    (Path(paths["NC"]) if missing == "nc" else tmp_path / "bin" / missing).unlink()
+    done, calls = machine.run("system-deps.sh", **paths)
+    assert done.returncode == 0, done.stderr
+    assert calls[-1] == f"install -y -qq --no-install-recommends {package}"
 
 
 def test_system_deps_accepts_a_dockerd_on_path_as_the_fleet_does(tmp_path: Path) -> None:
