@@ -224,9 +224,6 @@ def test_a_wrong_host_key_is_refused(root_fleet: RootFleet, tmp_path: Path) -> N
     assert refused.returncode == 255 and "REMOTE HOST IDENTIFICATION HAS CHANGED" in refused.stderr
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "clockwork/engine/session.py _TcpNoDelay calls transport.sock.setsockopt, which a paramiko ProxyCommand"
-    " (from ssh_config, as here) lacks: every host is unreachable; remove this mark with the engine's fix"))
 def test_clockwork_applies_a_file_as_the_sudo_user(root_fleet: RootFleet, tmp_path: Path) -> None:
     from click.testing import CliRunner
 
