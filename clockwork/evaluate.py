@@ -3,87 +3,39 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from pyinfra.api.host import Host
 
-from clockwork.engine import Progress, Session
+from clockwork.engine import Observed, Pipeline, Probe, Progress, Reading
 from clockwork.exceptions import ProjectError
+from clockwork.history import rebuild
 from clockwork.placement import Placement, place
 from clockwork.project import Project
+from clockwork.record import stored_spec
 from clockwork.resources.base import Resource
-from clockwork.engine.types import Observed, Probe, Target
-from clockwork.results import Evaluation, Report, Result
+from clockwork.results import Evaluation, Report
 from clockwork.secrets import references
-
-
-@dataclass
-class Reading:
-    """One host × resource as read from the host."""
-
-    host: Host
-    resource: Resource
-    evaluation: Evaluation
-    observed: Observed | None = None
-
-    explanation: str | None = None
-
-    def result(self, detail: str | None = None, changed: bool | None = None) -> Result:
-        return Result(
-            host=self.host.name, resource=self.resource.name, type=self.resource.type_name,
-            status=self.evaluation.status, detail=self.evaluation.detail if detail is None else detail,
-            diffs=self.evaluation.diffs, error=self.evaluation.error, changed=changed, explanation=self.explanation,
-        )
-
-
-def read_fleet(
-    session: Session, placement: Placement, health: bool = True, extra: Callable[[Target], list[Probe]] | None = None
-) -> tuple[list[Reading], dict[str, str]]:
-    """Read the placement's hosts in parallel (connecting the session first, if it is not yet) and evaluate
-    each host × resource. The session may hold more hosts than the placement: only the placement's are read.
-
-    ``extra`` adds probes per host to the same read (e.g. the host's manifest).
-    Returns the readings in inventory then declaration order, and the
-    unreachable hosts with their error (their resources are error readings).
-    """
-    connected = {**session.connect(), **session.lost}  # lost: its connection dropped earlier in this command
-    unreachable = {name: error for name, error in connected.items() if name in placement.resources}
-    probes = {
-        host: [probe for resource in placement.resources[host.name] for probe in resource.probes(session.target(host), health)]
-        + (extra(session.target(host)) if extra else [])
-        for host in session.hosts if host.name in placement.resources
-    }
-    observed: dict[Host, Observed | str] = dict(session.observe(probes))
-    readings = []
-    for name in (name for name in session.selected if name in placement.resources):
-        host = session.inventory.get_host(name)
-        seen = f"host unreachable: {unreachable[name]}" if name in unreachable else observed[host]
-        for resource in placement.resources[name]:
-            if isinstance(seen, str):
-                readings.append(Reading(host, resource, Evaluation(error=seen, detail=seen)))
-            else:
-                readings.append(Reading(host, resource, resource.evaluate(session.target(host), seen, health), seen))
-    return readings, unreachable
+from clockwork.state import open_store, state_exists
 
 
 #: Pause between two passes of ``--retry-timeout``, in seconds.
 RETRY_PAUSE = 1.0
 
 
-def explain_drift(session: Session, readings: list[Reading]) -> None:
+def explain_drift(pipeline: Pipeline, readings: list[Reading]) -> None:
     """Attach a readable account (e.g. a unified diff) to each drifted reading, in one more read per host."""
-    probes: dict[Host, list] = {}
+    probes: dict[Host, list[Probe]] = {}
     for reading in readings:
         if reading.evaluation.status == "drift":
             probes.setdefault(reading.host, []).extend(
-                reading.resource.explain_probes(session.target(reading.host), reading.evaluation))
-    observed = session.observe({host: host_probes for host, host_probes in probes.items() if host_probes})
+                reading.resource.explain_probes(pipeline.target(reading.host), reading.evaluation))
+    observed = pipeline.session.observe({host: host_probes for host, host_probes in probes.items() if host_probes})
     for reading in readings:
         seen = observed.get(reading.host)
         if isinstance(seen, Observed) and reading.evaluation.status == "drift":
             try:
-                reading.explanation = reading.resource.explain(session.target(reading.host), seen)
+                reading.explanation = reading.resource.explain(pipeline.target(reading.host), seen)
             except (KeyError, RuntimeError):  # nothing was read for it: no account to give
                 reading.explanation = None
 
@@ -100,10 +52,6 @@ class Applied:
 
 def last_applied(project: Project) -> dict[tuple[str, str], Applied]:
     """For each resource whose declaration changed since its last apply: that version and the resource as applied."""
-    from clockwork.history import rebuild
-    from clockwork.record import stored_spec
-    from clockwork.state import open_store, state_exists
-
     if not state_exists(project.directory):
         return {}
     applied = {}
@@ -128,14 +76,14 @@ def last_applied(project: Project) -> dict[tuple[str, str], Applied]:
     return applied
 
 
-def mark_pending(session: Session, readings: list[Reading], applied: dict[tuple[str, str], Applied]) -> None:
+def mark_pending(pipeline: Pipeline, readings: list[Reading], applied: dict[tuple[str, str], Applied]) -> None:
     """A drifted reading whose host still matches the last apply is pending, not drift."""
     for reading in readings:
         key = (reading.resource.type_name, reading.resource.name)
         if reading.evaluation.status != "drift" or key not in applied or reading.observed is None:
             continue
         was = applied[key]
-        if was.resource.evaluate(session.target(reading.host), reading.observed, health=False).status != "ok":
+        if was.resource.evaluate(pipeline.target(reading.host), reading.observed, health=False).status != "ok":
             continue
         reading.evaluation = Evaluation(
             [reading.resource.diff(name, reading.resource.shown_value(name), was.resource.shown_value(name))
@@ -145,15 +93,15 @@ def mark_pending(session: Session, readings: list[Reading], applied: dict[tuple[
         )
 
 
-def _evaluate_hosts(session: Session, placement: Placement, applied: dict[tuple[str, str], Applied],
+def _evaluate_hosts(pipeline: Pipeline, placement: Placement, applied: dict[tuple[str, str], Applied],
                     resources: int, explain: bool) -> Report:
-    readings, unreachable = read_fleet(
-        session, placement, extra=lambda target: [p for a in applied.values() for p in a.resource.probes(target, False)]
+    run = pipeline.read(
+        placement, extra=lambda target: [p for a in applied.values() for p in a.resource.probes(target, False)]
     )
-    mark_pending(session, readings, applied)
+    mark_pending(pipeline, run.readings, applied)
     if explain:
-        explain_drift(session, readings)
-    return Report([reading.result() for reading in readings], placement.hosts, unreachable, resources)
+        explain_drift(pipeline, run.readings)
+    return Report([reading.result() for reading in run.readings], placement.hosts, run.unreachable, resources)
 
 
 def evaluate(
@@ -176,23 +124,23 @@ def evaluate(
         report.status  # 'ok'
     """
     placement = place(project, inventory, limit)
-    with Session(placement.inventory, project.directory, placement.hosts, progress) as session:
-        return evaluate_placed(session, project, placement, explain, retry_timeout)
+    with Pipeline.open(placement, progress) as pipeline:
+        return evaluate_placed(pipeline, project, placement, explain, retry_timeout)
 
 
-def evaluate_placed(session: Session, project: Project, placement: Placement, explain: bool = False,
+def evaluate_placed(pipeline: Pipeline, project: Project, placement: Placement, explain: bool = False,
                     retry_timeout: float = 0.0) -> Report:
-    """``evaluate`` on a session the caller holds (update verifies on the connections it applied with)."""
+    """``evaluate`` on a pipeline the caller holds (update verifies on the connections it applied with)."""
     applied = last_applied(project)
     deadline = time.monotonic() + retry_timeout
-    report = _evaluate_hosts(session, placement, applied, len(project.resources), explain)
+    report = _evaluate_hosts(pipeline, placement, applied, len(project.resources), explain)
     while report.status != "ok" and time.monotonic() < deadline:
         time.sleep(max(0.0, min(RETRY_PAUSE, deadline - time.monotonic())))
         failing = [host for host in placement.hosts if host not in report.unreachable
                    and any(r.host == host and r.status != "ok" for r in report.results)]
         if not failing:
             break  # only unreachable hosts are left: this session will not reach them
-        again = _evaluate_hosts(session, placement.only(failing), applied, len(project.resources), explain)
+        again = _evaluate_hosts(pipeline, placement.only(failing), applied, len(project.resources), explain)
         results = {(r.host, r.type, r.resource): r for r in report.results}
         results.update({(r.host, r.type, r.resource): r for r in again.results})
         report = Report(list(results.values()), placement.hosts, report.unreachable, report.resources)

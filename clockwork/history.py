@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from clockwork.apply import run_apply
 from clockwork.engine import Progress
 from clockwork.exceptions import ProjectError
 from clockwork.placement import place
@@ -109,8 +110,6 @@ def rollback(
     project: Project, current: Version, target: Version, inventory: str | None = None, progress: Progress | None = None
 ) -> Report:
     """Re-apply ``target``'s spec to the hosts and record it as a new version with source ``rollback``."""
-    from clockwork.apply import run_apply
-
     declared = next((r for r in project.resources if (r.type_name, r.name) == (target.type, target.resource)), None)
     with open_store(project.directory) as store:
         key = store.secret_key()

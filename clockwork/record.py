@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 import time
 from typing import Any
 
-from pyinfra.api.host import Host
-from pyinfra.api.operation import OperationMeta
-
 from clockwork.complete.lock import resource_key
-from clockwork.engine import Session
+from clockwork.engine import HostOperation, Pipeline, Run
 from clockwork.facts.manifest import MANIFEST_PATH, Manifest, ManifestFile, no_manifest
 from clockwork.operations.manifest import manifest
 from clockwork.resources.base import Resource
@@ -106,18 +102,18 @@ def corrupt_manifest_warning(target: Target) -> str:
 
 
 def manifest_updates(
-    hosts: dict[str, tuple[Host, Observed | None]], results: list[Result], versions: dict[str, Version],
-    session: Session,
+    pipeline: Pipeline, run: Run, results: list[Result], versions: dict[str, Version],
 ) -> dict[str, dict[str, dict[str, Any] | None]]:
-    """Per host name, the manifest entries that differ from what the host's manifest says."""
+    """Per host name, the manifest entries that differ from what the host's manifest says (as the run read it)."""
     updates: dict[str, dict[str, dict[str, Any] | None]] = {}
     at = stamp(time.time())
+    hosts = {host.name: (host, observed) for host, observed in run.observed.items()}
     for result in results:
         key = f"{result.type}/{result.resource}"
-        host, observed = hosts[result.host]
-        if result.status != "ok" or key not in versions or observed is None:
+        host, observed = hosts.get(result.host, (None, None))
+        if result.status != "ok" or key not in versions or not isinstance(observed, Observed) or host is None:
             continue
-        current = read_manifest(observed, session.target(host))["entries"].get(key)
+        current = read_manifest(observed, pipeline.target(host))["entries"].get(key)
         version = versions[key]
         entry = {"type": result.type, "name": result.resource, "version": version.version,
                  "spec": manifest_spec(version.spec), "fingerprints": version.fingerprints, "deployed_at": at}
@@ -126,12 +122,10 @@ def manifest_updates(
     return updates
 
 
-def write_manifests(session: Session, updates: dict[str, dict[str, dict[str, Any] | None]]) -> dict[str, str]:
-    """Run the manifest operation on each connected host with updates; returns host → error for those that failed."""
-    def writer(entries: dict[str, dict[str, Any] | None]) -> Callable[[Target], OperationMeta]:
+def write_manifests(pipeline: Pipeline, updates: dict[str, dict[str, dict[str, Any] | None]]) -> dict[str, str]:
+    """The pipeline's record step: the manifest operation on each connected host with updates, as the last
+    operation of the run; returns host → error for those that failed."""
+    def writer(entries: dict[str, dict[str, Any] | None]) -> HostOperation:
         return lambda target: manifest(path=manifest_path(target), entries=entries)
 
-    outcomes = session.operate({
-        host: [("manifest", writer(updates[host.name]))] for host in session.hosts if host.name in updates
-    })
-    return {host.name: outcome.error for (host, _key), outcome in outcomes.items() if outcome.error}
+    return pipeline.record({host: writer(entries) for host, entries in updates.items()})

@@ -354,9 +354,7 @@ def destroy(ctx: Context, inventory: str | None, limit: tuple[str, ...], yes: bo
     report: Report = ctx.call(destroy_resources, project, inventory, _limit(limit), ctx.progress)
     print_results(report, lambda r: not ctx.quiet or r.status != "ok" or bool(r.changed),
                    during="destroy", done="removed")
-    from clockwork.operations.files import LEFT_IN_PLACE
-
-    left = sum(1 for result in report.results if result.status == "ok" and result.detail.startswith(LEFT_IN_PLACE))
+    left = sum(1 for result in report.results if result.status == "ok" and result.declined)
     echo(f"Destroyed: {tally(report, 'removed', 'already absent', left)}")
     _exit(report)
 

@@ -13,8 +13,7 @@ from clockwork.alerts import Alert, Notifier
 from clockwork.destroy import remove
 from pyinfra.api import Inventory
 
-from clockwork.engine import Session
-from clockwork.evaluate import Reading, read_fleet
+from clockwork.engine import Action, Pipeline, Reading
 from clockwork.exceptions import ProjectError
 from clockwork.placement import Placement, place
 from clockwork.project import Project
@@ -105,9 +104,9 @@ class Reconciler:
             due = self._due(work, expiring)
             hosts = [host for host in work.placement.hosts if host in due or host in expiring]
             # One connection per host for the whole pass: read, correct, verify, expire, manifests.
-            with Session(work.placement.inventory, self.project_dir, hosts) as session:
-                corrected = self._evaluate(work, due, session)
-                expired = self._expire(work, expiring, session)
+            with Pipeline.open(work.placement.only(hosts)) as pipeline:
+                corrected = self._evaluate(work, due, pipeline)
+                expired = self._expire(work, expiring, pipeline)
             store.save_watches(list(work.watches.values()))
             next_wake = self._next_wake(work)
         self.notifier.send(work.alerts)
@@ -165,27 +164,28 @@ class Reconciler:
                 due.setdefault(host, []).append(resource)
         return due
 
-    def _evaluate(self, work: _Pass, due: dict[str, list[Resource]], session: Session) -> int:
+    def _evaluate(self, work: _Pass, due: dict[str, list[Resource]], pipeline: Pipeline) -> int:
         """Read the due pairs (one round trip per host), correct what drifted where allowed, verify. Returns corrections."""
         if not due:
             return 0
         placement = Placement(work.placement.inventory, [h for h in work.placement.hosts if h in due], due,
                               work.placement.source, self.project_dir)
-        readings, unreachable = read_fleet(session, placement)
-        correct = [r for r in readings if r.evaluation.status == "drift" and self._may_correct(work, r)]
-        outcomes = session.operate({
-            host: [(id(reading), reading.resource.apply) for reading in correct if reading.host is host]
-            for host in dict.fromkeys(reading.host for reading in correct)
-        })
-        verified = self._verify(work, [r for r in correct if not outcomes[(r.host, id(r))].error], session)
+
+        def correct(reading: Reading) -> Action | None:
+            return "apply" if reading.evaluation.status == "drift" and self._may_correct(work, reading) else None
+
+        run = pipeline.run(placement, correct)
+        unreachable = run.unreachable
+        verified = self._verify(work, [step.reading for step in run.steps if step.outcome and not step.outcome.error],
+                                pipeline)
         self._hosts_answered(work, list(due), unreachable)
         shares = {host: random.random() for host in due}  # one jitter share per host: its checks stay in one read
         corrected = 0
-        for reading in readings:
+        for step in run.steps:
+            reading, operation = step.reading, step.outcome
             host = reading.host.name
             if host in unreachable:
                 continue
-            operation = outcomes.get((reading.host, id(reading)))
             failure = None
             if operation is not None:
                 failure = operation.error or verified.get((host, reading.resource.type_name, reading.resource.name))
@@ -201,7 +201,7 @@ class Reconciler:
         return policy.may_correct(work.watch(reading.resource, reading.host.name), reading.resource.on_drift,
                                   work.now, self.flapping_limit)
 
-    def _verify(self, work: _Pass, corrected: list[Reading], session: Session) -> dict[tuple[str, str, str], str]:
+    def _verify(self, work: _Pass, corrected: list[Reading], pipeline: Pipeline) -> dict[tuple[str, str, str], str]:
         """Read the corrected pairs again, on the same connections; returns the ones still not as declared, with why."""
         if not corrected:
             return {}
@@ -210,9 +210,8 @@ class Reconciler:
             resources.setdefault(reading.host.name, []).append(reading.resource)
         placement = Placement(work.placement.inventory, list(resources), resources, work.placement.source,
                               self.project_dir)
-        readings, _unreachable = read_fleet(session, placement)
         return {(r.host.name, r.resource.type_name, r.resource.name): f"still not as declared: {r.evaluation.detail}"
-                for r in readings if r.evaluation.status != "ok"}
+                for r in pipeline.read(placement).readings if r.evaluation.status != "ok"}
 
     def _record(self, work: _Pass, resource: Resource, host: str, result: policy.Outcome, detail: str) -> None:
         """Store one pair's result with the policy's events and alerts."""
@@ -259,7 +258,7 @@ class Reconciler:
         """Everything the resources on a host alert on."""
         return {kind for resource in work.placement.resources.get(host, []) for kind in resource.alert_on}
 
-    def _expire(self, work: _Pass, expiring: dict[str, list[tuple[Resource, Lifetime]]], session: Session) -> int:
+    def _expire(self, work: _Pass, expiring: dict[str, list[tuple[Resource, Lifetime]]], pipeline: Pipeline) -> int:
         """Destroy what is past its expiry; it stays destroyed until applied again. Returns how many were removed."""
         if not expiring:
             return 0
@@ -267,7 +266,7 @@ class Reconciler:
         by_key = {(r.type_name, r.name): r for pairs in resources.values() for r in pairs}
         placement = Placement(work.placement.inventory, [h for h in work.placement.hosts if h in resources], resources,
                               work.placement.source, self.project_dir)
-        report = remove(work.store, placement, None, len(work.desired.resources), kind="expired", session=session)
+        report = remove(work.store, placement, None, len(work.desired.resources), kind="expired", pipeline=pipeline)
         for result in report.results:
             resource = by_key[(result.type, result.resource)]
             if result.status != "ok":
