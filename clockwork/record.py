@@ -1,4 +1,5 @@
-"""What apply, update, rollback and destroy leave behind: versions and events in the store, manifests on hosts."""
+"""What apply, update, rollback and destroy leave behind (versions and events in the store, manifests on hosts),
+and the resource a recorded version describes."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from clockwork.complete.lock import resource_key
 from clockwork.engine import HostOperation, Pipeline, Run
 from clockwork.facts.manifest import MANIFEST_PATH, Manifest, ManifestFile, no_manifest
 from clockwork.operations.manifest import manifest
+from clockwork.exceptions import ProjectError
+from clockwork.resources import RESOURCE_TYPES
 from clockwork.resources.base import Resource
 from clockwork.engine.types import Observed, Target
 from clockwork.results import Result
-from clockwork.secrets import Resolver, held, held_digest, protect, shows_secrets, transform
+from clockwork.secrets import REDACTED, Resolver, held, held_digest, matches_held, protect, shows_secrets, transform
 from clockwork.state.base import StateStore, Version
 from clockwork.durations import stamp
 
@@ -129,3 +132,45 @@ def write_manifests(pipeline: Pipeline, updates: dict[str, dict[str, dict[str, A
         return lambda target: manifest(path=manifest_path(target), entries=entries)
 
     return pipeline.record({host: writer(entries) for host, entries in updates.items()})
+
+
+def restore(version: Version, *declared: Resource | None, key: bytes | None = None) -> dict[str, Any]:
+    """A recorded spec, with the values kept only as a keyed hash taken back from the declarations at hand.
+
+    A plain value under a secret-looking name is never stored (a ``Secret``
+    reference is, and is resolved when used): it comes from the first declaration
+    (update.py, main.py) of the same resource that has it, and must be the value
+    that was applied (its keyed hash is checked when ``key`` is given).
+    """
+    present: dict[str, Any] = {}
+    for resource in reversed([resource for resource in declared if resource is not None]):
+        present.update(resource.spec(include=resource.model_fields_set))
+
+    def fill(recorded: Any, now: Any, where: str) -> Any:
+        digest = held_digest(recorded)
+        if recorded == REDACTED or (digest is not None and digest[0] == "hmac"):
+            if not isinstance(now, str) or now == REDACTED or held_digest(now):
+                raise ProjectError(
+                    f"{version.type} {version.resource!r}: {where} is a secret value, which is never stored: "
+                    "declare it in main.py (or update.py), or better as a Secret('env:NAME') reference"
+                )
+            if not matches_held(recorded, now, key):
+                raise ProjectError(
+                    f"{version.type} {version.resource!r}: {where} in main.py is not the value applied in version "
+                    f"{version.version}: apply main.py first, or declare it as a Secret('env:NAME') reference"
+                )
+            return now
+        if isinstance(recorded, dict):
+            return {name: fill(value, now.get(name) if isinstance(now, dict) else None, f"{where}.{name}".lstrip("."))
+                    for name, value in recorded.items()}
+        return recorded
+
+    return fill(version.spec, present, "")
+
+
+def rebuild(version: Version, *declared: Resource | None, key: bytes | None = None) -> Resource:
+    """The resource exactly as it was at ``version`` (secret values as described in ``restore``)."""
+    cls = RESOURCE_TYPES.get(version.type)
+    if cls is None:
+        raise ProjectError(f"{version.type} {version.resource!r}: unknown resource type in the state store")
+    return cls(**restore(version, *declared, key=key))

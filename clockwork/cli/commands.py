@@ -26,7 +26,7 @@ from clockwork.results import Report
 from clockwork.secrets import MaskingFilter
 
 if TYPE_CHECKING:
-    from clockwork.update import UpdatePlan
+    from clockwork.commands.update import UpdatePlan
 
 class CommandError(click.ClickException):
     """An expected failure: one line on stderr, the error's own exit status."""
@@ -260,7 +260,8 @@ def _apply_or_plan(
     ctx: Context, inventory: str | None, limit: tuple[str, ...], dry_run: bool, model: str | None, refresh: bool,
     yes: bool = False,
 ) -> None:
-    from clockwork.apply import apply, reverted_updates
+    from clockwork import apply
+    from clockwork.commands.apply import reverted_updates
 
     project = ctx.project(complete=True, model=model, refresh=refresh)
     ctx.print_completions(include_lock=dry_run)
@@ -342,7 +343,7 @@ def destroy(ctx: Context, inventory: str | None, limit: tuple[str, ...], yes: bo
     a terminal and without --yes it refuses. Declining (or refusing) changes
     nothing and exits 2.
     """
-    from clockwork.destroy import destroy as destroy_resources
+    from clockwork import destroy as destroy_resources
     from clockwork.placement import place
 
     project = ctx.project()
@@ -380,7 +381,7 @@ def evaluate(
 
     Exit status: 0 all as specified, 1 drift, 3 a host or check could not be evaluated.
     """
-    from clockwork.evaluate import evaluate as evaluate_fleet
+    from clockwork import evaluate as evaluate_fleet
     from clockwork.output import to_json, to_junit
 
     project = ctx.project()
@@ -433,7 +434,7 @@ def history(ctx: Context, resource: str | None, output_format: str) -> None:
     import json
 
     from clockwork.durations import stamp
-    from clockwork.history import history as list_versions
+    from clockwork import history as list_versions
 
     versions = ctx.call(list_versions, ctx.project_dir.resolve(), resource)
     if output_format == "json":
@@ -466,8 +467,8 @@ def rollback(ctx: Context, resource: str, to: int | None, inventory: str | None,
     are not stored come from main.py). Asks first (--yes skips it); declining
     changes nothing and exits 2.
     """
-    from clockwork.history import choose_version
-    from clockwork.history import rollback as roll_back
+    from clockwork import rollback as roll_back
+    from clockwork.commands.rollback import choose_version
     from clockwork.project import Project
 
     directory = ctx.project_dir.resolve()
@@ -475,7 +476,7 @@ def rollback(ctx: Context, resource: str, to: int | None, inventory: str | None,
     current, target = ctx.call(choose_version, directory, resource, to)
     _confirm(yes, "rollback", f"Roll {target.type} {target.resource!r} back from version {current.version} "
                               f"to version {target.version}?")
-    report: Report = ctx.call(roll_back, project, current, target, inventory, ctx.progress)
+    report: Report = ctx.call(roll_back, project, resource, to, inventory, ctx.progress)
     print_results(report, lambda r: True)
     if report.status == "ok":
         echo(f"Rolled back {target.type} {target.resource!r} to version {target.version} "
@@ -506,7 +507,7 @@ def update(
     evaluation fails, the change is rolled back.
     """
     from clockwork.settings import load_settings
-    from clockwork.update import plan_update
+    from clockwork.commands.update import plan_update
 
     directory = ctx.project_dir.resolve()
     settings = ctx.call(load_settings, directory)
@@ -518,7 +519,7 @@ def update(
 
 
 def _show_and_run_update(ctx: Context, plan: UpdatePlan, dry_run: bool, yes: bool, no_rollback: bool) -> None:
-    from clockwork.update import describe_value, field_diff, run_update
+    from clockwork.commands.update import describe_value, field_diff, run_update
 
     for change in plan.changes:
         if change.previous is None:
@@ -659,7 +660,7 @@ def extend(ctx: Context, resource: str, by: str) -> None:
 
 def _print_interrupted(ctx: Context) -> None:
     from clockwork.durations import stamp
-    from clockwork.history import interrupted
+    from clockwork.commands.history import interrupted
 
     for killed in ctx.call(interrupted, ctx.project_dir.resolve()):
         echo(f"! {killed['command']} (pid {killed['pid']}) started {stamp(killed['started_at'])} was interrupted: "

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from clockwork.alerts import Alert, Notifier
-from clockwork.destroy import remove
+from clockwork.commands.destroy import remove
 from pyinfra.api import Inventory
 
 from clockwork.engine import Action, Pipeline, Reading

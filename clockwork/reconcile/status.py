@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from clockwork.exceptions import ProjectError
-from clockwork.history import versions_of
+from clockwork.commands.history import versions_of
 from clockwork.durations import stamp
 from clockwork.reconcile.schedule import recent
 from clockwork.record import INTENTIONAL

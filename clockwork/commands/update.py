@@ -1,4 +1,5 @@
-"""Evolve what is deployed from a partial or vague ``update.py``, with a diff, confirmation and automatic rollback.
+"""``clockwork update``: evolve what is deployed from a partial or vague ``update.py``, with a diff, confirmation
+and automatic rollback.
 
 .. code:: python
 
@@ -15,20 +16,19 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from clockwork.apply import run_apply
+from clockwork.commands.apply import run_apply
 from clockwork.complete import _model_client, complete_project
-from clockwork.destroy import remove
+from clockwork.commands.destroy import remove
 from clockwork.engine import Pipeline, Progress
-from clockwork.evaluate import evaluate_placed
+from clockwork.commands.evaluate import evaluate_placed
 from clockwork.exceptions import ProjectError
 from clockwork.facts.manifest import Manifest
-from clockwork.history import rebuild
 from clockwork.placement import Placement, place
 from clockwork.project import Project, load_resources
-from clockwork.record import manifest_path, read_manifest
+from clockwork.record import manifest_path, read_manifest, rebuild
 from clockwork.resources.base import Resource
 from clockwork.results import Report
-from clockwork.settings import Settings
+from clockwork.settings import Settings, load_settings
 from clockwork.state import Version, open_store, state_exists
 
 PROPOSAL_PROMPT = (
@@ -184,9 +184,31 @@ def field_diff(change: Change, name: str) -> tuple[Any, Any]:
 
 @dataclass
 class UpdateOutcome:
+    """What an update did: the apply, the evaluation after it (``None``: nothing to change), and the rollback
+    when that evaluation failed."""
+
     applied: Report
     verified: Report | None
     rolled_back: Report | None = None
+
+
+def update(
+    directory: Path, file_name: str = "update.py", inventory: str | None = None, settings: Settings | None = None,
+    model: str | None = None, progress: Progress | None = None, keep_failed: bool = False,
+) -> UpdateOutcome:
+    """Merge ``file_name`` with what is deployed and apply it, without asking (``plan_update`` then ``run_update``,
+    which the CLI runs with the plan shown and a question in between). ``settings`` default to the project's.
+
+    .. code:: python
+
+        outcome = update(Path("."), inventory="inventory.py")
+        outcome.verified.status  # 'ok'
+    """
+    plan = plan_update(directory, file_name, inventory, settings or load_settings(directory), model, progress)
+    try:
+        return run_update(plan, progress, keep_failed)
+    finally:
+        plan.close()
 
 
 def run_update(plan: UpdatePlan, progress: Progress | None, keep_failed: bool) -> UpdateOutcome:

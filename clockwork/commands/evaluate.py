@@ -9,10 +9,9 @@ from pyinfra.api.host import Host
 
 from clockwork.engine import Observed, Pipeline, Probe, Progress, Reading
 from clockwork.exceptions import ProjectError
-from clockwork.history import rebuild
 from clockwork.placement import Placement, place
 from clockwork.project import Project
-from clockwork.record import stored_spec
+from clockwork.record import rebuild, stored_spec
 from clockwork.resources.base import Resource
 from clockwork.results import Evaluation, Report
 from clockwork.secrets import references
