@@ -20,6 +20,7 @@ from clockwork.record import (
 )
 from clockwork.resources.base import Resource
 from clockwork.secrets import Resolver, references
+from clockwork.settings import Settings, load_settings
 from clockwork.results import Report, Result
 from clockwork.state import Version, open_store, state_exists
 
@@ -53,13 +54,13 @@ def _manifest_probe(target: Target) -> list[Probe]:
     return [(Manifest, manifest_path(target))]
 
 
-def run_apply(project: Project, placement: Placement, source: str, progress: Progress | None,
+def run_apply(project: Project, placement: Placement, source: str, settings: Settings, progress: Progress | None,
               pipeline: Pipeline | None = None) -> Report:
     """Apply under the project's lock, then record versions and events and update the hosts' manifests.
 
     ``pipeline`` is the caller's when it has one open on these hosts (update: one connection per host).
     """
-    with (open_store(project.directory) as store, store.writer(source) as deployment,
+    with (open_store(project.directory, settings) as store, store.writer(source) as deployment,
           nullcontext(pipeline) if pipeline else Pipeline.open(placement, progress) as pipeline):
         run = pipeline.run(placement, _drifted, health=False, extra=_manifest_probe)
         results = _results(run)
@@ -86,12 +87,14 @@ def apply(
     limit: list[str] | None = None,
     dry_run: bool = False,
     progress: Progress | None = None,
+    settings: Settings | None = None,
 ) -> Report:
     """Apply main.py to the selected hosts; with ``dry_run``, only say what would change.
 
     Only host × resource pairs that differ get an operation, so a second apply
     on an unchanged fleet costs one read per host and changes nothing. A real
-    apply holds the project's lock and records what it did (see ``run_apply``).
+    apply holds the project's lock and records what it did (see ``run_apply``) in the
+    store that ``settings`` (by default the project's) name.
 
     .. code:: python
 
@@ -100,7 +103,7 @@ def apply(
     """
     placement = place(project, inventory, limit)
     if not dry_run:
-        return run_apply(project, placement, "apply", progress)
+        return run_apply(project, placement, "apply", settings or load_settings(project.directory), progress)
     with Pipeline.open(placement, progress) as pipeline:
         run = pipeline.read(placement, health=False)
     return Report(_results(run), placement.hosts, run.unreachable, len(project.resources))
@@ -118,17 +121,17 @@ class Revert:
     fields: list[str]
 
 
-def reverted_updates(project: Project) -> list[Revert]:
+def reverted_updates(project: Project, settings: Settings) -> list[Revert]:
     """The resources whose apply would silently undo the version ``clockwork update`` deployed.
 
     .. code:: python
 
-        [revert.resource.label for revert in reverted_updates(load_project(Path(".")))]  # ["FileResource 'app.conf'"]
+        [revert.resource.label for revert in reverted_updates(load_project(Path(".")), settings)]  # ["FileResource 'app.conf'"]
     """
-    if not state_exists(project.directory):
+    if not state_exists(project.directory, settings):
         return []
     reverts = []
-    with open_store(project.directory) as store:
+    with open_store(project.directory, settings) as store:
         key = store.secret_key()
         for resource in project.resources:
             latest = store.latest(resource.type_name, resource.name)

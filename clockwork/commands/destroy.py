@@ -10,11 +10,13 @@ from clockwork.placement import Placement, place
 from clockwork.project import Project
 from clockwork.record import CORRECTIVE, INTENTIONAL, manifest_path, read_manifest, write_manifests
 from clockwork.results import Report, Result
+from clockwork.settings import Settings, load_settings
 from clockwork.state import StateStore, open_store
 
 
 def destroy(
-    project: Project, inventory: str | None = None, limit: list[str] | None = None, progress: Progress | None = None
+    project: Project, inventory: str | None = None, limit: list[str] | None = None, progress: Progress | None = None,
+    settings: Settings | None = None,
 ) -> Report:
     """Remove every placed resource that exists; what is already gone is reported unchanged.
 
@@ -28,7 +30,8 @@ def destroy(
         destroy(load_project(Path(".")), inventory="@local").changed  # 2
     """
     placement = place(project, inventory, limit, resolve=False)
-    with open_store(project.directory) as store, store.writer("destroy") as deployment:
+    with (open_store(project.directory, settings or load_settings(project.directory)) as store,
+          store.writer("destroy") as deployment):
         report = remove(store, placement, progress, len(project.resources))
         store.finish(deployment, "ok" if report.status == "ok" else f"{report.count('error')} errors")
     return report

@@ -15,6 +15,7 @@ from clockwork.record import rebuild, stored_spec
 from clockwork.resources.base import Resource
 from clockwork.results import Evaluation, Report
 from clockwork.secrets import references
+from clockwork.settings import Settings, load_settings
 from clockwork.state import open_store, state_exists
 
 
@@ -49,12 +50,12 @@ class Applied:
     resource: Resource
 
 
-def last_applied(project: Project) -> dict[tuple[str, str], Applied]:
+def last_applied(project: Project, settings: Settings) -> dict[tuple[str, str], Applied]:
     """For each resource whose declaration changed since its last apply: that version and the resource as applied."""
-    if not state_exists(project.directory):
+    if not state_exists(project.directory, settings):
         return {}
     applied = {}
-    with open_store(project.directory) as store:
+    with open_store(project.directory, settings) as store:
         key = store.secret_key()
         for resource in project.resources:
             latest = store.latest(resource.type_name, resource.name)
@@ -110,12 +111,14 @@ def evaluate(
     progress: Progress | None = None,
     explain: bool = False,
     retry_timeout: float = 0.0,
+    settings: Settings | None = None,
 ) -> Report:
     """Compare every host with main.py, changing nothing.
 
     ``explain`` adds a unified diff to each drifted text file. ``retry_timeout``
     re-checks the hosts that are not as declared, about once a second, until they
-    are or the time is up (for services that need a moment after a deploy).
+    are or the time is up (for services that need a moment after a deploy). ``settings``
+    (by default the project's) name the store that says what was last applied.
 
     .. code:: python
 
@@ -124,13 +127,14 @@ def evaluate(
     """
     placement = place(project, inventory, limit)
     with Pipeline.open(placement, progress) as pipeline:
-        return evaluate_placed(pipeline, project, placement, explain, retry_timeout)
+        return evaluate_placed(pipeline, project, placement, settings or load_settings(project.directory), explain,
+                               retry_timeout)
 
 
-def evaluate_placed(pipeline: Pipeline, project: Project, placement: Placement, explain: bool = False,
-                    retry_timeout: float = 0.0) -> Report:
+def evaluate_placed(pipeline: Pipeline, project: Project, placement: Placement, settings: Settings,
+                    explain: bool = False, retry_timeout: float = 0.0) -> Report:
     """``evaluate`` on a pipeline the caller holds (update verifies on the connections it applied with)."""
-    applied = last_applied(project)
+    applied = last_applied(project, settings)
     deadline = time.monotonic() + retry_timeout
     report = _evaluate_hosts(pipeline, placement, applied, len(project.resources), explain)
     while report.status != "ok" and time.monotonic() < deadline:

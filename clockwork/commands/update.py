@@ -63,6 +63,7 @@ class UpdatePlan:
     placement: Placement
     changes: list[Change]
     pipeline: Pipeline
+    settings: Settings
 
     def close(self) -> None:
         self.pipeline.close()
@@ -134,8 +135,8 @@ def _plan(directory: Path, file: Path, partial: list[Resource], hosts: Placement
     main = {(r.type_name, r.name): r for r in load_resources(directory / "main.py")} if (directory / "main.py").is_file() else {}
     stored: dict[str, tuple[Version, str]] = {}
     secret_key: bytes | None = None
-    if state_exists(directory):
-        with open_store(directory) as store:
+    if state_exists(directory, settings):
+        with open_store(directory, settings) as store:
             secret_key = store.secret_key()
             for resource in partial:
                 latest = store.latest(resource.type_name, resource.name)
@@ -174,7 +175,7 @@ def _plan(directory: Path, file: Path, partial: list[Resource], hosts: Placement
     complete_project(project, settings, model=model, prune=False)
     for change, completed in zip(changes, project.resources, strict=True):
         change.resource = completed
-    return UpdatePlan(project, place(project, hosts.source, loaded=hosts.inventory), changes, pipeline)
+    return UpdatePlan(project, place(project, hosts.source, loaded=hosts.inventory), changes, pipeline, settings)
 
 
 def field_diff(change: Change, name: str) -> tuple[Any, Any]:
@@ -217,25 +218,25 @@ def run_update(plan: UpdatePlan, progress: Progress | None, keep_failed: bool) -
     changed = [change for change in plan.changes if change.fields or change.previous is None]
     if not changed:
         return UpdateOutcome(Report([], plan.placement.hosts), None)
-    pipeline, inventory = plan.pipeline, plan.placement.inventory
+    pipeline, inventory, settings = plan.pipeline, plan.placement.inventory, plan.settings
 
     def placed(resources: list[Resource]) -> tuple[Project, Placement]:
         project = Project(plan.project.directory, plan.project.file, resources)
         return project, place(project, plan.placement.source, loaded=inventory)
 
     project, placement = placed([change.resource for change in changed])
-    applied = run_apply(project, placement, "update", progress, pipeline)
-    verified = evaluate_placed(pipeline, project, placement)
+    applied = run_apply(project, placement, "update", settings, progress, pipeline)
+    verified = evaluate_placed(pipeline, project, placement, settings)
     if verified.status == "ok" or keep_failed:
         return UpdateOutcome(applied, verified)
     restored = [change.previous for change in changed if change.previous is not None]
     created = [change.resource for change in changed if change.previous is None]
     rolled = None
     if restored:
-        rolled = run_apply(*placed(restored), "rollback", progress, pipeline)
+        rolled = run_apply(*placed(restored), "rollback", settings, progress, pipeline)
     if created:
         gone, where = placed(created)
-        with open_store(gone.directory) as store, store.writer("destroy") as deployment:
+        with open_store(gone.directory, settings) as store, store.writer("destroy") as deployment:
             removed = remove(store, where, progress, len(created), pipeline=pipeline)
             store.finish(deployment, "ok" if removed.status == "ok" else f"{removed.count('error')} errors")
         rolled = removed if rolled is None else Report(rolled.results + removed.results, rolled.hosts,

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from clockwork.alerts import Alert, Notifier
+from clockwork.alerts import Alert, Notifier, notifier_from_settings
 from clockwork.commands.destroy import remove
 from pyinfra.api import Inventory
 
@@ -24,7 +24,8 @@ from clockwork.reconcile.schedule import interval_seconds, jitter, warning_lead
 from clockwork.record import CORRECTIVE
 from clockwork.resources.base import Resource
 from clockwork.results import Report, Result
-from clockwork.state import open_store
+from clockwork.settings import Settings
+from clockwork.state import open_store, state_exists
 from clockwork.state.base import HostHealth, Lifetime, StateStore, Watch
 
 #: How long a pass waits for an apply or update to release the project's lock.
@@ -74,19 +75,20 @@ class Reconciler:
 
     .. code:: python
 
-        reconciler = Reconciler(Path("/srv/proj"), inventory="inventory.py", log=print, notifier=Notifier([]))
+        reconciler = Reconciler(Path("/srv/proj"), load_settings(Path("/srv/proj")), inventory="inventory.py")
         outcome = reconciler.run_pass()
         outcome.report.status, outcome.corrected  # ('ok', 1)
     """
 
-    def __init__(self, project_dir: Path, inventory: str | None = None, log: Log = lambda event, fields: None,
-                 notifier: Notifier | None = None, flapping_limit: int = 5,
+    def __init__(self, project_dir: Path, settings: Settings, inventory: str | None = None,
+                 log: Log = lambda event, fields: None, notifier: Notifier | None = None,
                  clock: Callable[[], float] = time.time, loaded: Inventory | None = None) -> None:
         self.project_dir = project_dir
+        #: The validated settings: the store, the flapping limit, and the alert channels unless ``notifier`` is given.
+        self.settings = settings
         self.inventory = inventory
         self.log = log
-        self.notifier = notifier or Notifier([])
-        self.flapping_limit = flapping_limit
+        self.notifier = notifier if notifier is not None else notifier_from_settings(settings, log)
         self.clock = clock
         #: ``loaded``: the inventory already loaded (and checked) by whoever made the reconciler, used by its
         #: first pass; later passes load it again (hosts and States serve one run each, the file may change).
@@ -98,7 +100,7 @@ class Reconciler:
         Holds the project's lock while it works (waiting at most 5 s for an apply);
         raises ``LockTimeout`` when it could not get it.
         """
-        with open_store(self.project_dir, lock_timeout=PASS_LOCK_WAIT) as store, store.writer("reconcile", record=False):
+        with open_store(self.project_dir, self.settings, lock_timeout=PASS_LOCK_WAIT) as store, store.writer("reconcile", record=False):
             work = self._prepare(store)
             expiring = self._expiring(work)
             due = self._due(work, expiring)
@@ -199,7 +201,7 @@ class Reconciler:
 
     def _may_correct(self, work: _Pass, reading: Reading) -> bool:
         return policy.may_correct(work.watch(reading.resource, reading.host.name), reading.resource.on_drift,
-                                  work.now, self.flapping_limit)
+                                  work.now, self.settings.flapping_limit)
 
     def _verify(self, work: _Pass, corrected: list[Reading], pipeline: Pipeline) -> dict[tuple[str, str, str], str]:
         """Read the corrected pairs again, on the same connections; returns the ones still not as declared, with why."""
@@ -309,19 +311,13 @@ def _rules(resource: Resource) -> policy.Rules:
     return policy.Rules(resource.label, resource.on_drift, tuple(resource.alert_on), resource.max_duration)
 
 
-def make_reconciler(project_dir: Path, inventory: str | None, log: Log) -> Reconciler:
-    """A reconciler for a project that something was applied from, with alert channels and limits from its settings.
+def make_reconciler(project_dir: Path, inventory: str | None, log: Log, settings: Settings) -> Reconciler:
+    """A reconciler for a project that something was applied from, with alert channels and limits from its
+    (validated) settings.
 
-    Bad settings, a project with no state and an inventory that does not load
-    are errors here, before any pass runs.
+    A project with no state and an inventory that does not load are errors here, before any pass runs.
     """
-    from clockwork.alerts import notifier_from_settings
-    from clockwork.state import state_exists
-    from clockwork.settings import load_settings
-
-    if not state_exists(project_dir):
+    if not state_exists(project_dir, settings):
         raise ProjectError(f"nothing to reconcile: nothing was ever applied from {project_dir} (run clockwork apply first)")
-    settings = load_settings(project_dir)
     checked = place(Project(project_dir, project_dir / "main.py", []), inventory)  # the inventory loads
-    return Reconciler(project_dir, inventory, log, notifier_from_settings(settings, log), settings.flapping_limit,
-                      loaded=checked.inventory)
+    return Reconciler(project_dir, settings, inventory, log, loaded=checked.inventory)
