@@ -1,23 +1,22 @@
-"""What apply, update, rollback and destroy leave behind: versions and events in the store, manifests on hosts."""
+"""What apply, update, rollback and destroy leave behind (versions and events in the store, manifests on hosts),
+and the resource a recorded version describes."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 import time
 from typing import Any
 
-from pyinfra.api.host import Host
-from pyinfra.api.operation import OperationMeta
-
 from clockwork.complete.lock import resource_key
-from clockwork.engine import Session
+from clockwork.engine import HostOperation, Pipeline, Run
 from clockwork.facts.manifest import MANIFEST_PATH, Manifest, ManifestFile, no_manifest
 from clockwork.operations.manifest import manifest
+from clockwork.exceptions import ProjectError
+from clockwork.resources import RESOURCE_TYPES
 from clockwork.resources.base import Resource
 from clockwork.engine.types import Observed, Target
 from clockwork.results import Result
-from clockwork.secrets import Resolver, held, held_digest, protect, shows_secrets, transform
+from clockwork.secrets import REDACTED, Resolver, held, held_digest, matches_held, protect, shows_secrets, transform
 from clockwork.state.base import StateStore, Version
 from clockwork.durations import stamp
 
@@ -106,18 +105,18 @@ def corrupt_manifest_warning(target: Target) -> str:
 
 
 def manifest_updates(
-    hosts: dict[str, tuple[Host, Observed | None]], results: list[Result], versions: dict[str, Version],
-    session: Session,
+    pipeline: Pipeline, run: Run, results: list[Result], versions: dict[str, Version],
 ) -> dict[str, dict[str, dict[str, Any] | None]]:
-    """Per host name, the manifest entries that differ from what the host's manifest says."""
+    """Per host name, the manifest entries that differ from what the host's manifest says (as the run read it)."""
     updates: dict[str, dict[str, dict[str, Any] | None]] = {}
     at = stamp(time.time())
+    hosts = {host.name: (host, observed) for host, observed in run.observed.items()}
     for result in results:
         key = f"{result.type}/{result.resource}"
-        host, observed = hosts[result.host]
-        if result.status != "ok" or key not in versions or observed is None:
+        host, observed = hosts.get(result.host, (None, None))
+        if result.status != "ok" or key not in versions or not isinstance(observed, Observed) or host is None:
             continue
-        current = read_manifest(observed, session.target(host))["entries"].get(key)
+        current = read_manifest(observed, pipeline.target(host))["entries"].get(key)
         version = versions[key]
         entry = {"type": result.type, "name": result.resource, "version": version.version,
                  "spec": manifest_spec(version.spec), "fingerprints": version.fingerprints, "deployed_at": at}
@@ -126,12 +125,52 @@ def manifest_updates(
     return updates
 
 
-def write_manifests(session: Session, updates: dict[str, dict[str, dict[str, Any] | None]]) -> dict[str, str]:
-    """Run the manifest operation on each connected host with updates; returns host → error for those that failed."""
-    def writer(entries: dict[str, dict[str, Any] | None]) -> Callable[[Target], OperationMeta]:
+def write_manifests(pipeline: Pipeline, updates: dict[str, dict[str, dict[str, Any] | None]]) -> dict[str, str]:
+    """The pipeline's record step: the manifest operation on each connected host with updates, as the last
+    operation of the run; returns host → error for those that failed."""
+    def writer(entries: dict[str, dict[str, Any] | None]) -> HostOperation:
         return lambda target: manifest(path=manifest_path(target), entries=entries)
 
-    outcomes = session.operate({
-        host: [("manifest", writer(updates[host.name]))] for host in session.hosts if host.name in updates
-    })
-    return {host.name: outcome.error for (host, _key), outcome in outcomes.items() if outcome.error}
+    return pipeline.record({host: writer(entries) for host, entries in updates.items()})
+
+
+def restore(version: Version, *declared: Resource | None, key: bytes | None = None) -> dict[str, Any]:
+    """A recorded spec, with the values kept only as a keyed hash taken back from the declarations at hand.
+
+    A plain value under a secret-looking name is never stored (a ``Secret``
+    reference is, and is resolved when used): it comes from the first declaration
+    (update.py, main.py) of the same resource that has it, and must be the value
+    that was applied (its keyed hash is checked when ``key`` is given).
+    """
+    present: dict[str, Any] = {}
+    for resource in reversed([resource for resource in declared if resource is not None]):
+        present.update(resource.spec(include=resource.model_fields_set))
+
+    def fill(recorded: Any, now: Any, where: str) -> Any:
+        digest = held_digest(recorded)
+        if recorded == REDACTED or (digest is not None and digest[0] == "hmac"):
+            if not isinstance(now, str) or now == REDACTED or held_digest(now):
+                raise ProjectError(
+                    f"{version.type} {version.resource!r}: {where} is a secret value, which is never stored: "
+                    "declare it in main.py (or update.py), or better as a Secret('env:NAME') reference"
+                )
+            if not matches_held(recorded, now, key):
+                raise ProjectError(
+                    f"{version.type} {version.resource!r}: {where} in main.py is not the value applied in version "
+                    f"{version.version}: apply main.py first, or declare it as a Secret('env:NAME') reference"
+                )
+            return now
+        if isinstance(recorded, dict):
+            return {name: fill(value, now.get(name) if isinstance(now, dict) else None, f"{where}.{name}".lstrip("."))
+                    for name, value in recorded.items()}
+        return recorded
+
+    return fill(version.spec, present, "")
+
+
+def rebuild(version: Version, *declared: Resource | None, key: bytes | None = None) -> Resource:
+    """The resource exactly as it was at ``version`` (secret values as described in ``restore``)."""
+    cls = RESOURCE_TYPES.get(version.type)
+    if cls is None:
+        raise ProjectError(f"{version.type} {version.resource!r}: unknown resource type in the state store")
+    return cls(**restore(version, *declared, key=key))

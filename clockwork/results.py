@@ -83,6 +83,8 @@ class Result:
 
     ``status`` is the evaluation's (ok, drift, pending, error); ``changed`` says
     whether apply/destroy changed the host (``None`` for read-only commands);
+    ``declined``, that its operation declined on purpose to change it (destroy left
+    a directory holding other things in place: ``detail`` says why);
     ``explanation`` is a readable account of a drift (``evaluate --diff``).
     """
 
@@ -95,6 +97,7 @@ class Result:
     error: str | None = None
     changed: bool | None = None
     explanation: str | None = None
+    declined: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {

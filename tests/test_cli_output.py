@@ -88,7 +88,7 @@ def test_counts_are_singular_or_plural(tmp_path: Path, monkeypatch: pytest.Monke
     rows = [StatusRow("FileResource", "a.conf", "web-1", "auto_correct", "ok", "corrected", "2026-11-24T14:02:11Z",
                       "2026-11-24T14:02:41Z", None, corrections_last_hour=1, corrections_total=total, detail="")
             for total in (1, 2, 0)]
-    monkeypatch.setattr(clockwork.reconcile, "status", lambda project_dir: rows)
+    monkeypatch.setattr(clockwork.reconcile, "status", lambda project_dir, settings: rows)
     lines = CliRunner().invoke(cli, ["--project-dir", str(tmp_path), "status"]).output.splitlines()
     assert [line.split("; ")[-1] for line in lines] == [
         "1 correction (1 in the last hour)", "2 corrections (1 in the last hour)", "0 corrections (1 in the last hour)"]

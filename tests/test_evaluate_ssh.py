@@ -191,7 +191,7 @@ def test_diff_shows_what_changed_with_secrets_masked(deployed) -> None:
 
 
 def test_retry_timeout_waits_for_convergence(deployed, monkeypatch: pytest.MonkeyPatch) -> None:
-    evaluate = importlib.import_module("clockwork.evaluate")  # the module, whatever the package exports
+    evaluate = importlib.import_module("clockwork.commands.evaluate")  # the module, whatever the package exports
 
     fleet, project, _port = deployed
     fleet.run(fleet.hosts[0], "chmod 600 app/config.json")

@@ -215,8 +215,9 @@ def test_update_without_a_model_records_the_description(deployed, monkeypatch: p
 def test_a_second_writer_waits_then_gives_up_and_a_killed_holder_frees_the_lock(fleet: Fleet, make_project) -> None:
     project = make_project(fleet, MAIN.split("web =")[0].replace("DockerServiceResource, ", ""))
     holder = subprocess.Popen(
-        [sys.executable, "-c", ("import sys\nfrom pathlib import Path\nfrom clockwork.state import open_store\n"
-         "with open_store(Path(sys.argv[1])) as store, store.writer('apply'):\n    print('held', flush=True)\n"
+        [sys.executable, "-c", ("import sys\nfrom pathlib import Path\nfrom clockwork.settings import Settings\n"
+         "from clockwork.state import open_store\nwith open_store(Path(sys.argv[1]), Settings()) as store, store.writer('apply'):\n"
+         "    print('held', flush=True)\n"
          "    sys.stdin.read()  # held until killed (or its stdin closes)\n"), str(project.directory)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from clockwork.exceptions import StateError
+from clockwork.settings import Settings
 from clockwork.state import open_store
 from clockwork.state.sqlite import MIGRATIONS, SqliteStore
 
@@ -16,7 +17,7 @@ SPEC = {"name": "big.txt", "content": "x" * 5000, "env_vars": {"MODE": "prod"}}
 
 
 def test_specs_come_back_exactly_and_long_strings_are_kept_once(tmp_path: Path) -> None:
-    with open_store(tmp_path, lock_timeout=1) as store, store.writer("apply") as deployment:
+    with open_store(tmp_path, Settings(), lock_timeout=1) as store, store.writer("apply") as deployment:
         store.record_version(deployment, "FileResource", "big.txt", SPEC, "apply", ["web-1"], {"env:X": "hmac:1"})
         store.record_version(deployment, "FileResource", "big.txt", {**SPEC, "mode": "600"}, "apply", ["web-1"])
         assert store.latest("FileResource", "big.txt").spec == {**SPEC, "mode": "600"}
@@ -34,7 +35,7 @@ def test_an_unusable_state_file_is_refused_and_left_as_it_is(tmp_path: Path, con
     path = tmp_path / ".clockwork" / "state.db"
     path.parent.mkdir()
     path.write_bytes(content)
-    with pytest.raises(StateError) as error, open_store(tmp_path):
+    with pytest.raises(StateError) as error, open_store(tmp_path, Settings()):
         pass
     assert str(error.value).startswith(f"{path} {says}")
     assert "restore it from a backup, or move it away to start with no history" in str(error.value)
@@ -42,14 +43,14 @@ def test_an_unusable_state_file_is_refused_and_left_as_it_is(tmp_path: Path, con
 
 
 def test_a_truncated_state_file_is_refused(tmp_path: Path) -> None:
-    with open_store(tmp_path) as store, store.writer("apply") as deployment:
+    with open_store(tmp_path, Settings()) as store, store.writer("apply") as deployment:
         for number in range(50):
             store.record_version(deployment, "FileResource", f"f{number}", SPEC | {"name": f"f{number}"}, "apply", ["h"])
     path = tmp_path / ".clockwork" / "state.db"
     for name in ("state.db-wal", "state.db-shm"):
         (path.parent / name).unlink(missing_ok=True)
     path.write_bytes(path.read_bytes()[:3000])
-    with pytest.raises(StateError, match="cannot be read as a state store"), open_store(tmp_path) as store:
+    with pytest.raises(StateError, match="cannot be read as a state store"), open_store(tmp_path, Settings()) as store:
         store.versions()
 
 
@@ -81,7 +82,7 @@ def test_a_store_of_iso_times_is_migrated_to_epoch_seconds(tmp_path: Path) -> No
                    "VALUES (1, 'FileResource', 'a', 1, '2026-11-24T11:40:04+00:00', 'apply', '{\"name\": \"a\"}', '[\"h\"]')")
         db.execute("INSERT INTO first_deployed (type, name, host, at, lifetime, expires_at) "
                    "VALUES ('FileResource', 'a', 'h', '2026-11-24T11:40:04+00:00', 60, 1795999264.0)")
-    with open_store(tmp_path) as store:
+    with open_store(tmp_path, Settings()) as store:
         version = store.latest("FileResource", "a")
         assert version is not None and version.created_at == 1795520404.0 and version.spec == {"name": "a"}
         assert [lt.deployed_at for lt in store.lifetimes()] == [1795520404.0]

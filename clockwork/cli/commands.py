@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import functools
 import logging
 import os
 import shlex
@@ -26,7 +27,8 @@ from clockwork.results import Report
 from clockwork.secrets import MaskingFilter
 
 if TYPE_CHECKING:
-    from clockwork.update import UpdatePlan
+    from clockwork.commands.update import UpdatePlan
+    from clockwork.settings import Settings
 
 class CommandError(click.ClickException):
     """An expected failure: one line on stderr, the error's own exit status."""
@@ -104,16 +106,22 @@ class Context:
         self.verbose = verbose
         self.quiet = quiet
 
+    @functools.cached_property
+    def settings(self) -> Settings:
+        """The project's settings (``.env``, then ``CW_*``), validated once per command: a bad one is exit 2.
+        Every library call of the command gets them (store, completion, alerts, reconciler)."""
+        from clockwork.settings import load_settings
+
+        return self.call(load_settings, self.project_dir.resolve())
+
     def project(self, complete: bool = False, model: str | None = None, refresh: bool = False):
         """Load main.py and fill left-out fields: from providers when ``complete``, else from the lock only."""
         from clockwork.complete import complete_project
         from clockwork.project import load_project
-        from clockwork.settings import load_settings
 
         project = self.call(load_project, self.project_dir)
-        settings = self.call(load_settings, project.directory)
         self.completions = self.call(
-            complete_project, project, settings, model=model, refresh=refresh, providers=complete
+            complete_project, project, self.settings, model=model, refresh=refresh, providers=complete
         )
         return project
 
@@ -260,18 +268,19 @@ def _apply_or_plan(
     ctx: Context, inventory: str | None, limit: tuple[str, ...], dry_run: bool, model: str | None, refresh: bool,
     yes: bool = False,
 ) -> None:
-    from clockwork.apply import apply, reverted_updates
+    from clockwork import apply
+    from clockwork.commands.apply import reverted_updates
 
     project = ctx.project(complete=True, model=model, refresh=refresh)
     ctx.print_completions(include_lock=dry_run)
-    reverts = ctx.call(reverted_updates, project)
+    reverts = ctx.call(reverted_updates, project, ctx.settings)
     for revert in reverts:
         echo(f"! {revert.resource.label}: apply would revert version {revert.version.version}, which `clockwork "
              f"update` deployed (main.py differs in {escape(', '.join(revert.fields))}); "
              f"`clockwork history {escape(revert.resource.name)}` shows the spec to copy into main.py")
     if reverts and not dry_run:
         _confirm(yes, "apply", f"Revert {count(len(reverts), 'update')} to what main.py declares?")
-    report: Report = ctx.call(apply, project, inventory, _limit(limit), dry_run, ctx.progress)
+    report: Report = ctx.call(apply, project, inventory, _limit(limit), dry_run, ctx.progress, ctx.settings)
     if dry_run:
         print_results(report, lambda r: not ctx.quiet or r.status != "ok",
                        lambda r: {"ok": "=", "drift": "~"}.get(r.status, "✗"))
@@ -342,7 +351,7 @@ def destroy(ctx: Context, inventory: str | None, limit: tuple[str, ...], yes: bo
     a terminal and without --yes it refuses. Declining (or refusing) changes
     nothing and exits 2.
     """
-    from clockwork.destroy import destroy as destroy_resources
+    from clockwork import destroy as destroy_resources
     from clockwork.placement import place
 
     project = ctx.project()
@@ -351,12 +360,10 @@ def destroy(ctx: Context, inventory: str | None, limit: tuple[str, ...], yes: bo
         names = ", ".join(resource.label for resource in project.resources)
         hosts = [host for host in placement.hosts if placement.resources[host]]
         _confirm(yes, "destroy", f"Destroy {names} on {host_list(hosts)}?")
-    report: Report = ctx.call(destroy_resources, project, inventory, _limit(limit), ctx.progress)
+    report: Report = ctx.call(destroy_resources, project, inventory, _limit(limit), ctx.progress, ctx.settings)
     print_results(report, lambda r: not ctx.quiet or r.status != "ok" or bool(r.changed),
                    during="destroy", done="removed")
-    from clockwork.operations.files import LEFT_IN_PLACE
-
-    left = sum(1 for result in report.results if result.status == "ok" and result.detail.startswith(LEFT_IN_PLACE))
+    left = sum(1 for result in report.results if result.status == "ok" and result.declined)
     echo(f"Destroyed: {tally(report, 'removed', 'already absent', left)}")
     _exit(report)
 
@@ -382,12 +389,13 @@ def evaluate(
 
     Exit status: 0 all as specified, 1 drift, 3 a host or check could not be evaluated.
     """
-    from clockwork.evaluate import evaluate as evaluate_fleet
+    from clockwork import evaluate as evaluate_fleet
     from clockwork.output import to_json, to_junit
 
     project = ctx.project()
     report: Report = ctx.call(
-        evaluate_fleet, project, inventory, _limit(limit), ctx.progress, explain=show_diff, retry_timeout=retry_timeout
+        evaluate_fleet, project, inventory, _limit(limit), ctx.progress, explain=show_diff, retry_timeout=retry_timeout,
+        settings=ctx.settings,
     )
     text = _evaluation_text(ctx, report)
     document = {"json": to_json, "junit": to_junit}.get(output_format, lambda _report: text)(report)
@@ -435,9 +443,9 @@ def history(ctx: Context, resource: str | None, output_format: str) -> None:
     import json
 
     from clockwork.durations import stamp
-    from clockwork.history import history as list_versions
+    from clockwork import history as list_versions
 
-    versions = ctx.call(list_versions, ctx.project_dir.resolve(), resource)
+    versions = ctx.call(list_versions, ctx.project_dir.resolve(), resource, ctx.settings)
     if output_format == "json":
         click.echo(json.dumps([version.as_dict() for version in versions], indent=2, ensure_ascii=False))
         return
@@ -468,16 +476,16 @@ def rollback(ctx: Context, resource: str, to: int | None, inventory: str | None,
     are not stored come from main.py). Asks first (--yes skips it); declining
     changes nothing and exits 2.
     """
-    from clockwork.history import choose_version
-    from clockwork.history import rollback as roll_back
+    from clockwork import rollback as roll_back
+    from clockwork.commands.rollback import choose_version
     from clockwork.project import Project
 
     directory = ctx.project_dir.resolve()
     project = ctx.project() if (directory / "main.py").is_file() else Project(directory, directory / "main.py", [])
-    current, target = ctx.call(choose_version, directory, resource, to)
+    current, target = ctx.call(choose_version, directory, resource, to, ctx.settings)
     _confirm(yes, "rollback", f"Roll {target.type} {target.resource!r} back from version {current.version} "
                               f"to version {target.version}?")
-    report: Report = ctx.call(roll_back, project, current, target, inventory, ctx.progress)
+    report: Report = ctx.call(roll_back, project, resource, to, inventory, ctx.progress, ctx.settings)
     print_results(report, lambda r: True)
     if report.status == "ok":
         echo(f"Rolled back {target.type} {target.resource!r} to version {target.version} "
@@ -507,12 +515,9 @@ def update(
     nothing and exits 2) the result is applied, recorded and evaluated; if that
     evaluation fails, the change is rolled back.
     """
-    from clockwork.settings import load_settings
-    from clockwork.update import plan_update
+    from clockwork.commands.update import plan_update
 
-    directory = ctx.project_dir.resolve()
-    settings = ctx.call(load_settings, directory)
-    plan = ctx.call(plan_update, directory, file_name, inventory, settings, model, ctx.progress)
+    plan = ctx.call(plan_update, ctx.project_dir.resolve(), file_name, inventory, ctx.settings, model, ctx.progress)
     try:
         _show_and_run_update(ctx, plan, dry_run, yes, no_rollback)
     finally:
@@ -520,7 +525,7 @@ def update(
 
 
 def _show_and_run_update(ctx: Context, plan: UpdatePlan, dry_run: bool, yes: bool, no_rollback: bool) -> None:
-    from clockwork.update import describe_value, field_diff, run_update
+    from clockwork.commands.update import describe_value, field_diff, run_update
 
     for change in plan.changes:
         if change.previous is None:
@@ -583,6 +588,7 @@ def reconcile(ctx: Context, inventory: str | None, once: bool, print_systemd_uni
     """
     from clockwork.reconcile import EventLog, Service, make_reconciler, systemd_unit
     from clockwork.durations import stamp
+    from clockwork.settings import load_settings
     from clockwork.state.sqlite import STATE_DIR
 
     directory = ctx.project_dir.resolve()
@@ -591,10 +597,11 @@ def reconcile(ctx: Context, inventory: str | None, once: bool, print_systemd_uni
         return
     log = EventLog(directory / STATE_DIR / "reconcile.log", None if ctx.quiet else sys.stderr)
     try:
-        if not once:
-            ctx.call(make_reconciler, directory, inventory, log)  # bad settings or inventory: exit 2 now
-            sys.exit(Service(lambda: make_reconciler(directory, inventory, log), log).run())
-        outcome = ctx.call(ctx.call(make_reconciler, directory, inventory, log).run_pass)
+        reconciler = ctx.call(make_reconciler, directory, inventory, log, ctx.settings)  # bad inventory: exit 2 now
+        if not once:  # SIGHUP: the settings as they are then
+            sys.exit(Service(reconciler, lambda: make_reconciler(directory, inventory, log, load_settings(directory)),
+                             log).run())
+        outcome = ctx.call(reconciler.run_pass)
     finally:
         log.close()
     report = outcome.report
@@ -620,7 +627,7 @@ def status(ctx: Context, output_format: str) -> None:
 
     from clockwork.reconcile import status as reconcile_status
 
-    rows = ctx.call(reconcile_status, ctx.project_dir.resolve())
+    rows = ctx.call(reconcile_status, ctx.project_dir.resolve(), ctx.settings)
     if output_format == "json":
         click.echo(json.dumps({"resources": [row.as_dict() for row in rows]}, indent=2, ensure_ascii=False))
         return
@@ -655,15 +662,15 @@ def extend(ctx: Context, resource: str, by: str) -> None:
         seconds = parse_duration(by)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--by") from None
-    for lifetime in ctx.call(extend_expiry, ctx.project_dir.resolve(), resource, seconds, by):
+    for lifetime in ctx.call(extend_expiry, ctx.project_dir.resolve(), resource, seconds, by, ctx.settings):
         echo(f"✓ [{escape(lifetime.host)}] {escape(lifetime.type)} {escape(lifetime.name)}: expires {stamp(lifetime.expires_at)}")
 
 
 def _print_interrupted(ctx: Context) -> None:
     from clockwork.durations import stamp
-    from clockwork.history import interrupted
+    from clockwork.commands.history import interrupted
 
-    for killed in ctx.call(interrupted, ctx.project_dir.resolve()):
+    for killed in ctx.call(interrupted, ctx.project_dir.resolve(), ctx.settings):
         echo(f"! {killed['command']} (pid {killed['pid']}) started {stamp(killed['started_at'])} was interrupted: "
                    "what it changed on the hosts has no version here; `clockwork evaluate` shows where they stand")
 

@@ -21,6 +21,7 @@ from pyinfra.context import ctx_host, ctx_state
 from clockwork.engine.inventory import host_target
 from clockwork.engine.types import Observed, Probe, Target
 from clockwork.facts.batch import Batch
+from clockwork.operations.files import LEFT_IN_PLACE
 
 if TYPE_CHECKING:
     from typing import Self
@@ -32,6 +33,11 @@ CONNECT_TIMEOUT = 10
 
 #: The error of an operation that did not run because its host's connection was lost mid-apply.
 NOT_RUN_LOST = "not run: host connection lost"
+
+#: How an operation declines on purpose to change its host (``files.absent`` of a directory that holds what it
+#: was not asked to remove): it fails, and its last line of error output starts so. pyinfra keeps no exit
+#: status, so this line is the contract; the engine turns it into ``OperationOutcome.declined``.
+DECLINED = LEFT_IN_PLACE
 
 
 class _TcpNoDelay(BaseStateCallback):
@@ -47,10 +53,12 @@ class _TcpNoDelay(BaseStateCallback):
 
 @dataclass
 class OperationOutcome:
-    """What one operation did on one host."""
+    """What one operation did on one host: changed it or not, failed (``error``), or declined on purpose to
+    change it (``declined``: why, e.g. ``left in place: not empty (cache)``; neither a change nor an error)."""
 
     changed: bool
     error: str | None = None
+    declined: str | None = None
 
 
 class Session:
@@ -262,4 +270,6 @@ def _outcome(meta: OperationMeta) -> OperationOutcome:
     if meta.did_succeed():
         return OperationOutcome(meta.did_change())
     output = (meta.stderr or meta.stdout or "command failed").strip().splitlines()
+    if output and output[-1].startswith(DECLINED):
+        return OperationOutcome(False, declined=output[-1])
     return OperationOutcome(bool(meta.did_change()), output[-1] if output else "command failed")

@@ -2,7 +2,7 @@
 
 .. code:: python
 
-    reconciler = Reconciler(Path("."), log=EventLog(Path(".clockwork/reconcile.log")))
+    reconciler = Reconciler(Path("."), load_settings(Path(".")), log=EventLog(Path(".clockwork/reconcile.log")))
     reconciler.run_pass().report.status  # 'ok'
 """
 

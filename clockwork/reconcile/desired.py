@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from clockwork.exceptions import ProjectError
-from clockwork.history import rebuild
+from clockwork.record import rebuild
 from clockwork.project import load_resources
 from clockwork.resources.base import InvalidResource, Resource
 from clockwork.secrets import REDACTED, Resolver, held_digest, strings

@@ -9,12 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from clockwork.alerts import Alert, Notifier
-from clockwork.destroy import remove
+from clockwork.alerts import Alert, Notifier, notifier_from_settings
+from clockwork.commands.destroy import remove
 from pyinfra.api import Inventory
 
-from clockwork.engine import Session
-from clockwork.evaluate import Reading, read_fleet
+from clockwork.engine import Action, Pipeline, Reading
 from clockwork.exceptions import ProjectError
 from clockwork.placement import Placement, place
 from clockwork.project import Project
@@ -25,7 +24,8 @@ from clockwork.reconcile.schedule import interval_seconds, jitter, warning_lead
 from clockwork.record import CORRECTIVE
 from clockwork.resources.base import Resource
 from clockwork.results import Report, Result
-from clockwork.state import open_store
+from clockwork.settings import Settings
+from clockwork.state import open_store, state_exists
 from clockwork.state.base import HostHealth, Lifetime, StateStore, Watch
 
 #: How long a pass waits for an apply or update to release the project's lock.
@@ -75,19 +75,20 @@ class Reconciler:
 
     .. code:: python
 
-        reconciler = Reconciler(Path("/srv/proj"), inventory="inventory.py", log=print, notifier=Notifier([]))
+        reconciler = Reconciler(Path("/srv/proj"), load_settings(Path("/srv/proj")), inventory="inventory.py")
         outcome = reconciler.run_pass()
         outcome.report.status, outcome.corrected  # ('ok', 1)
     """
 
-    def __init__(self, project_dir: Path, inventory: str | None = None, log: Log = lambda event, fields: None,
-                 notifier: Notifier | None = None, flapping_limit: int = 5,
+    def __init__(self, project_dir: Path, settings: Settings, inventory: str | None = None,
+                 log: Log = lambda event, fields: None, notifier: Notifier | None = None,
                  clock: Callable[[], float] = time.time, loaded: Inventory | None = None) -> None:
         self.project_dir = project_dir
+        #: The validated settings: the store, the flapping limit, and the alert channels unless ``notifier`` is given.
+        self.settings = settings
         self.inventory = inventory
         self.log = log
-        self.notifier = notifier or Notifier([])
-        self.flapping_limit = flapping_limit
+        self.notifier = notifier if notifier is not None else notifier_from_settings(settings, log)
         self.clock = clock
         #: ``loaded``: the inventory already loaded (and checked) by whoever made the reconciler, used by its
         #: first pass; later passes load it again (hosts and States serve one run each, the file may change).
@@ -99,15 +100,15 @@ class Reconciler:
         Holds the project's lock while it works (waiting at most 5 s for an apply);
         raises ``LockTimeout`` when it could not get it.
         """
-        with open_store(self.project_dir, lock_timeout=PASS_LOCK_WAIT) as store, store.writer("reconcile", record=False):
+        with open_store(self.project_dir, self.settings, lock_timeout=PASS_LOCK_WAIT) as store, store.writer("reconcile", record=False):
             work = self._prepare(store)
             expiring = self._expiring(work)
             due = self._due(work, expiring)
             hosts = [host for host in work.placement.hosts if host in due or host in expiring]
             # One connection per host for the whole pass: read, correct, verify, expire, manifests.
-            with Session(work.placement.inventory, self.project_dir, hosts) as session:
-                corrected = self._evaluate(work, due, session)
-                expired = self._expire(work, expiring, session)
+            with Pipeline.open(work.placement.only(hosts)) as pipeline:
+                corrected = self._evaluate(work, due, pipeline)
+                expired = self._expire(work, expiring, pipeline)
             store.save_watches(list(work.watches.values()))
             next_wake = self._next_wake(work)
         self.notifier.send(work.alerts)
@@ -165,27 +166,28 @@ class Reconciler:
                 due.setdefault(host, []).append(resource)
         return due
 
-    def _evaluate(self, work: _Pass, due: dict[str, list[Resource]], session: Session) -> int:
+    def _evaluate(self, work: _Pass, due: dict[str, list[Resource]], pipeline: Pipeline) -> int:
         """Read the due pairs (one round trip per host), correct what drifted where allowed, verify. Returns corrections."""
         if not due:
             return 0
         placement = Placement(work.placement.inventory, [h for h in work.placement.hosts if h in due], due,
                               work.placement.source, self.project_dir)
-        readings, unreachable = read_fleet(session, placement)
-        correct = [r for r in readings if r.evaluation.status == "drift" and self._may_correct(work, r)]
-        outcomes = session.operate({
-            host: [(id(reading), reading.resource.apply) for reading in correct if reading.host is host]
-            for host in dict.fromkeys(reading.host for reading in correct)
-        })
-        verified = self._verify(work, [r for r in correct if not outcomes[(r.host, id(r))].error], session)
+
+        def correct(reading: Reading) -> Action | None:
+            return "apply" if reading.evaluation.status == "drift" and self._may_correct(work, reading) else None
+
+        run = pipeline.run(placement, correct)
+        unreachable = run.unreachable
+        verified = self._verify(work, [step.reading for step in run.steps if step.outcome and not step.outcome.error],
+                                pipeline)
         self._hosts_answered(work, list(due), unreachable)
         shares = {host: random.random() for host in due}  # one jitter share per host: its checks stay in one read
         corrected = 0
-        for reading in readings:
+        for step in run.steps:
+            reading, operation = step.reading, step.outcome
             host = reading.host.name
             if host in unreachable:
                 continue
-            operation = outcomes.get((reading.host, id(reading)))
             failure = None
             if operation is not None:
                 failure = operation.error or verified.get((host, reading.resource.type_name, reading.resource.name))
@@ -199,9 +201,9 @@ class Reconciler:
 
     def _may_correct(self, work: _Pass, reading: Reading) -> bool:
         return policy.may_correct(work.watch(reading.resource, reading.host.name), reading.resource.on_drift,
-                                  work.now, self.flapping_limit)
+                                  work.now, self.settings.flapping_limit)
 
-    def _verify(self, work: _Pass, corrected: list[Reading], session: Session) -> dict[tuple[str, str, str], str]:
+    def _verify(self, work: _Pass, corrected: list[Reading], pipeline: Pipeline) -> dict[tuple[str, str, str], str]:
         """Read the corrected pairs again, on the same connections; returns the ones still not as declared, with why."""
         if not corrected:
             return {}
@@ -210,9 +212,8 @@ class Reconciler:
             resources.setdefault(reading.host.name, []).append(reading.resource)
         placement = Placement(work.placement.inventory, list(resources), resources, work.placement.source,
                               self.project_dir)
-        readings, _unreachable = read_fleet(session, placement)
         return {(r.host.name, r.resource.type_name, r.resource.name): f"still not as declared: {r.evaluation.detail}"
-                for r in readings if r.evaluation.status != "ok"}
+                for r in pipeline.read(placement).readings if r.evaluation.status != "ok"}
 
     def _record(self, work: _Pass, resource: Resource, host: str, result: policy.Outcome, detail: str) -> None:
         """Store one pair's result with the policy's events and alerts."""
@@ -259,7 +260,7 @@ class Reconciler:
         """Everything the resources on a host alert on."""
         return {kind for resource in work.placement.resources.get(host, []) for kind in resource.alert_on}
 
-    def _expire(self, work: _Pass, expiring: dict[str, list[tuple[Resource, Lifetime]]], session: Session) -> int:
+    def _expire(self, work: _Pass, expiring: dict[str, list[tuple[Resource, Lifetime]]], pipeline: Pipeline) -> int:
         """Destroy what is past its expiry; it stays destroyed until applied again. Returns how many were removed."""
         if not expiring:
             return 0
@@ -267,7 +268,7 @@ class Reconciler:
         by_key = {(r.type_name, r.name): r for pairs in resources.values() for r in pairs}
         placement = Placement(work.placement.inventory, [h for h in work.placement.hosts if h in resources], resources,
                               work.placement.source, self.project_dir)
-        report = remove(work.store, placement, None, len(work.desired.resources), kind="expired", session=session)
+        report = remove(work.store, placement, None, len(work.desired.resources), kind="expired", pipeline=pipeline)
         for result in report.results:
             resource = by_key[(result.type, result.resource)]
             if result.status != "ok":
@@ -310,19 +311,13 @@ def _rules(resource: Resource) -> policy.Rules:
     return policy.Rules(resource.label, resource.on_drift, tuple(resource.alert_on), resource.max_duration)
 
 
-def make_reconciler(project_dir: Path, inventory: str | None, log: Log) -> Reconciler:
-    """A reconciler for a project that something was applied from, with alert channels and limits from its settings.
+def make_reconciler(project_dir: Path, inventory: str | None, log: Log, settings: Settings) -> Reconciler:
+    """A reconciler for a project that something was applied from, with alert channels and limits from its
+    (validated) settings.
 
-    Bad settings, a project with no state and an inventory that does not load
-    are errors here, before any pass runs.
+    A project with no state and an inventory that does not load are errors here, before any pass runs.
     """
-    from clockwork.alerts import notifier_from_settings
-    from clockwork.state import state_exists
-    from clockwork.settings import load_settings
-
-    if not state_exists(project_dir):
+    if not state_exists(project_dir, settings):
         raise ProjectError(f"nothing to reconcile: nothing was ever applied from {project_dir} (run clockwork apply first)")
-    settings = load_settings(project_dir)
     checked = place(Project(project_dir, project_dir / "main.py", []), inventory)  # the inventory loads
-    return Reconciler(project_dir, inventory, log, notifier_from_settings(settings, log), settings.flapping_limit,
-                      loaded=checked.inventory)
+    return Reconciler(project_dir, settings, inventory, log, loaded=checked.inventory)

@@ -26,17 +26,19 @@ MIN_PAUSE = 0.5
 class Service:
     """Runs passes until SIGTERM or SIGINT (then exits 0 after the current pass); SIGHUP reloads the settings.
 
-    ``make_reconciler`` builds a ``Reconciler`` from the current settings; it is
-    called again on SIGHUP. Between passes the process sleeps until the next due
+    ``reconciler`` runs the passes; on SIGHUP ``reload`` builds a new one from the
+    settings as they are then. Between passes the process sleeps until the next due
     resource (no polling), at most 30 s.
 
     .. code:: python
 
-        Service(lambda: Reconciler(Path(".")), log=EventLog(Path(".clockwork/reconcile.log"))).run()  # 0
+        reload = lambda: Reconciler(Path("."), load_settings(Path(".")))
+        Service(reload(), reload, log=EventLog(Path(".clockwork/reconcile.log"))).run()  # 0
     """
 
-    def __init__(self, make_reconciler: Callable[[], Reconciler], log: Log) -> None:
-        self.make_reconciler = make_reconciler
+    def __init__(self, reconciler: Reconciler, reload: Callable[[], Reconciler], log: Log) -> None:
+        self.reconciler = reconciler
+        self.reload = reload
         self.log = log
         self._wake = Event()
         self._stopping = False
@@ -54,12 +56,12 @@ class Service:
         handlers = [gevent.signal_handler(signum, self._signal, signum)
                     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)]
         try:
-            reconciler = self.make_reconciler()
+            reconciler = self.reconciler
             self.log("started", {"pid": os.getpid(), "project": str(reconciler.project_dir)})
             while not self._stopping:
                 if self._reload:
                     self._reload = False
-                    reconciler = self.make_reconciler()
+                    reconciler = self.reload()
                     self.log("reloaded", {})
                 wake = self._pass(reconciler)
                 delay = max(min(wake - time.time(), MAX_SLEEP), MIN_PAUSE)

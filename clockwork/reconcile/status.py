@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from clockwork.exceptions import ProjectError
-from clockwork.history import versions_of
+from clockwork.commands.history import versions_of
 from clockwork.durations import stamp
 from clockwork.reconcile.schedule import recent
 from clockwork.record import INTENTIONAL
+from clockwork.settings import Settings, load_settings
 from clockwork.state import open_store, state_exists
 from clockwork.state.base import Lifetime
 
@@ -42,12 +43,19 @@ class StatusRow:
         return asdict(self)
 
 
-def status(project_dir: Path) -> list[StatusRow]:
-    """Every recorded resource with ``reconcile=True`` or a ``max_duration``, per host, newest record first."""
-    if not state_exists(project_dir):
+def status(project_dir: Path, settings: Settings | None = None) -> list[StatusRow]:
+    """Every recorded resource with ``reconcile=True`` or a ``max_duration``, per host, newest record first;
+    ``settings`` (by default the project's) name the store.
+
+    .. code:: python
+
+        [(row.resource, row.host, row.state) for row in status(Path("."))]  # [('app.conf', 'web-1', 'ok')]
+    """
+    settings = settings or load_settings(project_dir)
+    if not state_exists(project_dir, settings):
         return []
     now = time.time()
-    with open_store(project_dir) as store:
+    with open_store(project_dir, settings) as store:
         versions, watches, lifetimes = store.latest_versions(), store.watches(), store.lifetimes()
         health = store.host_health()
     expiry = {(lt.type, lt.name, lt.host): lt.expires_at for lt in lifetimes}
@@ -84,14 +92,14 @@ def status(project_dir: Path) -> list[StatusRow]:
     return rows
 
 
-def extend(project_dir: Path, resource: str, seconds: int, by: str) -> list[Lifetime]:
+def extend(project_dir: Path, resource: str, seconds: int, by: str, settings: Settings) -> list[Lifetime]:
     """Push back ``resource``'s expiry by ``seconds`` on every host where it is deployed; recorded as intentional.
 
     ``resource`` is a name or ``Type/name``; ``by`` is the duration as the user wrote it.
     """
-    latest = versions_of(project_dir, resource)[-1]
+    latest = versions_of(project_dir, resource, settings)[-1]
     type_name, name = latest.type, latest.resource
-    with open_store(project_dir) as store, store.writer("extend") as deployment:
+    with open_store(project_dir, settings) as store, store.writer("extend") as deployment:
         lifetimes = store.extend(type_name, name, seconds)
         if not lifetimes:
             store.finish(deployment, "failed: nothing to extend")

@@ -4,7 +4,7 @@ The backend comes from ``CW_STATE_URL``: none is SQLite in ``.clockwork/state.db
 
 .. code:: python
 
-    with open_store(project.directory) as store, store.writer("apply") as deployment:
+    with open_store(project.directory, settings) as store, store.writer("apply") as deployment:
         store.record_version(deployment, "FileResource", "motd", spec, source="apply", hosts=["web-1"])
 """
 
@@ -34,18 +34,10 @@ def _backend(settings: Settings) -> str:
     raise StateError(f"CW_STATE_URL must be a postgresql:// URL (or unset for {STATE_DIR}/state.db), not {scheme}://…")
 
 
-def _settings(project_dir: Path, settings: Settings | None) -> Settings:
-    from clockwork.settings import load_settings
-
-    return settings if settings is not None else load_settings(project_dir)
-
-
 @contextmanager
-def open_store(project_dir: Path, settings: Settings | None = None,
-               lock_timeout: float | None = None) -> Iterator[StateStore]:
-    """The project's store (created on first use). A writer waits ``lock_timeout`` seconds, by default
-    ``CW_LOCK_TIMEOUT``, for another one to finish."""
-    settings = _settings(project_dir, settings)
+def open_store(project_dir: Path, settings: Settings, lock_timeout: float | None = None) -> Iterator[StateStore]:
+    """The project's store (created on first use) on the backend the (validated) ``settings`` name. A writer
+    waits ``lock_timeout`` seconds, by default ``settings.lock_timeout`` (``CW_LOCK_TIMEOUT``), for another one."""
     _backend(settings)
     store = SqliteStore(project_dir / STATE_DIR, settings.lock_timeout if lock_timeout is None else lock_timeout)
     try:
@@ -54,9 +46,9 @@ def open_store(project_dir: Path, settings: Settings | None = None,
         store.close()
 
 
-def state_exists(project_dir: Path, settings: Settings | None = None) -> bool:
+def state_exists(project_dir: Path, settings: Settings) -> bool:
     """Whether anything was ever recorded for this project (asking never creates a store)."""
-    _backend(_settings(project_dir, settings))
+    _backend(settings)
     return SqliteStore.exists(project_dir / STATE_DIR)
 
 

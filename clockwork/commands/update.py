@@ -1,4 +1,5 @@
-"""Evolve what is deployed from a partial or vague ``update.py``, with a diff, confirmation and automatic rollback.
+"""``clockwork update``: evolve what is deployed from a partial or vague ``update.py``, with a diff, confirmation
+and automatic rollback.
 
 .. code:: python
 
@@ -11,21 +12,23 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from clockwork.commands.apply import run_apply
 from clockwork.complete import _model_client, complete_project
-from clockwork.engine import Progress, Session
+from clockwork.commands.destroy import remove
+from clockwork.engine import Pipeline, Progress
+from clockwork.commands.evaluate import evaluate_placed
 from clockwork.exceptions import ProjectError
 from clockwork.facts.manifest import Manifest
-from clockwork.history import rebuild
 from clockwork.placement import Placement, place
 from clockwork.project import Project, load_resources
-from clockwork.record import manifest_path, read_manifest
+from clockwork.record import manifest_path, read_manifest, rebuild
 from clockwork.resources.base import Resource
 from clockwork.results import Report
-from clockwork.settings import Settings
+from clockwork.settings import Settings, load_settings
 from clockwork.state import Version, open_store, state_exists
 
 PROPOSAL_PROMPT = (
@@ -53,27 +56,28 @@ class Change:
 
 @dataclass
 class UpdatePlan:
-    """What an update would do, and the session it reads and writes the hosts with: one connection per host
+    """What an update would do, and the pipeline it reads and writes the hosts with: one connection per host
     for the whole update (manifests, apply, verification, rollback), opened at the first read. Close it."""
 
     project: Project
     placement: Placement
     changes: list[Change]
-    session: Session
+    pipeline: Pipeline
+    settings: Settings
 
     def close(self) -> None:
-        self.session.close()
+        self.pipeline.close()
 
 
-def _from_manifests(session: Session) -> dict:
+def _from_manifests(pipeline: Pipeline, hosts: Placement) -> dict:
     """The newest manifest entry per ``Type/name`` over every host, with the hosts that have it."""
     found: dict[str, tuple[dict[str, Any], list[str]]] = {}
-    session.connect()
-    observed = session.observe({host: [(Manifest, manifest_path(session.target(host)))] for host in session.hosts})
-    for host, seen in observed.items():
+    manifests = replace(hosts, resources={host: [] for host in hosts.hosts})  # the manifests, nothing else
+    run = pipeline.read(manifests, health=False, extra=lambda target: [(Manifest, manifest_path(target))])
+    for host, seen in run.observed.items():
         if isinstance(seen, str):
             continue
-        for key, entry in read_manifest(seen, session.target(host))["entries"].items():
+        for key, entry in read_manifest(seen, pipeline.target(host))["entries"].items():
             best = found.get(key)
             if best is None or entry.get("version", 0) > best[0].get("version", 0):
                 found[key] = (entry, [host.name])
@@ -117,22 +121,22 @@ def plan_update(
         raise ProjectError(f"no {file_name} in {directory} (write the changes there or pass --file)")
     partial = load_resources(file)
     hosts = place(Project(directory, file, partial), inventory, resolve=False)
-    session = Session(hosts.inventory, directory, hosts.hosts, progress)
+    pipeline = Pipeline.open(hosts, progress)
     try:
-        return _plan(directory, file, partial, hosts, session, settings, model)
+        return _plan(directory, file, partial, hosts, pipeline, settings, model)
     except BaseException:
-        session.close()
+        pipeline.close()
         raise
 
 
-def _plan(directory: Path, file: Path, partial: list[Resource], hosts: Placement, session: Session,
+def _plan(directory: Path, file: Path, partial: list[Resource], hosts: Placement, pipeline: Pipeline,
           settings: Settings, model: str | None) -> UpdatePlan:
     model = model or settings.model
     main = {(r.type_name, r.name): r for r in load_resources(directory / "main.py")} if (directory / "main.py").is_file() else {}
     stored: dict[str, tuple[Version, str]] = {}
     secret_key: bytes | None = None
-    if state_exists(directory):
-        with open_store(directory) as store:
+    if state_exists(directory, settings):
+        with open_store(directory, settings) as store:
             secret_key = store.secret_key()
             for resource in partial:
                 latest = store.latest(resource.type_name, resource.name)
@@ -140,7 +144,7 @@ def _plan(directory: Path, file: Path, partial: list[Resource], hosts: Placement
                     stored[f"{resource.type_name}/{resource.name}"] = (latest, f"version {latest.version}")
     missing = [r for r in partial if f"{r.type_name}/{r.name}" not in stored]
     if missing:
-        for key, (entry, found_on) in _from_manifests(session).items():
+        for key, (entry, found_on) in _from_manifests(pipeline, hosts).items():
             version = Version(entry["type"], entry["name"], entry.get("version", 0), _deployed_at(entry),
                               "manifest", entry["spec"], found_on, entry.get("fingerprints", {}))
             stored.setdefault(key, (version, f"version {version.version} on {', '.join(sorted(found_on))}"))
@@ -171,7 +175,7 @@ def _plan(directory: Path, file: Path, partial: list[Resource], hosts: Placement
     complete_project(project, settings, model=model, prune=False)
     for change, completed in zip(changes, project.resources, strict=True):
         change.resource = completed
-    return UpdatePlan(project, place(project, hosts.source, loaded=hosts.inventory), changes, session)
+    return UpdatePlan(project, place(project, hosts.source, loaded=hosts.inventory), changes, pipeline, settings)
 
 
 def field_diff(change: Change, name: str) -> tuple[Any, Any]:
@@ -181,41 +185,59 @@ def field_diff(change: Change, name: str) -> tuple[Any, Any]:
 
 @dataclass
 class UpdateOutcome:
+    """What an update did: the apply, the evaluation after it (``None``: nothing to change), and the rollback
+    when that evaluation failed."""
+
     applied: Report
     verified: Report | None
     rolled_back: Report | None = None
 
 
+def update(
+    directory: Path, file_name: str = "update.py", inventory: str | None = None, settings: Settings | None = None,
+    model: str | None = None, progress: Progress | None = None, keep_failed: bool = False,
+) -> UpdateOutcome:
+    """Merge ``file_name`` with what is deployed and apply it, without asking (``plan_update`` then ``run_update``,
+    which the CLI runs with the plan shown and a question in between). ``settings`` default to the project's.
+
+    .. code:: python
+
+        outcome = update(Path("."), inventory="inventory.py")
+        outcome.verified.status  # 'ok'
+    """
+    plan = plan_update(directory, file_name, inventory, settings or load_settings(directory), model, progress)
+    try:
+        return run_update(plan, progress, keep_failed)
+    finally:
+        plan.close()
+
+
 def run_update(plan: UpdatePlan, progress: Progress | None, keep_failed: bool) -> UpdateOutcome:
     """Apply the merged resources (recorded with source ``update``), evaluate them with their health checks,
     and roll back what changed when that evaluation fails (unless ``keep_failed``)."""
-    from clockwork.apply import run_apply
-    from clockwork.destroy import remove
-    from clockwork.evaluate import evaluate_placed
-
     changed = [change for change in plan.changes if change.fields or change.previous is None]
     if not changed:
         return UpdateOutcome(Report([], plan.placement.hosts), None)
-    session, inventory = plan.session, plan.placement.inventory
+    pipeline, inventory, settings = plan.pipeline, plan.placement.inventory, plan.settings
 
     def placed(resources: list[Resource]) -> tuple[Project, Placement]:
         project = Project(plan.project.directory, plan.project.file, resources)
         return project, place(project, plan.placement.source, loaded=inventory)
 
     project, placement = placed([change.resource for change in changed])
-    applied = run_apply(project, placement, "update", progress, session)
-    verified = evaluate_placed(session, project, placement)
+    applied = run_apply(project, placement, "update", settings, progress, pipeline)
+    verified = evaluate_placed(pipeline, project, placement, settings)
     if verified.status == "ok" or keep_failed:
         return UpdateOutcome(applied, verified)
     restored = [change.previous for change in changed if change.previous is not None]
     created = [change.resource for change in changed if change.previous is None]
     rolled = None
     if restored:
-        rolled = run_apply(*placed(restored), "rollback", progress, session)
+        rolled = run_apply(*placed(restored), "rollback", settings, progress, pipeline)
     if created:
         gone, where = placed(created)
-        with open_store(gone.directory) as store, store.writer("destroy") as deployment:
-            removed = remove(store, where, progress, len(created), session=session)
+        with open_store(gone.directory, settings) as store, store.writer("destroy") as deployment:
+            removed = remove(store, where, progress, len(created), pipeline=pipeline)
             store.finish(deployment, "ok" if removed.status == "ok" else f"{removed.count('error')} errors")
         rolled = removed if rolled is None else Report(rolled.results + removed.results, rolled.hosts,
                                                        rolled.unreachable | removed.unreachable, rolled.resources)

@@ -5,8 +5,7 @@ from __future__ import annotations
 from contextlib import nullcontext
 from dataclasses import dataclass
 
-from clockwork.engine import Progress, Session
-from clockwork.evaluate import Reading, read_fleet
+from clockwork.engine import Action, Observed, Pipeline, Probe, Progress, Reading, Run, Target
 from clockwork.facts.manifest import Manifest
 from clockwork.placement import Placement, place
 from clockwork.project import Project
@@ -21,21 +20,23 @@ from clockwork.record import (
 )
 from clockwork.resources.base import Resource
 from clockwork.secrets import Resolver, references
+from clockwork.settings import Settings, load_settings
 from clockwork.results import Report, Result
 from clockwork.state import Version, open_store, state_exists
 
 
-def _results(readings: list[Reading], outcomes: dict, dry_run: bool) -> list[Result]:
+def _results(run: Run) -> list[Result]:
+    """A result per step; a drifted step without an operation (plan) says what apply would do."""
     results = []
-    for reading in readings:
+    for step in run.steps:
+        reading, outcome = step.reading, step.outcome
         if reading.evaluation.status != "drift":
             results.append(reading.result(changed=False if reading.evaluation.status == "ok" else None))
             continue
         summary = reading.resource.change_summary(reading.evaluation.diffs)
-        if dry_run:
+        if outcome is None:
             results.append(reading.result(detail=f"would be {summary}: {reading.evaluation.detail}"))
         else:
-            outcome = outcomes[(reading.host, id(reading))]
             result = reading.result(detail=summary, changed=outcome.changed)
             result.status, result.error = ("error", outcome.error) if outcome.error else ("ok", None)
             if outcome.error:
@@ -44,34 +45,34 @@ def _results(readings: list[Reading], outcomes: dict, dry_run: bool) -> list[Res
     return results
 
 
-def _manifest_probe(target):
+def _drifted(reading: Reading) -> Action | None:
+    """apply's choice: operate only where the host differs."""
+    return "apply" if reading.evaluation.status == "drift" else None
+
+
+def _manifest_probe(target: Target) -> list[Probe]:
     return [(Manifest, manifest_path(target))]
 
 
-def run_apply(project: Project, placement: Placement, source: str, progress: Progress | None,
-              session: Session | None = None) -> Report:
+def run_apply(project: Project, placement: Placement, source: str, settings: Settings, progress: Progress | None,
+              pipeline: Pipeline | None = None) -> Report:
     """Apply under the project's lock, then record versions and events and update the hosts' manifests.
 
-    ``session`` is the caller's when it has one open on these hosts (update: one connection per host).
+    ``pipeline`` is the caller's when it has one open on these hosts (update: one connection per host).
     """
-    with (open_store(project.directory) as store, store.writer(source) as deployment,
-          nullcontext(session) if session else Session(placement.inventory, project.directory, placement.hosts,
-                                                       progress) as session):
-        readings, unreachable = read_fleet(session, placement, health=False, extra=_manifest_probe)
-        drifted = [reading for reading in readings if reading.evaluation.status == "drift"]
-        outcomes = session.operate({
-            host: [(id(reading), reading.resource.apply) for reading in drifted if reading.host is host]
-            for host in dict.fromkeys(reading.host for reading in drifted)
-        })
-        results = _results(readings, outcomes, dry_run=False)
+    with (open_store(project.directory, settings) as store, store.writer(source) as deployment,
+          nullcontext(pipeline) if pipeline else Pipeline.open(placement, progress) as pipeline):
+        run = pipeline.run(placement, _drifted, health=False, extra=_manifest_probe)
+        results = _results(run)
         versions = record_versions(store, deployment, project.resources, results, source, project.resolver)
-        hosts = {reading.host.name: (reading.host, reading.observed) for reading in readings}
-        warnings = [corrupt_manifest_warning(session.target(host)) for host, observed in hosts.values()
-                    if observed is not None and read_manifest(observed, session.target(host))["corrupt"]]
-        unreachable |= session.lost
-        updates = manifest_updates(hosts, results, versions, session)
+        read = {step.reading.host for step in run.steps}
+        warnings = [corrupt_manifest_warning(pipeline.target(host)) for host, observed in run.observed.items()
+                    if host in read and isinstance(observed, Observed)
+                    and read_manifest(observed, pipeline.target(host))["corrupt"]]
+        unreachable = run.unreachable | pipeline.lost
+        updates = manifest_updates(pipeline, run, results, versions)
         if updates:  # the last operations of the same run, on the same connections
-            failed = write_manifests(session, updates)
+            failed = write_manifests(pipeline, updates)
             for result in results:
                 if result.host in failed and result.status == "ok":
                     result.status, result.error = "error", f"manifest not written: {failed[result.host]}"
@@ -86,12 +87,14 @@ def apply(
     limit: list[str] | None = None,
     dry_run: bool = False,
     progress: Progress | None = None,
+    settings: Settings | None = None,
 ) -> Report:
     """Apply main.py to the selected hosts; with ``dry_run``, only say what would change.
 
     Only host × resource pairs that differ get an operation, so a second apply
     on an unchanged fleet costs one read per host and changes nothing. A real
-    apply holds the project's lock and records what it did (see ``run_apply``).
+    apply holds the project's lock and records what it did (see ``run_apply``) in the
+    store that ``settings`` (by default the project's) name.
 
     .. code:: python
 
@@ -100,10 +103,10 @@ def apply(
     """
     placement = place(project, inventory, limit)
     if not dry_run:
-        return run_apply(project, placement, "apply", progress)
-    with Session(placement.inventory, project.directory, placement.hosts, progress) as session:
-        readings, unreachable = read_fleet(session, placement, health=False)
-    return Report(_results(readings, {}, dry_run=True), placement.hosts, unreachable, len(project.resources))
+        return run_apply(project, placement, "apply", settings or load_settings(project.directory), progress)
+    with Pipeline.open(placement, progress) as pipeline:
+        run = pipeline.read(placement, health=False)
+    return Report(_results(run), placement.hosts, run.unreachable, len(project.resources))
 
 
 @dataclass
@@ -118,17 +121,17 @@ class Revert:
     fields: list[str]
 
 
-def reverted_updates(project: Project) -> list[Revert]:
+def reverted_updates(project: Project, settings: Settings) -> list[Revert]:
     """The resources whose apply would silently undo the version ``clockwork update`` deployed.
 
     .. code:: python
 
-        [revert.resource.label for revert in reverted_updates(load_project(Path(".")))]  # ["FileResource 'app.conf'"]
+        [revert.resource.label for revert in reverted_updates(load_project(Path(".")), settings)]  # ["FileResource 'app.conf'"]
     """
-    if not state_exists(project.directory):
+    if not state_exists(project.directory, settings):
         return []
     reverts = []
-    with open_store(project.directory) as store:
+    with open_store(project.directory, settings) as store:
         key = store.secret_key()
         for resource in project.resources:
             latest = store.latest(resource.type_name, resource.name)
