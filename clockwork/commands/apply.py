@@ -5,7 +5,7 @@ from __future__ import annotations
 from contextlib import nullcontext
 from dataclasses import dataclass
 
-from clockwork.engine import Action, Observed, Pipeline, Probe, Progress, Reading, Run, Target
+from clockwork.engine import Action, Observed, Pipeline, Probe, Progress, Reading, Run, Step, Target
 from clockwork.facts.manifest import Manifest
 from clockwork.placement import Placement, place
 from clockwork.project import Project
@@ -31,7 +31,7 @@ def _results(run: Run) -> list[Result]:
     for step in run.steps:
         reading, outcome = step.reading, step.outcome
         if reading.evaluation.status != "drift":
-            results.append(reading.result(changed=False if reading.evaluation.status == "ok" else None))
+            results.append(_handled(step, reading.result(changed=False if reading.evaluation.status == "ok" else None)))
             continue
         summary = reading.resource.change_summary(reading.evaluation.diffs)
         if outcome is None:
@@ -40,9 +40,22 @@ def _results(run: Run) -> list[Result]:
             result = reading.result(detail=summary, changed=outcome.changed)
             result.status, result.error = ("error", outcome.error) if outcome.error else ("ok", None)
             if outcome.error:
-                result.detail = f"failed: {outcome.error}"
-            results.append(result)
+                result.detail = outcome.error if outcome.skipped else f"failed: {outcome.error}"
+            results.append(_handled(step, result))
     return results
+
+
+def _handled(step: Step, result: Result) -> Result:
+    """``result`` with what a handler did after what the resource names changed (``restarted: …``)."""
+    if step.handled is None or step.handler_outcome is None:
+        return result
+    done = step.handled if result.changed else f"{step.handled}: {', '.join(step.triggers)} changed"
+    if step.handler_outcome.error:
+        result.status, result.error = "error", step.handler_outcome.error
+        done = f"{done.split(':')[0]} failed: {step.handler_outcome.error}"
+    result.detail = f"{result.detail}, {done}" if result.changed else done
+    result.changed = result.changed or step.handler_outcome.changed
+    return result
 
 
 def _drifted(reading: Reading) -> Action | None:

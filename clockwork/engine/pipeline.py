@@ -16,7 +16,7 @@ manifest) as the last operation of the same run.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from pyinfra.api.host import Host
@@ -24,6 +24,8 @@ from pyinfra.api.operation import OperationMeta
 
 from clockwork.engine.session import OperationOutcome, Progress, Session
 from clockwork.engine.types import Observed, Probe, Target
+from clockwork.exceptions import HostReadError
+from clockwork.facts.privilege import LoginPrivilege
 from clockwork.results import Evaluation, Result
 
 if TYPE_CHECKING:
@@ -70,10 +72,23 @@ class Step:
     reading: Reading
     action: Action | None = None
     outcome: OperationOutcome | None = None
+    #: What a handler did to it after what it names changed on its host (``"restarted"``), and how that went.
+    handled: str | None = None
+    handler_outcome: OperationOutcome | None = None
+    #: The resources whose change ran the handler (``FileResource 'cwdemo.conf'``).
+    triggers: list[str] = field(default_factory=list)
 
     def operation(self) -> HostOperation:
         resource = self.reading.resource
         return resource.apply if self.action == "apply" else resource.destroy
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome is not None and self.outcome.error is not None
+
+    @property
+    def changed(self) -> bool:
+        return self.outcome is not None and self.outcome.error is None and self.outcome.changed
 
 
 @dataclass
@@ -102,6 +117,21 @@ class Pipeline:
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        #: Hosts whose login user is not root but may use sudo: their privileged kinds' operations run with it.
+        self.sudo: set[Host] = set()
+
+    def _needs_root(self, host: Host, seen: Observed | str) -> str | None:
+        """Why the privileged kinds cannot run on ``host`` (``needs root: sudo asked for a password``), when it
+        was asked (it holds a privileged resource); notes a host that reaches root with sudo."""
+        if isinstance(seen, str) or not seen.has(LoginPrivilege):
+            return None
+        try:
+            privilege = seen[LoginPrivilege]
+        except HostReadError as error:
+            return f"needs root: {error}"
+        if privilege["sudo"]:
+            self.sudo.add(host)
+        return f"needs root: {privilege['error']}" if privilege["error"] else None
 
     @classmethod
     def open(cls, placement: Placement, progress: Progress | None = None) -> Pipeline:
@@ -139,6 +169,7 @@ class Pipeline:
         probes = {
             host: [probe for resource in placement.resources[host.name] for probe in resource.probes(self.target(host), health)]
             + (extra(self.target(host)) if extra else [])
+            + ([(LoginPrivilege, "")] if any(resource.privileged for resource in placement.resources[host.name]) else [])
             for host in session.hosts if host.name in placement.resources
         }
         observed = session.observe(probes)
@@ -146,9 +177,12 @@ class Pipeline:
         for name in (name for name in session.selected if name in placement.resources):
             host = session.inventory.get_host(name)
             seen = f"host unreachable: {unreachable[name]}" if name in unreachable else observed[host]
+            refused = self._needs_root(host, seen)
             for resource in placement.resources[name]:
                 if isinstance(seen, str):
                     reading = Reading(host, resource, Evaluation(error=seen, detail=seen))
+                elif resource.privileged and refused:
+                    reading = Reading(host, resource, Evaluation(error=refused, detail=refused), seen)
                 else:
                     reading = Reading(host, resource, resource.evaluate(self.target(host), seen, health), seen)
                 steps.append(Step(reading))
@@ -156,33 +190,117 @@ class Pipeline:
 
     def run(self, placement: Placement, choose: Choose, health: bool = True,
             extra: Callable[[Target], list[Probe]] | None = None) -> Run:
-        """Read (as ``read``), choose an action for each reading, and operate the chosen steps."""
+        """Read (as ``read``), choose an action for each reading, and operate the chosen steps (see ``_operate``)."""
         run = self.read(placement, health, extra)
         for step in run.steps:
             step.action = choose(step.reading)
-        self._operate([step for step in run.steps if step.action is not None])
+        self._operate(run.steps, choose, health)
         return run
 
-    def _operate(self, steps: list[Step]) -> None:
-        """Run the chosen steps' operations, all hosts in parallel, and give each step its outcome.
+    def _operate(self, steps: list[Step], choose: Choose, health: bool) -> None:
+        """Run the chosen steps' operations, all hosts in parallel, in waves that follow ``requires=[...]``.
 
-        Each host runs its steps in ``_order``, in one wave: one batch on the session. A host's
-        failed operation does not stop its later ones; a lost connection makes them ``NOT_RUN_LOST``.
-        (Ordering by ``requires=[...]`` belongs here, per host: waves of steps whose requirements ran
-        in earlier waves, a dependent skipped when a requirement failed, re-read and chosen again when
-        a requirement changed its host; then handlers, once per host after the last wave.)
+        A host's steps run after the steps they depend on (``Resource.dependencies``) on
+        that host, otherwise in declaration order (what is destroyed: newest first, and
+        after what depends on it). A step whose requirement failed (or was skipped) there
+        is skipped there. A step whose requirement changed its host is read again and
+        chosen again before it runs, from fresh facts (pyinfra plans from facts read
+        before anything ran: pyinfra#387). Without ``requires``, every step is in the
+        first wave: one batch per host, as before. Last, once per host, the handlers of
+        what changed there (a service's ``restart_on``). A failed operation does not stop
+        its host's later ones; a lost connection makes them ``NOT_RUN_LOST``.
         """
         by_host: dict[Host, list[Step]] = {}
         for step in steps:
-            by_host.setdefault(step.reading.host, []).append(step)
-        waves = {host: _order(host_steps) for host, host_steps in by_host.items()}
+            if step.reading.observed is not None:
+                by_host.setdefault(step.reading.host, []).append(step)
+        levels = {key: level for host_steps in by_host.values() for key, level in _levels(host_steps).items()}
+        for level in range(max(levels.values(), default=-1) + 1):
+            wave = [step for host_steps in by_host.values() for step in host_steps if levels[id(step)] == level]
+            self._settle(wave, by_host, choose, health)
+            chosen: dict[Host, list[Step]] = {}
+            for step in wave:
+                if step.action is not None and step.outcome is None:
+                    chosen.setdefault(step.reading.host, []).append(step)
+            for host, host_steps in chosen.items():  # what is destroyed goes newest first: files before their directory
+                chosen[host] = ([step for step in host_steps if step.action == "apply"]
+                                + [step for step in reversed(host_steps) if step.action == "destroy"])
+            self._run_batch(chosen, lambda step: step.operation(), "outcome")
+        self._handle(by_host)
+
+    def _settle(self, wave: list[Step], by_host: dict[Host, list[Step]], choose: Choose, health: bool) -> None:
+        """Before a wave runs: skip what waits on a failed requirement, read again (one batched read per host)
+        and choose again what waits on a changed one."""
+        again: dict[Host, list[Step]] = {}
+        for step in wave:
+            needs = _requirements(step, by_host[step.reading.host])
+            blocked = next((need for need in needs if need.failed), None)
+            if blocked is not None and step.action is not None:
+                assert blocked.outcome is not None
+                how = "requires" if step.action == "apply" else "is required by"
+                why = "was skipped" if blocked.outcome.skipped else "failed"
+                step.outcome = OperationOutcome(False, f"skipped: {how} {blocked.reading.resource.label}, which {why} "
+                                                       "on this host", skipped=True)
+            elif step.action != "destroy" and any(need.changed for need in needs):
+                again.setdefault(step.reading.host, []).append(step)
+        if not again:
+            return
+        observed = self.session.observe({
+            host: [probe for step in host_steps for probe in step.reading.resource.probes(self.target(host), health)]
+            for host, host_steps in again.items()})
+        for host, host_steps in again.items():
+            seen = observed.get(host)
+            for step in host_steps:
+                reading = step.reading
+                if isinstance(seen, Observed):
+                    reading = Reading(host, reading.resource, reading.resource.evaluate(self.target(host), seen, health), seen)
+                else:
+                    reading = Reading(host, reading.resource, Evaluation(error=seen or "not read", detail=seen or "not read"))
+                step.reading, step.action = reading, choose(reading)
+
+    def _handle(self, by_host: dict[Host, list[Step]]) -> None:
+        """Once per host, after its last wave: what each resource runs because others changed there."""
+        due: dict[Host, list[Step]] = {}
+        operations: dict[int, HostOperation] = {}
+        for host, host_steps in by_host.items():
+            changed = {step.reading.resource.ref: step.reading.resource for step in host_steps if step.changed}
+            for step in host_steps:
+                if not changed or step.failed:
+                    continue
+                applied = step.reading.evaluation.diffs if step.changed and step.action == "apply" else []
+                handler = step.reading.resource.handler(set(changed), applied)
+                if handler is not None:
+                    step.handled, operations[id(step)] = handler.done, handler.operation
+                    step.triggers = [changed[ref].name for ref in handler.because]
+                    due.setdefault(host, []).append(step)
+        self._run_batch(due, lambda step: operations[id(step)], "handler_outcome")
+
+    def _run_batch(self, steps: dict[Host, list[Step]], operation: Callable[[Step], HostOperation], outcome: str) -> None:
+        """One batch of operations on the session (privileged kinds with sudo where the login user needs it);
+        each step gets its outcome in ``outcome``."""
+        if not steps:
+            return
         outcomes = self.session.operate({
-            host: [(index, step.operation()) for index, step in enumerate(host_steps)]
-            for host, host_steps in waves.items()
+            host: [(index, self._privileged(host, step, operation(step))) for index, step in enumerate(host_steps)]
+            for host, host_steps in steps.items()
         })
-        for host, host_steps in waves.items():
+        for host, host_steps in steps.items():
             for index, step in enumerate(host_steps):
-                step.outcome = outcomes[(host, index)]
+                setattr(step, outcome, outcomes[(host, index)])
+
+    def _privileged(self, host: Host, step: Step, operation: HostOperation) -> HostOperation:
+        """``operation``, run with sudo when its kind needs root and the login user is not root."""
+        if not (step.reading.resource.privileged and host in self.sudo):
+            return operation
+
+        def with_sudo(target: Target) -> OperationMeta:
+            host.data.override_datas["_sudo"] = True  # pyinfra takes global arguments from host data
+            try:
+                return operation(target)
+            finally:
+                host.data.override_datas.pop("_sudo", None)
+
+        return with_sudo
 
     def record(self, operations: dict[str, HostOperation]) -> dict[str, str]:
         """The hosts' own record of the run (their manifest): one last operation per connected host named in
@@ -193,8 +311,36 @@ class Pipeline:
         return {host.name: outcome.error for (host, _key), outcome in outcomes.items() if outcome.error}
 
 
-def _order(steps: list[Step]) -> list[Step]:
-    """A host's steps as they run: what is applied in declaration order, then what is destroyed newest first
-    (files before their directory)."""
-    return ([step for step in steps if step.action == "apply"]
-            + [step for step in reversed(steps) if step.action == "destroy"])
+def _levels(steps: list[Step]) -> dict[int, int]:
+    """Each of a host's steps' wave (by the step's ``id``): 0 for a step with no requirement among them, else one more than its
+    requirements' (what is destroyed: one more than what depends on it, after every applied wave)."""
+    by_ref = {step.reading.resource.ref: step for step in steps}
+    applied: dict[str, int] = {}
+    removed: dict[str, int] = {}
+
+    def apply_level(ref: str) -> int:
+        if ref not in applied:
+            applied[ref] = 0  # a cycle is refused as the project loads; this only stops a recursion
+            needs = [need for need in by_ref[ref].reading.resource.dependencies() if need in by_ref]
+            applied[ref] = 1 + max((apply_level(need) for need in needs), default=-1)
+        return applied[ref]
+
+    def destroy_level(ref: str) -> int:
+        if ref not in removed:
+            removed[ref] = 0
+            dependents = [other for other, step in by_ref.items() if ref in step.reading.resource.dependencies()]
+            removed[ref] = 1 + max((destroy_level(other) for other in dependents), default=-1)
+        return removed[ref]
+
+    top = 1 + max((apply_level(ref) for ref in by_ref), default=-1)
+    return {id(step): top + destroy_level(ref) if step.action == "destroy" else apply_level(ref)
+            for ref, step in by_ref.items()}
+
+
+def _requirements(step: Step, host_steps: list[Step]) -> list[Step]:
+    """The steps of the same host that ``step`` waits for: what it requires (what requires it, when destroyed)."""
+    ref = step.reading.resource.ref
+    if step.action == "destroy":
+        return [other for other in host_steps if ref in other.reading.resource.dependencies()]
+    needs = set(step.reading.resource.dependencies())
+    return [other for other in host_steps if other.reading.resource.ref in needs]

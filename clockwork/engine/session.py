@@ -58,6 +58,8 @@ class OperationOutcome:
 
     changed: bool
     error: str | None = None
+    #: Not run on purpose: a requirement failed (``error`` says which).
+    skipped: bool = False
     declined: str | None = None
 
 

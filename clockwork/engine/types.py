@@ -53,6 +53,10 @@ class Observed:
     def __init__(self, values: dict[type[FactBase], Any]) -> None:
         self._values = values
 
+    def has(self, fact_class: type[FactBase]) -> bool:
+        """Whether ``fact_class`` was read (asked for) on this host."""
+        return fact_class in self._values
+
     def __getitem__(self, fact_class: type[FactBase]) -> Any:
         value = self._values[fact_class]
         if isinstance(value, HostReadError):

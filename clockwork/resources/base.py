@@ -6,8 +6,8 @@ import difflib
 import hashlib
 import os
 import sys
-from collections.abc import Iterable
-from dataclasses import replace
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 from typing import Any, ClassVar, Literal
@@ -380,6 +380,22 @@ class Resource(BaseModel):
     def destroy(self, target: Target) -> OperationMeta:
         """Call the pyinfra operation that removes this resource from the current host."""
         raise NotImplementedError
+
+    def handler(self, changed: set[str], applied: list[Diff]) -> Handler | None:
+        """What to run once on a host after the resources in ``changed`` (``Type/name``) changed there in this
+        run: a service's ``restart_on``. ``applied`` are this resource's own diffs that this run made true there
+        (none when it was already as declared). Default: nothing."""
+        return None
+
+
+@dataclass(frozen=True)
+class Handler:
+    """An operation a resource runs once on a host because others changed there: what it does (``"restarted"``),
+    the resources (``Type/name``) whose change called for it, and the operation."""
+
+    done: str
+    because: list[str]
+    operation: Callable[[Target], OperationMeta]
 
 
 def resource_refs(value: object) -> list[str]:

@@ -11,7 +11,7 @@ from clockwork.facts.paths import Paths
 from clockwork.facts.systemd import ENABLED_STATES, UNIT_NAME, SystemdUnits, UnitInfo
 from clockwork.operations import systemd
 from clockwork.operations.files import content_sha1
-from clockwork.resources.base import Resource, describe, name_field, resource_refs
+from clockwork.resources.base import Handler, Resource, describe, name_field, resource_refs
 from clockwork.results import Diff, Evaluation
 from clockwork.secrets import held, held_digest
 
@@ -147,9 +147,18 @@ class ServiceResource(Resource):
         return systemd.service(unit=self.unit, running=self.running, enabled=self.enabled,
                                unit_file=None if known_by_hash else self.unit_file)
 
-    def restart(self, target: Target, reload: bool = False) -> OperationMeta:
-        """Restart it (``reload``: reload it), as its ``restart_on`` (``reload_on``) asks."""
-        return systemd.restart(unit=self.unit, reload=reload)
+    def handler(self, changed: set[str], applied: list[Diff]) -> Handler | None:
+        """Restart (else reload) once when something in ``restart_on`` (``reload_on``) changed on the host, unless
+        it is declared stopped or this run just started or restarted it (its unit file changed)."""
+        own = {diff.field for diff in applied}
+        if self.running is False or own & {"present", "running", "unit_file", "daemon_reload"}:
+            return None
+        if changed & set(self.restart_on):
+            return Handler("restarted", sorted(changed & set(self.restart_on)), lambda target: systemd.restart(unit=self.unit))
+        if changed & set(self.reload_on):
+            return Handler("reloaded", sorted(changed & set(self.reload_on)),
+                           lambda target: systemd.restart(unit=self.unit, reload=True))
+        return None
 
     def destroy(self, target: Target) -> OperationMeta:
         return systemd.service_absent(unit=self.unit, unit_file=self.unit_file is not None)
