@@ -48,7 +48,7 @@ SHARED = KIND_FIELDS & {name for path in GENERIC for name in _own_attributes(pat
 OWN_STRINGS = {
     ("complete/model.py", "content"): "a chat message's content in the OpenAI API",
     ("checks.py", "command"): "CommandCheck's kind and field",
-    ("cli/commands.py", "command"): "the command of an interrupted deployment, as the store records it",
+    ("cli/render.py", "command"): "the command of an interrupted deployment, as the store records it",
 }
 
 

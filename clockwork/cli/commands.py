@@ -21,7 +21,26 @@ import click
 
 from clockwork.exceptions import ClockworkError, ConfirmationRequired, ExitStatus
 from clockwork.exitcodes import exit_status
-from clockwork.cli.render import host_list, count, echo, host_word, line, print_results, tally, unreachable_line
+from clockwork.cli.render import (
+    count,
+    echo,
+    evaluation_text,
+    host_list,
+    host_word,
+    print_applied,
+    print_completions,
+    print_destroyed,
+    print_extended,
+    print_history,
+    print_interrupted,
+    print_plan,
+    print_reconciled,
+    print_reverts,
+    print_rolled_back,
+    print_status,
+    print_update_outcome,
+    print_update_plan,
+)
 from clockwork.output import escape
 from clockwork.results import Report
 from clockwork.secrets import MaskingFilter
@@ -124,14 +143,6 @@ class Context:
             complete_project, project, self.settings, model=model, refresh=refresh, providers=complete
         )
         return project
-
-    def print_completions(self, include_lock: bool) -> None:
-        for completion in self.completions:
-            if include_lock or completion.source != "lock":
-                value = repr(completion.value)
-                value = value if len(value) <= 60 else value[:57] + "…"
-                source = f"model {completion.model}" if completion.source == "model" else completion.source
-                echo(f"◆ completed {completion.label} = {value} ({source})")
 
     def call(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
@@ -272,27 +283,13 @@ def _apply_or_plan(
     from clockwork.commands.apply import reverted_updates
 
     project = ctx.project(complete=True, model=model, refresh=refresh)
-    ctx.print_completions(include_lock=dry_run)
+    print_completions(ctx.completions, include_lock=dry_run)
     reverts = ctx.call(reverted_updates, project, ctx.settings)
-    for revert in reverts:
-        echo(f"! {revert.resource.label}: apply would revert version {revert.version.version}, which `clockwork "
-             f"update` deployed (main.py differs in {escape(', '.join(revert.fields))}); "
-             f"`clockwork history {escape(revert.resource.name)}` shows the spec to copy into main.py")
+    print_reverts(reverts)
     if reverts and not dry_run:
         _confirm(yes, "apply", f"Revert {count(len(reverts), 'update')} to what main.py declares?")
     report: Report = ctx.call(apply, project, inventory, _limit(limit), dry_run, ctx.progress, ctx.settings)
-    if dry_run:
-        print_results(report, lambda r: not ctx.quiet or r.status != "ok",
-                       lambda r: {"ok": "=", "drift": "~"}.get(r.status, "✗"))
-        to_change = report.count("drift")
-        echo(f"Plan: {to_change} to change, {report.count('ok')} unchanged, {report.failed} failed "
-                   f"on {len(report.hosts)} {host_word(len(report.hosts))}{unreachable_line(report)}")
-    else:
-        print_results(report, lambda r: not ctx.quiet or r.status != "ok" or bool(r.changed))
-        if not report.changed and report.status == "ok":
-            echo(f"Nothing to do: every resource is already as declared on {len(report.hosts)} {host_word(len(report.hosts))}")
-        else:
-            echo(f"Applied: {tally(report, 'changed', 'unchanged')}")
+    (print_plan if dry_run else print_applied)(report, ctx.quiet)
     _exit(report)
 
 
@@ -361,10 +358,7 @@ def destroy(ctx: Context, inventory: str | None, limit: tuple[str, ...], yes: bo
         hosts = [host for host in placement.hosts if placement.resources[host]]
         _confirm(yes, "destroy", f"Destroy {names} on {host_list(hosts)}?")
     report: Report = ctx.call(destroy_resources, project, inventory, _limit(limit), ctx.progress, ctx.settings)
-    print_results(report, lambda r: not ctx.quiet or r.status != "ok" or bool(r.changed),
-                   during="destroy", done="removed")
-    left = sum(1 for result in report.results if result.status == "ok" and result.declined)
-    echo(f"Destroyed: {tally(report, 'removed', 'already absent', left)}")
+    print_destroyed(report, ctx.quiet)
     _exit(report)
 
 
@@ -397,7 +391,7 @@ def evaluate(
         evaluate_fleet, project, inventory, _limit(limit), ctx.progress, explain=show_diff, retry_timeout=retry_timeout,
         settings=ctx.settings,
     )
-    text = _evaluation_text(ctx, report)
+    text = evaluation_text(report, ctx.quiet)
     document = {"json": to_json, "junit": to_junit}.get(output_format, lambda _report: text)(report)
     if output is None:
         click.echo(document, nl=False)  # text is escaped already; JSON and XML escape in their own way
@@ -410,28 +404,6 @@ def evaluate(
     _exit(report, drift_fails=True)
 
 
-def _evaluation_text(ctx: Context, report: Report) -> str:
-    lines = []
-    total = len(report.results)
-    if report.status == "ok":
-        lines.append("✓ All resources running as specified")
-    else:
-        counts = ", ".join(count(report.count(s), s) if s == "error" else f"{report.count(s)} {s}"
-                           for s in ("drift", "pending", "error") if report.count(s))
-        lines.append(f"✗ {total - report.count('ok')} of {total} not as specified ({counts}){unreachable_line(report)}")
-    several = len(report.hosts) > 1
-    for result in report.results:
-        if result.host in report.unreachable:
-            continue
-        if not ctx.quiet or result.status != "ok":
-            lines.append(f"  {line(result, several)}")
-        if result.explanation:
-            lines += [f"      {line}" for line in result.explanation.splitlines()]
-    for host, error in report.unreachable.items():
-        lines.append(f"  ✗ [{escape(host)}] unreachable: {escape(error)}")
-    return escape("".join(f"{line}\n" for line in lines), keep_newlines=True)
-
-
 @cli.command(short_help='List the recorded versions of the resources.')
 @common_options
 @click.argument("resource", required=False)
@@ -442,7 +414,6 @@ def history(ctx: Context, resource: str | None, output_format: str) -> None:
     """List the recorded versions of RESOURCE (a name or Type/name), or of every resource."""
     import json
 
-    from clockwork.durations import stamp
     from clockwork import history as list_versions
 
     versions = ctx.call(list_versions, ctx.project_dir.resolve(), resource, ctx.settings)
@@ -450,15 +421,7 @@ def history(ctx: Context, resource: str | None, output_format: str) -> None:
         click.echo(json.dumps([version.as_dict() for version in versions], indent=2, ensure_ascii=False))
         return
     _print_interrupted(ctx)
-    if not versions:
-        echo("No history yet: nothing was applied from this project directory.")
-        return
-    latest = {(v.type, v.resource): v.version for v in versions}
-    for key in dict.fromkeys((v.type, v.resource) for v in versions):
-        echo(f"{escape(key[0])} {escape(key[1])}")
-        for v in (v for v in versions if (v.type, v.resource) == key):
-            mark = "  (current)" if latest[key] == v.version else ""
-            echo(f"  v{v.version}  {stamp(v.created_at)}  {v.source:<8}  {escape(', '.join(v.hosts))}{mark}")
+    print_history(versions)
 
 
 @cli.command(short_help='Re-apply an earlier version of a resource.')
@@ -486,10 +449,7 @@ def rollback(ctx: Context, resource: str, to: int | None, inventory: str | None,
     _confirm(yes, "rollback", f"Roll {target.type} {target.resource!r} back from version {current.version} "
                               f"to version {target.version}?")
     report: Report = ctx.call(roll_back, project, resource, to, inventory, ctx.progress, ctx.settings)
-    print_results(report, lambda r: True)
-    if report.status == "ok":
-        echo(f"Rolled back {target.type} {target.resource!r} to version {target.version} "
-                   f"(recorded as version {current.version + 1})")
+    print_rolled_back(report, current, target)
     _exit(report)
 
 
@@ -525,20 +485,9 @@ def update(
 
 
 def _show_and_run_update(ctx: Context, plan: UpdatePlan, dry_run: bool, yes: bool, no_rollback: bool) -> None:
-    from clockwork.commands.update import describe_value, field_diff, run_update
+    from clockwork.commands.update import run_update
 
-    for change in plan.changes:
-        if change.previous is None:
-            echo(f"✓ New resource: {change.label}")
-        else:
-            echo(f"✓ Detected existing deployment: {change.label} ({escape(change.origin)})")
-        for name in change.fields if change.previous is not None else []:
-            before, after = field_diff(change, name)
-            echo(f"    {escape(name)}: {escape(describe_value(before))} → {escape(describe_value(after))}")
-        if change.previous is not None and not change.fields:
-            echo("    no change")
-        if change.note:
-            echo(f"    ({escape(change.note)})")
+    print_update_plan(plan.changes)
     if dry_run:
         echo("Dry run: nothing was changed.")
         return
@@ -547,21 +496,10 @@ def _show_and_run_update(ctx: Context, plan: UpdatePlan, dry_run: bool, yes: boo
         return
     _confirm(yes, "update", "Apply these changes?")
     outcome = ctx.call(run_update, plan, ctx.progress, no_rollback)
-    print_results(outcome.applied, lambda r: bool(r.changed) or r.status != "ok")
-    verified = outcome.verified
-    if verified is not None and verified.status == "ok":
-        echo("✓ All checks passing")
+    print_update_outcome(outcome, kept=no_rollback)
+    if outcome.verified is not None and outcome.verified.status == "ok":
         _exit(outcome.applied)
         return
-    if verified is not None:
-        echo("✗ Evaluation after the update failed:")
-        for result in verified.results:
-            if result.status != "ok":
-                echo(f"  {line(result, len(verified.hosts) > 1)}")
-    if outcome.rolled_back is not None:
-        echo(f"↩ Rolled back: {tally(outcome.rolled_back, 'changed', 'unchanged')}")
-    elif no_rollback:
-        echo("Kept the failed update in place (--no-rollback).")
     sys.exit(ExitStatus.DRIFT)  # the update did not hold: rolled back (or kept with --no-rollback)
 
 
@@ -587,7 +525,6 @@ def reconcile(ctx: Context, inventory: str | None, once: bool, print_systemd_uni
     check could not be evaluated.
     """
     from clockwork.reconcile import EventLog, Service, make_reconciler, systemd_unit
-    from clockwork.durations import stamp
     from clockwork.settings import load_settings
     from clockwork.state.sqlite import STATE_DIR
 
@@ -604,16 +541,9 @@ def reconcile(ctx: Context, inventory: str | None, once: bool, print_systemd_uni
         outcome = ctx.call(reconciler.run_pass)
     finally:
         log.close()
-    report = outcome.report
-    if not outcome.looked_after:
-        echo("Nothing to reconcile: no resource was applied with reconcile=True or a max_duration.")
-        return
-    print_results(report, lambda r: not ctx.quiet or r.status != "ok" or bool(r.changed))
-    checked = len(report.results)
-    next_due = "nothing scheduled" if outcome.next_wake == float("inf") else f"next check due {stamp(outcome.next_wake)}"
-    echo(f"Reconciled: {checked} checked, {outcome.corrected} corrected, {outcome.expired} expired, "
-               f"{report.count('drift')} drift, {count(report.count('error'), 'error')}; {next_due}")
-    _exit(report, drift_fails=True)
+    print_reconciled(outcome, ctx.quiet)
+    if outcome.looked_after:
+        _exit(outcome.report, drift_fails=True)
 
 
 @cli.command(short_help='Show each reconciled resource: last result, next due.')
@@ -632,19 +562,7 @@ def status(ctx: Context, output_format: str) -> None:
         click.echo(json.dumps({"resources": [row.as_dict() for row in rows]}, indent=2, ensure_ascii=False))
         return
     _print_interrupted(ctx)
-    if not rows:
-        echo("Nothing is reconciled: no resource was applied with reconcile=True or a max_duration.")
-        return
-    for row in rows:
-        corrections = f"{count(row.corrections_total, 'correction')} ({row.corrections_last_hour} in the last hour)"
-        parts = [f"{row.state}", f"last {row.last_result or '-'} at {row.last_checked or '-'}",
-                 f"next due {row.next_due or '-'}", corrections]
-        if row.expires_at:
-            parts.append(f"expires {row.expires_at}")
-        mark = "✓" if row.state == "ok" else "✗" if row.state in ("drift", "failure", "flapping", "unreachable") else "·"
-        echo(f"{mark} [{escape(row.host)}] {escape(row.type)} {escape(row.resource)}: {escape('; '.join(parts))}")
-        if row.detail and row.state not in ("ok",):
-            echo(f"    {escape(row.detail)}")
+    print_status(rows)
 
 
 @cli.command(short_help="Push back a resource's max_duration expiry.")
@@ -656,23 +574,18 @@ def extend(ctx: Context, resource: str, by: str) -> None:
     """Push back the max_duration expiry of RESOURCE (a name or Type/name) on every host."""
     from clockwork.durations import parse_duration
     from clockwork.reconcile import extend as extend_expiry
-    from clockwork.durations import stamp
 
     try:
         seconds = parse_duration(by)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--by") from None
-    for lifetime in ctx.call(extend_expiry, ctx.project_dir.resolve(), resource, seconds, by, ctx.settings):
-        echo(f"✓ [{escape(lifetime.host)}] {escape(lifetime.type)} {escape(lifetime.name)}: expires {stamp(lifetime.expires_at)}")
+    print_extended(ctx.call(extend_expiry, ctx.project_dir.resolve(), resource, seconds, by, ctx.settings))
 
 
 def _print_interrupted(ctx: Context) -> None:
-    from clockwork.durations import stamp
     from clockwork.commands.history import interrupted
 
-    for killed in ctx.call(interrupted, ctx.project_dir.resolve(), ctx.settings):
-        echo(f"! {killed['command']} (pid {killed['pid']}) started {stamp(killed['started_at'])} was interrupted: "
-                   "what it changed on the hosts has no version here; `clockwork evaluate` shows where they stand")
+    print_interrupted(ctx.call(interrupted, ctx.project_dir.resolve(), ctx.settings))
 
 
 def _confirm(yes: bool, command: str, question: str) -> None:

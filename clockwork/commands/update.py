@@ -10,7 +10,6 @@ and automatic rollback.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -52,6 +51,10 @@ class Change:
     @property
     def label(self) -> str:
         return self.resource.label
+
+    def field_diff(self, name: str) -> tuple[Any, Any]:
+        """(before, after) of a field as shown to people: hashed fields as a hash, secrets redacted."""
+        return (self.previous.shown_value(name) if self.previous else None), self.resource.shown_value(name)
 
 
 @dataclass
@@ -113,7 +116,7 @@ def plan_update(
 ) -> UpdatePlan:
     """Merge each resource of ``file_name`` with what is deployed, without changing anything.
 
-    The inventory is loaded once; the plan's session connects when it first reads
+    The inventory is loaded once; the plan's pipeline connects when it first reads
     the hosts (here only when the deployed spec must come from their manifests).
     """
     file = directory / file_name
@@ -178,11 +181,6 @@ def _plan(directory: Path, file: Path, partial: list[Resource], hosts: Placement
     return UpdatePlan(project, place(project, hosts.source, loaded=hosts.inventory), changes, pipeline, settings)
 
 
-def field_diff(change: Change, name: str) -> tuple[Any, Any]:
-    """(before, after) of a field as shown to people: hashed fields as a hash, secrets redacted."""
-    return (change.previous.shown_value(name) if change.previous else None), change.resource.shown_value(name)
-
-
 @dataclass
 class UpdateOutcome:
     """What an update did: the apply, the evaluation after it (``None``: nothing to change), and the rollback
@@ -242,9 +240,3 @@ def run_update(plan: UpdatePlan, progress: Progress | None, keep_failed: bool) -
         rolled = removed if rolled is None else Report(rolled.results + removed.results, rolled.hosts,
                                                        rolled.unreachable | removed.unreachable, rolled.resources)
     return UpdateOutcome(applied, verified, rolled)
-
-
-def describe_value(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
-    return text if len(text) <= 80 else text[:77] + "…"
-
