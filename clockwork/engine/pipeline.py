@@ -23,7 +23,7 @@ from pyinfra.api.host import Host
 from pyinfra.api.operation import OperationMeta
 
 from clockwork.engine.session import OperationOutcome, Progress, Session
-from clockwork.engine.types import Observed, Probe, Target
+from clockwork.engine.types import Observed, Probe, RootObserved, Target, as_root
 from clockwork.exceptions import HostReadError
 from clockwork.facts.privilege import LoginPrivilege
 from clockwork.results import Evaluation, Result
@@ -117,12 +117,22 @@ class Pipeline:
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        #: Hosts whose login user is not root but may use sudo: their privileged kinds' operations run with it.
+        #: Hosts whose login user is not root but may use sudo: what needs root there runs with it.
         self.sudo: set[Host] = set()
 
+    def _probes(self, host: Host, resource: Resource, health: bool) -> list[Probe]:
+        """What to read of ``resource`` on ``host``: as root when it needs root."""
+        probes = resource.probes(self.target(host), health)
+        return [(as_root(fact), key) for fact, key in probes] if resource.needs_root else probes
+
+    def _reading(self, host: Host, resource: Resource, seen: Observed, health: bool) -> Reading:
+        """``resource`` evaluated from what ``host`` answered (as read as root, when it needs root)."""
+        observed = RootObserved(seen) if resource.needs_root else seen
+        return Reading(host, resource, resource.evaluate(self.target(host), observed, health), observed)
+
     def _needs_root(self, host: Host, seen: Observed | str) -> str | None:
-        """Why the privileged kinds cannot run on ``host`` (``needs root: sudo asked for a password``), when it
-        was asked (it holds a privileged resource); notes a host that reaches root with sudo."""
+        """Why what needs root cannot run on ``host`` (``needs root: sudo asked for a password``), when it was
+        asked (it holds a resource that needs root); notes a host that reaches root with sudo."""
         if isinstance(seen, str) or not seen.has(LoginPrivilege):
             return None
         try:
@@ -167,9 +177,9 @@ class Pipeline:
         connected = {**session.connect(), **session.lost}  # lost: its connection dropped earlier in this command
         unreachable = {name: error for name, error in connected.items() if name in placement.resources}
         probes = {
-            host: [probe for resource in placement.resources[host.name] for probe in resource.probes(self.target(host), health)]
+            host: [probe for resource in placement.resources[host.name] for probe in self._probes(host, resource, health)]
             + (extra(self.target(host)) if extra else [])
-            + ([(LoginPrivilege, "")] if any(resource.privileged for resource in placement.resources[host.name]) else [])
+            + ([(LoginPrivilege, "")] if any(resource.needs_root for resource in placement.resources[host.name]) else [])
             for host in session.hosts if host.name in placement.resources
         }
         observed = session.observe(probes)
@@ -181,10 +191,10 @@ class Pipeline:
             for resource in placement.resources[name]:
                 if isinstance(seen, str):
                     reading = Reading(host, resource, Evaluation(error=seen, detail=seen))
-                elif resource.privileged and refused:
+                elif resource.needs_root and refused:
                     reading = Reading(host, resource, Evaluation(error=refused, detail=refused), seen)
                 else:
-                    reading = Reading(host, resource, resource.evaluate(self.target(host), seen, health), seen)
+                    reading = self._reading(host, resource, seen, health)
                 steps.append(Step(reading))
         return Run(steps, observed, unreachable)
 
@@ -246,14 +256,14 @@ class Pipeline:
         if not again:
             return
         observed = self.session.observe({
-            host: [probe for step in host_steps for probe in step.reading.resource.probes(self.target(host), health)]
+            host: [probe for step in host_steps for probe in self._probes(host, step.reading.resource, health)]
             for host, host_steps in again.items()})
         for host, host_steps in again.items():
             seen = observed.get(host)
             for step in host_steps:
                 reading = step.reading
                 if isinstance(seen, Observed):
-                    reading = Reading(host, reading.resource, reading.resource.evaluate(self.target(host), seen, health), seen)
+                    reading = self._reading(host, reading.resource, seen, health)
                 else:
                     reading = Reading(host, reading.resource, Evaluation(error=seen or "not read", detail=seen or "not read"))
                 step.reading, step.action = reading, choose(reading)
@@ -276,7 +286,7 @@ class Pipeline:
         self._run_batch(due, lambda step: operations[id(step)], "handler_outcome")
 
     def _run_batch(self, steps: dict[Host, list[Step]], operation: Callable[[Step], HostOperation], outcome: str) -> None:
-        """One batch of operations on the session (privileged kinds with sudo where the login user needs it);
+        """One batch of operations on the session (what needs root with sudo where the login user is not root);
         each step gets its outcome in ``outcome``."""
         if not steps:
             return
@@ -289,8 +299,8 @@ class Pipeline:
                 setattr(step, outcome, outcomes[(host, index)])
 
     def _privileged(self, host: Host, step: Step, operation: HostOperation) -> HostOperation:
-        """``operation``, run with sudo when its kind needs root and the login user is not root."""
-        if not (step.reading.resource.privileged and host in self.sudo):
+        """``operation``, run with sudo when its resource needs root and the login user is not root."""
+        if not (step.reading.resource.needs_root and host in self.sudo):
             return operation
 
         def with_sudo(target: Target) -> OperationMeta:

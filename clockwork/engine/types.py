@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,3 +65,39 @@ class Observed:
         if isinstance(value, Exception):
             raise HostReadError(str(value) or type(value).__name__) from value
         return value
+
+
+#: Each fact class read as root, made once (``as_root``).
+_AS_ROOT: dict[type[FactBase], type[FactBase]] = {}
+
+
+def as_root(fact_class: type[FactBase]) -> type[FactBase]:
+    """``fact_class`` read as root: as it is when the login user is root, else through ``sudo -n`` (the engine
+    reads whether that works in the same batch, and refuses the host's root resources when it does not)."""
+    if fact_class not in _AS_ROOT:
+        class AsRoot(fact_class):  # type: ignore[valid-type,misc]
+            def command(self, *args: Any, **kwargs: Any) -> str:
+                inner = str(super().command(*args, **kwargs))
+                return f'if [ "$(id -u)" = 0 ]; then {inner}; else sudo -n sh -c {shlex.quote(inner)}; fi'
+
+        AsRoot.name = f"{fact_class.name}AsRoot"  # how a batch tells it from the fact read as the login user
+        AsRoot.__name__ = AsRoot.__qualname__ = f"{fact_class.__name__}AsRoot"
+        _AS_ROOT[fact_class] = AsRoot
+    return _AS_ROOT[fact_class]
+
+
+class RootObserved(Observed):
+    """What a host answered, as a resource read as root sees it: each fact as read by ``as_root``, where it was."""
+
+    def __init__(self, observed: Observed) -> None:
+        super().__init__(observed._values)
+
+    def _as_read(self, fact_class: type[FactBase]) -> type[FactBase]:
+        root = as_root(fact_class)
+        return root if root in self._values else fact_class
+
+    def has(self, fact_class: type[FactBase]) -> bool:
+        return super().has(self._as_read(fact_class))
+
+    def __getitem__(self, fact_class: type[FactBase]) -> Any:
+        return super().__getitem__(self._as_read(fact_class))

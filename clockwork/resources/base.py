@@ -135,6 +135,9 @@ class Resource(BaseModel):
                                                   "`\"expired\"`, `\"recovered\"`")
     checks: list[HealthCheck] = Field(default_factory=list, description="health checks run on the target host: "
                                                                         "`HttpCheck`, `PortCheck`, `CommandCheck`")
+    sudo: bool | None = Field(None, description="run as root: its reads and operations use sudo when the login user "
+                                                 "is not root; `None`: as its kind needs (packages and services run as "
+                                                 "root; files, directories and containers as the login user)")
     requires: list[str] = Field(default_factory=list, description="resources (objects or `\"Type/name\"`) applied "
                                                                   "before this one on each host; when one of them "
                                                                   "fails there, this one is skipped there")
@@ -149,8 +152,8 @@ class Resource(BaseModel):
     hashed_fields: ClassVar[tuple[str, ...]] = ()
     #: Fields whose values are never shown (``<redacted>``), whatever their name.
     masked_fields: ClassVar[tuple[str, ...]] = ()
-    #: Whether its facts and operations need root: for the engine, to run them with sudo when the login user is not
-    #: root (the engine does not read it yet; the reference says it).
+    #: Whether its facts and operations need root: the engine runs them with sudo when the login user is not root
+    #: (unless the resource says otherwise in ``sudo``).
     privileged: ClassVar[bool] = False
     #: Where in the user's file the resource was declared ("main.py:12"), for messages.
     _origin: str | None = PrivateAttr(None)
@@ -211,6 +214,11 @@ class Resource(BaseModel):
     @property
     def type_name(self) -> str:
         return type(self).__name__
+
+    @property
+    def needs_root(self) -> bool:
+        """Whether it is read and operated as root: ``sudo`` when given, else what its kind needs."""
+        return self.sudo if self.sudo is not None else self.privileged
 
     @property
     def ref(self) -> str:
