@@ -213,3 +213,19 @@ def test_what_requires_a_failed_package_is_skipped_there(root_fleet: RootFleet, 
                 in result.output)
         assert f"✓ [{host.name}] notes.txt: created" in result.output
         assert root_fleet.ssh(host, "test -e /etc/cwdemo.conf").returncode != 0
+
+
+def test_a_reconciled_config_restarts_a_service_that_is_not_reconciled(root_fleet: RootFleet, web_service: Path) -> None:
+    main = web_service / "main.py"
+    main.write_text(main.read_text().replace("    reconcile=True,\n    description=\"cwdemo runs", "    description=\"cwdemo runs"))
+    assert cw(web_service, "apply").exit_code == 0
+    host = root_fleet.hosts[2]
+    others = {other.name: started_at(root_fleet, other) for other in root_fleet.hosts[:2]}
+    before = started_at(root_fleet, host)
+    on(root_fleet, host, "echo 'MESSAGE=tampered' >> /etc/cwdemo.conf")
+    result = cw(web_service, "reconcile", "--once")
+    assert result.exit_code in (0, 1), result.output
+    assert "tampered" not in on(root_fleet, host, "cat /etc/cwdemo.conf")
+    assert started_at(root_fleet, host) > before
+    assert "tampered" not in on(root_fleet, host, "curl -sf 127.0.0.1:8080/")
+    assert {other.name: started_at(root_fleet, other) for other in root_fleet.hosts[:2]} == others  # not restarted

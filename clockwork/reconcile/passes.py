@@ -126,6 +126,10 @@ class Reconciler:
         for problem in desired.problems:
             self.log("error", {"detail": problem})
         looked_after = [resource for resource in desired.resources if resource.reconcile or resource.lifetime]
+        refs = {resource.ref for resource in looked_after}
+        # And what a correction of those may restart (a service's restart_on), reconciled itself or not.
+        looked_after = [resource for resource in desired.resources
+                        if resource.ref in refs or refs & set(resource.dependencies())]
         preloaded, self._preloaded = self._preloaded, None
         placement = place(Project(self.project_dir, self.project_dir / "main.py", looked_after), self.inventory,
                           loaded=preloaded)
@@ -170,10 +174,14 @@ class Reconciler:
         """Read the due pairs (one round trip per host), correct what drifted where allowed, verify. Returns corrections."""
         if not due:
             return 0
-        placement = Placement(work.placement.inventory, [h for h in work.placement.hosts if h in due], due,
+        placement = Placement(work.placement.inventory, [h for h in work.placement.hosts if h in due],
+                              {host: _with_handlers(resources, work.placement.resources[host]) for host, resources in due.items()},
                               work.placement.source, self.project_dir)
+        checked = {(host, resource.ref) for host, resources in due.items() for resource in resources}
 
         def correct(reading: Reading) -> Action | None:
+            if (reading.host.name, reading.resource.ref) not in checked:
+                return None  # there only to run its handler (a service's restart_on) after a correction
             return "apply" if reading.evaluation.status == "drift" and self._may_correct(work, reading) else None
 
         run = pipeline.run(placement, correct)
@@ -186,7 +194,7 @@ class Reconciler:
         for step in run.steps:
             reading, operation = step.reading, step.outcome
             host = reading.host.name
-            if host in unreachable:
+            if host in unreachable or (host, reading.resource.ref) not in checked:
                 continue
             failure = None
             if operation is not None:
@@ -321,3 +329,10 @@ def make_reconciler(project_dir: Path, inventory: str | None, log: Log, settings
         raise ProjectError(f"nothing to reconcile: nothing was ever applied from {project_dir} (run clockwork apply first)")
     checked = place(Project(project_dir, project_dir / "main.py", []), inventory)  # the inventory loads
     return Reconciler(project_dir, settings, inventory, log, loaded=checked.inventory)
+
+
+def _with_handlers(due: list[Resource], placed: list[Resource]) -> list[Resource]:
+    """The due resources of a host and, in declaration order, those placed there whose handler a correction of
+    one of them may run (a service that ``restart_on`` names a due file), so that a correction restarts it too."""
+    refs = {resource.ref for resource in due}
+    return [resource for resource in placed if resource in due or refs & set(resource.dependencies())]
