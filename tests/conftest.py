@@ -81,8 +81,13 @@ def fleet_factory() -> Iterator[Callable[..., Fleet]]:
         return started[-1]
 
     yield make
+    _stop_all(started)
+
+
+def _stop_all(fleets: list[Fleet] | list[roothosts.RootFleet]) -> None:
+    """Stop every fleet a test started, the others too when one fails to stop (its error is raised after)."""
     errors = []
-    for each in started:
+    for each in fleets:
         try:
             each.stop()
         except Exception as error:  # stop the others anyway
@@ -191,11 +196,4 @@ def root_fleet_factory() -> Iterator[Callable[..., roothosts.RootFleet]]:
         return started[-1]
 
     yield make
-    errors = []
-    for each in started:
-        try:
-            each.stop()
-        except Exception as error:  # stop the others anyway
-            errors.append(error)
-    if errors:
-        raise errors[0]
+    _stop_all(started)

@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Literal
 
-from testsupport.fleet import _process_table, _tree, _unmount_under, wait_until
+from testsupport.fleet import _docker_ping, _process_table, _tree, _unmount_under, wait_until
 
 if TYPE_CHECKING:
     from typing import Self
@@ -863,19 +863,6 @@ def _remove_cgroups(parent: str) -> None:
                 os.rmdir(directory)
             except OSError:
                 pass
-
-
-def _docker_ping(sock: Path) -> bool:
-    import socket
-
-    try:
-        with socket.socket(socket.AF_UNIX) as client:
-            client.settimeout(2)
-            client.connect(str(sock))
-            client.sendall(b"GET /_ping HTTP/1.0\r\n\r\n")
-            return client.recv(64).startswith(b"HTTP/1.0 200")
-    except OSError:
-        return False
 
 
 def _run_all(commands: list[list[str]], envs: list[dict[str, str]] | None = None) -> None:
