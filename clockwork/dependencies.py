@@ -1,16 +1,18 @@
 """Order between resources: ``requires=[...]`` (and a service's ``restart_on``/``reload_on``), checked once as the
-project loads, and the order of application that follows from it.
+project loads; the engine's pipeline applies them in that order (``clockwork/engine/pipeline.py``).
 
 >>> from clockwork.resources import FileResource, ServiceResource
 >>> conf = FileResource(name="cwdemo.conf", directory="/etc", content="PORT=8080\\n")
->>> web = ServiceResource(name="cwdemo", restart_on=[conf])
->>> [resource.ref for resource in in_order([web, conf])]
-['FileResource/cwdemo.conf', 'ServiceResource/cwdemo']
+>>> web = ServiceResource(name="cwdemo", restart_on=[conf], requires=["FileResource/cwdemo.conf"])
+>>> check_dependencies([web, conf], "main.py")
+>>> try:
+...     check_dependencies([web], "main.py")
+... except ProjectError as error:
+...     print(str(error).split(": ", 1)[1])  # after where web was declared
+ServiceResource 'cwdemo' requires FileResource/cwdemo.conf, which main.py does not declare
 """
 
 from __future__ import annotations
-
-import heapq
 
 from clockwork.exceptions import ProjectError
 from clockwork.resources.base import Resource
@@ -58,27 +60,3 @@ def _cycle(resources: list[Resource], known: dict[str, Resource]) -> list[str] |
             if found:
                 return found
     return None
-
-
-def in_order(resources: list[Resource]) -> list[Resource]:
-    """``resources`` with every one after what it depends on (among them), otherwise in declaration order.
-    Dependencies on resources not in the list (placed on other hosts) are left out."""
-    position = {resource.ref: index for index, resource in enumerate(resources)}
-    waiting = {resource.ref: {ref for ref in resource.dependencies() if ref in position} for resource in resources}
-    dependents: dict[str, list[str]] = {ref: [] for ref in position}
-    for ref, needs in waiting.items():
-        for need in needs:
-            dependents[need].append(ref)
-    ready = [position[ref] for ref, needs in waiting.items() if not needs]
-    heapq.heapify(ready)
-    ordered = []
-    while ready:
-        resource = resources[heapq.heappop(ready)]
-        ordered.append(resource)
-        for dependent in dependents[resource.ref]:
-            waiting[dependent].discard(resource.ref)
-            if not waiting[dependent]:
-                heapq.heappush(ready, position[dependent])
-    if len(ordered) != len(resources):  # a cycle: check_dependencies refuses it as the project loads
-        raise ProjectError("requires form a cycle")
-    return ordered

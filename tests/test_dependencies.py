@@ -8,8 +8,11 @@ import pytest
 from click.testing import CliRunner
 
 from clockwork.cli import cli
-from clockwork.dependencies import in_order
-from clockwork.resources import FileResource, PackageResource, ServiceResource
+from pyinfra.api import Inventory
+
+from clockwork.engine.pipeline import Action, Reading, Step, _levels
+from clockwork.resources import FileResource, PackageResource, Resource, ServiceResource
+from clockwork.results import Evaluation
 
 
 def run(project: Path, *args: str):
@@ -41,12 +44,27 @@ def test_bad_requires_are_refused_before_any_host_is_touched(tmp_path: Path, bod
     assert sorted(path.name for path in tmp_path.iterdir()) == ["main.py"]  # no file written, no state
 
 
-def test_the_order_puts_each_resource_after_what_it_needs_and_keeps_declaration_order_otherwise() -> None:
+def _steps(*resources: Resource, action: Action | None = "apply") -> list[Step]:
+    host = Inventory((["web-1"], {})).get_host("web-1")
+    return [Step(Reading(host, resource, Evaluation()), action) for resource in resources]
+
+
+def _waves(steps: list[Step]) -> list[list[str]]:
+    levels = _levels(steps)
+    waves: list[list[str]] = [[] for _ in range(max(levels.values()) + 1)]
+    for step in steps:
+        waves[levels[id(step)]].append(step.reading.resource.ref)
+    return [wave for wave in waves if wave]
+
+
+def test_each_resource_runs_in_a_wave_after_what_it_needs_and_is_removed_before_it() -> None:
     conf = FileResource(name="cwdemo.conf", directory="/etc", content="PORT=1\n")
     service = ServiceResource(name="cwdemo", requires=["PackageResource/cwdemo"], restart_on=[conf])
     package = PackageResource(name="cwdemo")
     notes = FileResource(name="notes", content="")
-    assert [r.ref for r in in_order([service, notes, conf, package])] == [
-        "FileResource/notes", "FileResource/cwdemo.conf", "PackageResource/cwdemo", "ServiceResource/cwdemo"]
+    assert _waves(_steps(service, notes, conf, package)) == [
+        ["FileResource/notes", "FileResource/cwdemo.conf", "PackageResource/cwdemo"], ["ServiceResource/cwdemo"]]
+    assert _waves(_steps(service, notes, conf, package, action="destroy")) == [
+        ["ServiceResource/cwdemo", "FileResource/notes"], ["FileResource/cwdemo.conf", "PackageResource/cwdemo"]]
     # A requirement placed on other hosts only is not there to wait for.
-    assert [r.ref for r in in_order([service, notes])] == ["ServiceResource/cwdemo", "FileResource/notes"]
+    assert _waves(_steps(service, notes)) == [["ServiceResource/cwdemo", "FileResource/notes"]]
