@@ -9,6 +9,7 @@ who ran it, with which ``DEBIAN_FRONTEND`` and arguments, then runs the real one
 
 from __future__ import annotations
 
+import re
 import subprocess
 import textwrap
 from collections.abc import Iterator
@@ -433,3 +434,16 @@ def test_a_removed_package_is_reinstalled_from_fresh_lists_when_its_lists_are_go
     assert result.exit_code == 0, result.output
     assert lines(result)[0] == "✓ cwdemo: installed"
     assert hosts.packages()["host-1"] == {"cwdemo": "1.1 ii", "cwdemo-lib": "1.0 ii"}
+
+
+def test_a_name_with_its_architecture_is_found(hosts: Hosts) -> None:
+    """``libc6:amd64``, as the name field allows: dpkg-query prints it as ``libc6``, and it is still found."""
+    hosts.main("""\
+        from clockwork.resources import PackageResource
+        libc = PackageResource(name="libc6:amd64")
+        """)
+    result = hosts.cw("evaluate")
+    assert result.exit_code == 0, result.output
+    assert re.fullmatch(r"  ✓ \[host-1\] libc6:amd64: installed 2\.36-\S+", lines(result)[1]), result.output
+    result = hosts.cw("apply")
+    assert lines(result)[-1] == "Nothing to do: every resource is already as declared on 3 hosts", result.output
