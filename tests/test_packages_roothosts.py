@@ -123,6 +123,8 @@ class Hosts:
 
 @pytest.fixture
 def hosts(root_fleet: RootFleet, tmp_path: Path) -> Iterator[Hosts]:
+    """The module's fleet, checked clean before the test and cleaned after it (also when it fails), with a
+    project in ``tmp_path`` whose inventory reaches every host as root."""
     helper = Hosts(root_fleet, tmp_path)
     left = helper.on_all(CLEAN)
     assert all(text == "" for text in left.values()), f"a host is not clean: {left}"
