@@ -51,7 +51,9 @@ class DebPackages(FactBase[PackagesResult]):
             "error": None,
         }
 
-    A package removed but not purged has status ``config-files``. ``error`` holds
+    Each package is known by its name and by its name with its architecture
+    (``cwdemo``, ``cwdemo:all``; ``libc6``, ``libc6:amd64``), as dpkg-query matches
+    either. A package removed but not purged has status ``config-files``. ``error`` holds
     what the host said when ``dpkg-query`` could not run, so that "not installed"
     is never confused with "could not tell". Reading needs no root.
     """
@@ -61,7 +63,8 @@ class DebPackages(FactBase[PackagesResult]):
             if not PACKAGE_NAME.match(name):
                 raise FactValueError(f"DebPackages: invalid package name {name!r}")
         names = " ".join(shlex.quote(name) for name in keys)
-        return (f"dpkg-query -W -f='package\\t${{Package}}\\t${{Version}}\\t${{db:Status-Abbrev}}\\n' -- {names} 2>&1; "
+        return (f"dpkg-query -W -f='package\\t${{Package}}\\t${{Version}}\\t${{db:Status-Abbrev}}\\t${{Architecture}}\\n' "
+                f"-- {names} 2>&1; "
                 f"for name in {names}; do [ -e {INSTALLED_MARKS}/\"$name\" ] && printf 'marked\\t%s\\n' \"$name\"; done; true")
 
     @staticmethod
@@ -74,12 +77,14 @@ class DebPackages(FactBase[PackagesResult]):
         errors = []
         for line in output:
             fields = line.split("\t")
-            if fields[0] == "package" and len(fields) == 4 and len(fields[3]) >= 2:
-                _, name, version, abbrev = fields
+            if fields[0] == "package" and len(fields) == 5 and len(fields[3]) >= 2:
+                _, name, version, abbrev, architecture = fields
                 status = _STATUS.get(abbrev[1], abbrev[1])
-                if status != "not-installed":
-                    packages[name] = PackageInfo(version=version, status=status, held=abbrev[0] == "h",
-                                                 installed_by_clockwork=False)
+                if status == "not-installed":
+                    continue
+                for known_as in (name, f"{name}:{architecture}") if architecture else (name,):
+                    packages[known_as] = PackageInfo(version=version, status=status, held=abbrev[0] == "h",
+                                                     installed_by_clockwork=False)
             elif fields[0] == "marked" and len(fields) == 2:
                 marked.add(fields[1])
             elif line.strip() and not line.startswith("dpkg-query: no packages found matching"):

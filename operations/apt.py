@@ -23,6 +23,18 @@ _NONINTERACTIVE = ("DEBIAN_FRONTEND=noninteractive apt-get -y -q -o Dpkg::Option
                    "-o Dpkg::Options::=--force-confold")
 
 
+#: apt's last word on the lock, without its "Waiting for cache lock: " and trailing "...":
+#: ``Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 483 (perl)``.
+_LOCK_HOLDER = "sed -n 's/.*\\(Could not get lock .*[^.]\\)\\.*$/\\1/p' | tail -1"
+
+#: Succeeds when apt's lists offer ``$want`` of the package (any version when empty). ``apt-cache madison``
+#: reads only the lists, never dpkg's status file, which ``apt-cache show`` also answers from: a package
+#: removed but not purged, or installed from lists since deleted, has no candidate although ``show`` finds it.
+_OFFERED = ("apt-cache madison {package} 2>/dev/null | awk -F'|' -v want={want} "
+            "'{{ version = $2; gsub(/ /, \"\", version); if (want == \"\" || version == want) found = 1 }} "
+            "END {{ exit !found }}'")
+
+
 def package_differences(actual: PackageInfo | None, version: str | None = None, hold: bool | None = None,
                         present: bool = True, purge: bool = False) -> list[Difference]:
     """What differs between a declared package and what ``DebPackages`` found.
@@ -61,7 +73,7 @@ def _apt(arguments: str, lock_timeout: int) -> str:
     return (f"out=$({_NONINTERACTIVE} -o DPkg::Lock::Timeout={lock_timeout} {arguments} 2>&1) || "
             f"{{ status=$?; printf '%s\\n' \"$out\" | grep -q 'Could not get lock' && "
             f"{{ echo 'dpkg is locked by another process (waited {lock_timeout} s): '"
-            f"\"$(printf '%s\\n' \"$out\" | grep 'Could not get lock' | tail -1)\" >&2; exit $status; }}; "
+            f"\"$(printf '%s\\n' \"$out\" | {_LOCK_HOLDER})\" >&2; exit $status; }}; "
             f"printf '%s\\n' \"$out\" >&2; exit $status; }}")
 
 
@@ -100,15 +112,19 @@ def package(package: str, version: str | None = None, hold: bool | None = None, 
         yield _apt(f"--allow-change-held-packages {'purge' if purge else 'remove'} {quoted}", lock_timeout)
         yield f"rm -f {INSTALLED_MARKS}/{quoted}"
         return
+    was_held = actual is not None and actual["held"]
+    keep_held = was_held if hold is None else hold
     if changed & {"present", "version", "status"}:
         wanted = shlex.quote(f"{package}={version}" if version else package)
-        yield f"apt-cache show {wanted} >/dev/null 2>&1 || {_apt('update', lock_timeout)}"
-        held = "--allow-change-held-packages " if actual is not None and actual["held"] else ""
+        yield f"{_OFFERED.format(package=quoted, want=shlex.quote(version or ''))} || {_apt('update', lock_timeout)}"
+        held = "--allow-change-held-packages " if was_held else ""
         yield _apt(f"--allow-downgrades {held}install {wanted}", lock_timeout)
         if actual is None or actual["status"] == "config-files":
             yield f"mkdir -p {INSTALLED_MARKS} && touch {INSTALLED_MARKS}/{quoted}"
-    if hold is not None and (actual is None or actual["held"] != hold):
-        yield f"apt-mark {'hold' if hold else 'unhold'} {quoted} >/dev/null"
+        if keep_held:  # apt-get install drops a hold: put it back
+            yield f"apt-mark hold {quoted} >/dev/null"
+    elif keep_held != was_held:
+        yield f"apt-mark {'hold' if keep_held else 'unhold'} {quoted} >/dev/null"
 
 
 @operation()
