@@ -3,6 +3,7 @@ batches on the same connections, close."""
 
 from __future__ import annotations
 
+import functools
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import gevent
-from paramiko import SSHClient, SSHException
+from paramiko import ProxyCommand, SSHClient, SSHException
 from pyinfra.api import Config, FactBase, Inventory, State
 from pyinfra.api.host import Host
 from pyinfra.api.operation import OperationMeta
@@ -243,8 +244,19 @@ class Session:
         for host in self.hosts:
             client = getattr(host.connector, "client", None)
             if client is not None:
+                transport = client.get_transport()
+                if transport is not None and isinstance(transport.sock, ProxyCommand):
+                    # paramiko's close kills the command even when it has exited and been reaped already: a
+                    # ProcessLookupError printed by the transport's thread. End it only while it runs.
+                    transport.sock.close = functools.partial(_end_proxy, transport.sock)  # type: ignore[method-assign]
                 client.close()
             host.connected = False
+
+
+def _end_proxy(proxy: ProxyCommand) -> None:
+    """Stop an SSH ProxyCommand's process if it still runs."""
+    if proxy.process.poll() is None:
+        proxy.process.terminate()
 
 
 def _connected(host: Host) -> bool:
