@@ -48,6 +48,7 @@ bench: venv system
 	$(BIN)/python bench/apply.py
 	$(BIN)/python bench/evaluate.py
 	$(BIN)/python bench/reconcile.py
+	$(BIN)/python bench/roothosts.py
 
 clean:
 	rm -rf $(VENV) *.egg-info

@@ -58,11 +58,11 @@ DRIFT_CONTENT = "setting = 3\nname = drifted by hand\n"
 # Fleet and project -------------------------------------------------------------------
 
 
-def arguments(doc: str) -> argparse.Namespace:
-    """``--hosts`` (default 50) and ``--runs`` (default 5), described by the script's docstring."""
+def arguments(doc: str, hosts: int = 50, runs: int = 5) -> argparse.Namespace:
+    """``--hosts`` (default ``hosts``) and ``--runs`` (default ``runs``), described by the script's docstring."""
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
-    parser.add_argument("--hosts", type=int, default=50, help="fleet size (default 50)")
-    parser.add_argument("--runs", type=int, default=5, help="timed runs of each command (default 5)")
+    parser.add_argument("--hosts", type=int, default=hosts, help=f"fleet size (default {hosts})")
+    parser.add_argument("--runs", type=int, default=runs, help=f"timed runs of each command (default {runs})")
     return parser.parse_args()
 
 
@@ -168,24 +168,32 @@ class Command:
     status: int = 0
     check: Callable[[str], str | None] | None = None  # output → complaint, or None when fine
     before: Callable[[], None] | None = None  # untimed preparation before each run
+    #: A known failure (text of its output): a run that fails with it is run again (at most twice), untimed.
+    retry_on: str | None = None
     times: list[float] = field(default_factory=list)
+    retried: int = 0  # runs thrown away for ``retry_on``
 
     def run(self, timed: bool = True) -> str:
         """Run once (preparation untimed), check it, record the wall-clock time; returns stdout+stderr."""
-        if self.before is not None:
-            self.before()
-        began = time.perf_counter()
-        result = subprocess.run(self.argv, cwd=self.cwd, stdin=subprocess.DEVNULL, capture_output=True, text=True)
-        elapsed = time.perf_counter() - began
-        output = result.stdout + result.stderr
+        for attempt in range(3):
+            if self.before is not None:
+                self.before()
+            began = time.perf_counter()
+            result = subprocess.run(self.argv, cwd=self.cwd, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+            elapsed = time.perf_counter() - began
+            output = result.stdout + result.stderr
+            if result.returncode == self.status or self.retry_on is None or self.retry_on not in output or attempt == 2:
+                break
+            self.retried += 1
+            print(f"  {self.label}: exited {result.returncode} with {self.retry_on!r}: run again", file=sys.stderr, flush=True)
         if result.returncode != self.status:
             raise BenchError(
                 f"{self.label}: `{shlex.join(self.argv)}` exited with {result.returncode}, expected {self.status}\n"
-                + _tail(output)
+                + _tail(output) + _saved(output)
             )
         complaint = self.check(output) if self.check is not None else None
         if complaint:
-            raise BenchError(f"{self.label}: `{shlex.join(self.argv)}`: {complaint}\n" + _tail(output))
+            raise BenchError(f"{self.label}: `{shlex.join(self.argv)}`: {complaint}\n" + _tail(output) + _saved(output))
         if timed:
             self.times.append(elapsed)
         return output
@@ -208,6 +216,14 @@ def interleave(commands: Sequence[Command], runs: int, progress: bool = True) ->
                 print(f"  run {round_number}/{runs} {command.label}: {command.times[-1]:.3f} s", file=sys.stderr, flush=True)
 
 
+def _saved(output: str) -> str:
+    """Keep a failed run's whole output in /tmp (the fleet's directory goes when it stops); says where."""
+    descriptor, path = tempfile.mkstemp(prefix="cwb-failed-", suffix=".log", dir="/tmp")
+    with os.fdopen(descriptor, "w") as file:
+        file.write(output)
+    return f"\n    (whole output in {path})"
+
+
 def _tail(text: str, lines: int = 30) -> str:
     return "\n".join("    " + line for line in text.strip().splitlines()[-lines:])
 
@@ -219,10 +235,11 @@ def load_average() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def environment(hosts: int, runs: int | None, load: str) -> list[str]:
+def environment(hosts: int, runs: int | None, load: str, kind: str = "sshd on 127.0.0.1") -> list[str]:
     """A few lines saying where and what was measured; ``load``: the load average before the fleet started.
 
-    ``runs``: how many timed runs of each command, or ``None`` for one long measurement.
+    ``runs``: how many timed runs of each command, or ``None`` for one long measurement; ``kind``: what the
+    hosts are.
     """
     from importlib.metadata import version
 
@@ -237,7 +254,7 @@ def environment(hosts: int, runs: int | None, load: str) -> list[str]:
         f"clockwork {version('clockwork')} (git {rev}{'+dirty' if dirty else ''}), pyinfra {version('pyinfra')}, "
         f"paramiko {version('paramiko')}, gevent {version('gevent')}, Python {platform.python_version()}",
         f"{platform.system()} {platform.release()}, {os.cpu_count()} CPUs, load average before the benchmark {load}; "
-        f"{hosts} hosts (sshd on 127.0.0.1)"
+        f"{hosts} hosts ({kind})"
         + (f", {runs} runs each, interleaved, whole processes, wall clock" if runs is not None else ""),
     ]
 

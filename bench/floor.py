@@ -27,13 +27,13 @@ from pyinfra.api.state import BaseStateCallback  # noqa: E402
 
 
 class _TcpNoDelay(BaseStateCallback):
-    """Same as clockwork.engine._TcpNoDelay: paramiko leaves Nagle on."""
+    """Same as clockwork.engine.session's: paramiko leaves Nagle on (a ProxyCommand's pipe has no Nagle)."""
 
     @staticmethod
     def host_connect(state, host):
         client = getattr(host.connector, "client", None)
         transport = client.get_transport() if client is not None else None
-        if transport is not None:
+        if transport is not None and isinstance(transport.sock, socket.socket):  # not through a ProxyCommand
             transport.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
@@ -46,29 +46,40 @@ def command(paths: list[str]) -> str:
     )
 
 
-def main(inventory_file: str, paths: list[str]) -> int:
+def read_fleet(inventory_file: str, shell: str) -> tuple[int, list[tuple[bool, list[str]]]]:
+    """Connect every host of ``inventory_file`` and run ``shell`` once on each, all in parallel; returns how
+    many hosts the inventory has and, for each host that connected, (success, stdout lines)."""
     hosts = runpy.run_path(inventory_file)["hosts"]
     inventory = Inventory((hosts, {}))
     state = State(inventory, Config(PARALLEL=len(inventory), CONNECT_TIMEOUT=10), check_for_changes=False)
     state.add_callback_handler(_TcpNoDelay())
     connect_all(state)
     connected = list(state.activated_hosts)
-    shell = command(paths)
     greenlets = [state.pool.spawn(host.run_shell_command, shell) for host in connected]
     gevent.joinall(greenlets, raise_error=True)
-    answers = set()
-    failed = len(inventory) - len(connected)
+    answers = []
     for greenlet in greenlets:
         success, output = greenlet.get()
-        lines = output.stdout_lines
+        answers.append((success, output.stdout_lines))
+    for host in connected:
+        try:
+            host.connector.client.close()
+        except ProcessLookupError:  # a ProxyCommand whose process paramiko's transport thread already ended
+            pass
+    return len(inventory), answers
+
+
+def main(inventory_file: str, paths: list[str]) -> int:
+    total, answers = read_fleet(inventory_file, command(paths))
+    sums = set()
+    failed = total - len(answers)
+    for success, lines in answers:
         stats = [line for line in lines if "|" in line]
         regular = sum("|regular" in line for line in stats)
         if not success or len(stats) != len(paths) or len(lines) - len(stats) != regular:
             failed += 1
-        answers.add(tuple(line for line in lines if "|" not in line))  # the sha1sums
-    for host in connected:
-        host.connector.client.close()
-    print(f"floor: {len(connected) - failed} of {len(inventory)} hosts read, {len(answers)} distinct sets of sha1sums")
+        sums.add(tuple(line for line in lines if "|" not in line))  # the sha1sums
+    print(f"floor: {total - failed} of {total} hosts read, {len(sums)} distinct sets of sha1sums")
     return 1 if failed else 0
 
 

@@ -12,7 +12,8 @@ host-key checking stays strict. Users on every host:
 
 apt on a host sees only ``/repo``, a local repository the fleet builds (read-only bind mount):
 ``cwdemo`` 1.0 and 1.1 (a small HTTP daemon run by ``cwdemo.service``, configured by the conffile
-``/etc/cwdemo.conf``; it depends on ``cwdemo-lib``) and the data-only ``cwdemo-data`` 1.0 and 1.1.
+``/etc/cwdemo.conf``; it depends on ``cwdemo-lib``) and the data-only ``cwdemo-data`` 1.0 and 1.1, plus
+the ``extra_packages`` a fleet is started with (``bench/roothosts.py`` adds its own).
 
 The image is built once per machine with ``mmdebstrap`` from the machine's own apt mirror (read from
 its apt configuration) and cached under ``CACHE_DIR``, keyed by the recipe's hash, under a file lock.
@@ -47,6 +48,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Literal
@@ -591,7 +593,7 @@ class RootFleet:
 
     # -- starting
 
-    def _start(self, names: list[str]) -> None:
+    def _start(self, names: list[str], extra_packages: Sequence[Package] = ()) -> None:
         image = ensure_image()
         self.root.mkdir(parents=True, exist_ok=True)
         self.hosts = [RootHost(name, self.root / "hosts" / name) for name in names]
@@ -602,7 +604,7 @@ class RootFleet:
         self.save()
         _run_all([_keygen(self.key, "clockwork-roothosts")]
                  + [_keygen(host.dir / "ssh" / "ssh_host_ed25519_key", host.name) for host in self.hosts])
-        build_repo(self.repo)
+        build_repo(self.repo, repo_packages() + list(extra_packages))
         authorized = self.key.with_suffix(".pub").read_text()
         known = []
         for host in self.hosts:
@@ -744,9 +746,11 @@ class RootFleet:
                 attempt.communicate()
 
 
-def start_root_fleet(n: int, root: Path, *, prefix: str = "host-", names: list[str] | None = None) -> RootFleet:
+def start_root_fleet(n: int, root: Path, *, prefix: str = "host-", names: list[str] | None = None,
+                     extra_packages: Sequence[Package] = ()) -> RootFleet:
     """Start ``n`` root hosts named ``{prefix}1``… (or ``names``) in ``root`` (missing or empty) and return once
-    every one is up. Builds the image first if needed."""
+    every one is up; their ``/repo`` holds ``repo_packages()`` and ``extra_packages``. Builds the image first if
+    needed."""
     root = Path(root).absolute()
     names = names or [f"{prefix}{i}" for i in range(1, n + 1)]
     reason = unavailable()
@@ -757,7 +761,7 @@ def start_root_fleet(n: int, root: Path, *, prefix: str = "host-", names: list[s
     reap_orphans()
     fleet = RootFleet(root, secrets.token_hex(4))
     try:
-        fleet._start(names)
+        fleet._start(names, extra_packages)
     except BaseException:
         fleet.stop()
         raise
