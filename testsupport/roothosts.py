@@ -53,7 +53,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Literal
 
-from testsupport.fleet import _docker_ping, _process_table, _tree, _unmount_under, wait_until
+from testsupport.fleet import FleetError, _docker_ping, _process_table, _run_all, _tree, _unmount_under, wait_until
 
 if TYPE_CHECKING:
     from typing import Self
@@ -116,7 +116,7 @@ chroot "$1" visudo -c -q
 """
 
 
-class RootHostsError(RuntimeError):
+class RootHostsError(FleetError):
     """Root hosts could not be built, started or stopped."""
 
 
@@ -867,24 +867,6 @@ def _remove_cgroups(parent: str) -> None:
                 os.rmdir(directory)
             except OSError:
                 pass
-
-
-def _run_all(commands: list[list[str]], envs: list[dict[str, str]] | None = None) -> None:
-    envs_or_inherit: list[dict[str, str] | None] = list(envs) if envs is not None else [None] * len(commands)
-    """Run ``commands`` in parallel; raise naming every one that failed."""
-    processes = [subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-                 for command, env in zip(commands, envs_or_inherit, strict=True)]
-    failures = []
-    for command, process in zip(commands, processes, strict=True):
-        try:
-            _out, err = process.communicate(timeout=TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            _out, err = process.communicate()
-        if process.returncode != 0:
-            failures.append(f"{shlex.join(command)} failed ({process.returncode}): {err.decode(errors='replace').strip()}")
-    if failures:
-        raise RootHostsError("\n".join(failures))
 
 
 # ---------------------------------------------------------------------------------------------
