@@ -529,22 +529,32 @@ def _check_call(command: list[str]) -> None:
         raise FleetError(f"{shlex.join(command)} failed ({result.returncode}): {result.stderr}")
 
 
-def _lock(name: str) -> IO[bytes]:
-    """An exclusive flock, shared by every process of this machine, held until the file is closed."""
-    lock_file = (LOCK_DIR / f".clockwork-fleet-{name}.lock").open("ab")
+def _flock(path: Path) -> IO[bytes]:
+    """An exclusive lock on ``path``, shared by every process of this machine, held until the file is closed."""
+    lock_file = path.open("ab")
     fcntl.flock(lock_file, fcntl.LOCK_EX)
     return lock_file
 
 
-def _try_lock(name: str) -> IO[bytes] | None:
-    """Like ``_lock``, but ``None`` at once if another process holds it."""
-    lock_file = (LOCK_DIR / f".clockwork-fleet-{name}.lock").open("ab")
+def _try_flock(path: Path) -> IO[bytes] | None:
+    """Like ``_flock``, but ``None`` at once when another open file holds the lock."""
+    lock_file = path.open("ab")
     try:
         fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         lock_file.close()
         return None
     return lock_file
+
+
+def _lock(name: str) -> IO[bytes]:
+    """The fleet lock ``name`` (``_flock`` on a file of ``LOCK_DIR``)."""
+    return _flock(LOCK_DIR / f".clockwork-fleet-{name}.lock")
+
+
+def _try_lock(name: str) -> IO[bytes] | None:
+    """Like ``_lock``, but ``None`` at once if another process holds it."""
+    return _try_flock(LOCK_DIR / f".clockwork-fleet-{name}.lock")
 
 
 def wait_until(condition: Callable[[], object], timeout: float, what: str, pause: float = 0.1,

@@ -35,7 +35,6 @@ Or, for a person: ``python -m testsupport.roothosts up -n 3 --inventory .hosts/i
 from __future__ import annotations
 
 import argparse
-import fcntl
 import hashlib
 import json
 import os
@@ -53,7 +52,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Literal
 
-from testsupport.fleet import FleetError, _docker_ping, _process_table, _run_all, _tree, _unmount_under, wait_until
+from testsupport.fleet import (FleetError, _docker_ping, _flock, _process_table, _run_all, _tail, _tree, _try_flock,
+                               _unmount_under, wait_until)
 
 if TYPE_CHECKING:
     from typing import Self
@@ -189,7 +189,7 @@ def ensure_image() -> Path:
             except subprocess.TimeoutExpired as error:
                 raise RootHostsError(f"mmdebstrap took more than {BUILD_TIMEOUT}s, see {log}") from error
         if result.returncode != 0:
-            raise RootHostsError(f"mmdebstrap failed ({result.returncode}):\n{_tail(log)}")
+            raise RootHostsError(f"mmdebstrap failed ({result.returncode}):\n{_tail(log, 30)}")
         partial.rename(target)
         for old in CACHE_DIR.iterdir():  # images of older recipes, when no fleet uses them
             if old.is_dir() and old != target.parent and (old / "rootfs.tar").exists():
@@ -200,31 +200,6 @@ def ensure_image() -> Path:
                     if lock is not None:
                         lock.close()
     return target
-
-
-def _flock(path: Path) -> IO[bytes]:
-    """An exclusive lock on ``path``, held until the returned file is closed (use it in ``with``)."""
-    lock_file = path.open("ab")
-    fcntl.flock(lock_file, fcntl.LOCK_EX)
-    return lock_file
-
-
-def _try_flock(path: Path) -> IO[bytes] | None:
-    """Like ``_flock``, but ``None`` at once when another open file holds the lock."""
-    lock_file = path.open("ab")
-    try:
-        fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        lock_file.close()
-        return None
-    return lock_file
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError as error:
-        return str(error)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -677,7 +652,7 @@ class RootFleet:
         try:
             wait_until(lambda: _docker_ping(self.exec_root / "docker.sock"), TIMEOUT, "the fleet's dockerd", pause=0.05, process=process)
         except AssertionError as error:
-            raise RootHostsError(f"{error}:\n{_tail(self.root / 'dockerd.log')}") from error
+            raise RootHostsError(f"{error}:\n{_tail(self.root / 'dockerd.log', 30)}") from error
 
     def _refresh(self, hosts: list[RootHost]) -> None:
         """Read the hosts' PIDs into their ``pid`` files, which the ssh_config's ProxyCommand reads at each

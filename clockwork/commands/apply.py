@@ -47,12 +47,13 @@ def _results(run: Run) -> list[Result]:
 
 def _handled(step: Step, result: Result) -> Result:
     """``result`` with what a handler did after what the resource names changed (``restarted: …``)."""
-    if step.handled is None or step.handler_outcome is None:
+    if step.handler is None or step.handler_outcome is None:
         return result
-    done = step.handled if result.changed else f"{step.handled}: {', '.join(step.triggers)} changed"
+    because = ", ".join(ref.partition("/")[2] for ref in step.handler.because)  # Type/name: the names
+    done = step.handler.done if result.changed else f"{step.handler.done}: {because} changed"
     if step.handler_outcome.error:
         result.status, result.error = "error", step.handler_outcome.error
-        done = f"{done.split(':')[0]} failed: {step.handler_outcome.error}"
+        done = f"{step.handler.done} failed: {step.handler_outcome.error}"
     result.detail = f"{result.detail}, {done}" if result.changed else done
     result.changed = result.changed or step.handler_outcome.changed
     return result

@@ -16,7 +16,7 @@ manifest) as the last operation of the same run.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from pyinfra.api.host import Host
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from typing import Self
 
     from clockwork.placement import Placement
-    from clockwork.resources.base import Resource
+    from clockwork.resources.base import Handler, Resource
 
 #: What a command may do to one host × resource: make the host match it, or remove it.
 Action = Literal["apply", "destroy"]
@@ -72,11 +72,9 @@ class Step:
     reading: Reading
     action: Action | None = None
     outcome: OperationOutcome | None = None
-    #: What a handler did to it after what it names changed on its host (``"restarted"``), and how that went.
-    handled: str | None = None
+    #: What it ran once on its host because what it names changed there (a restart), and how that went.
+    handler: Handler | None = None
     handler_outcome: OperationOutcome | None = None
-    #: The resources whose change ran the handler (``FileResource 'cwdemo.conf'``).
-    triggers: list[str] = field(default_factory=list)
 
     def operation(self) -> HostOperation:
         resource = self.reading.resource
@@ -271,19 +269,16 @@ class Pipeline:
     def _handle(self, by_host: dict[Host, list[Step]]) -> None:
         """Once per host, after its last wave: what each resource runs because others changed there."""
         due: dict[Host, list[Step]] = {}
-        operations: dict[int, HostOperation] = {}
         for host, host_steps in by_host.items():
-            changed = {step.reading.resource.ref: step.reading.resource for step in host_steps if step.changed}
+            changed = {step.reading.resource.ref for step in host_steps if step.changed}
             for step in host_steps:
                 if not changed or step.failed:
                     continue
                 applied = step.reading.evaluation.diffs if step.changed and step.action == "apply" else []
-                handler = step.reading.resource.handler(set(changed), applied)
-                if handler is not None:
-                    step.handled, operations[id(step)] = handler.done, handler.operation
-                    step.triggers = [changed[ref].name for ref in handler.because]
+                step.handler = step.reading.resource.handler(changed, applied)
+                if step.handler is not None:
                     due.setdefault(host, []).append(step)
-        self._run_batch(due, lambda step: operations[id(step)], "handler_outcome")
+        self._run_batch(due, _handler_operation, "handler_outcome")
 
     def _run_batch(self, steps: dict[Host, list[Step]], operation: Callable[[Step], HostOperation], outcome: str) -> None:
         """One batch of operations on the session (what needs root with sudo where the login user is not root);
@@ -319,6 +314,11 @@ class Pipeline:
             host: [("record", operations[host.name])] for host in self.session.hosts if host.name in operations
         })
         return {host.name: outcome.error for (host, _key), outcome in outcomes.items() if outcome.error}
+
+
+def _handler_operation(step: Step) -> HostOperation:
+    assert step.handler is not None  # _handle batches only the steps it gave a handler
+    return step.handler.operation
 
 
 def _levels(steps: list[Step]) -> dict[int, int]:
