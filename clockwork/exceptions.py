@@ -64,9 +64,16 @@ class LockTimeout(ClockworkError):
 
 
 class StateError(ClockworkError):
-    """The state store cannot be used: a corrupt or empty ``state.db``, a schema from a newer Clockwork."""
+    """The state store cannot be used: a corrupt or empty ``state.db``, a schema from a newer Clockwork, a state
+    database that cannot be reached or refuses the login."""
 
     exit_code = 2
+
+
+class StoreLost(StateError):
+    """The state database stopped answering while a command was using it (what ran on hosts is reported)."""
+
+    exit_code = 3
 
 
 class SettingsError(ProjectError):

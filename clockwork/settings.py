@@ -33,7 +33,11 @@ class Settings(BaseModel):
     api_key: str | None = Field(None, description="its API key", repr=False)
     model_timeout: int = Field(60, description="how long to wait for the model (a duration)")
     lock_timeout: int = Field(30, description="how long a writer waits for another one (a duration)")
-    state_url: str | None = Field(None, description="where the state store lives (default .clockwork/state.db)")
+    state_url: str | None = Field(None, description="a postgresql:// database that holds the state (default .clockwork/state.db)",
+                                  repr=False)
+    project: str | None = Field(None, description="the project's name in a shared state database (default: its directory's name)")
+    reconcile_lease: int = Field(60, description="how long a reconcile worker holds a host it claimed without a heartbeat (a duration)")
+    reconcile_capacity: int = Field(100, description="how many hosts one reconcile worker takes on at once")
     alert_webhook_url: str | None = Field(None, description="an Alertmanager-format webhook receiver")
     alert_slack_webhook_url: str | None = Field(None, description="a Slack incoming webhook")
     alert_email_to: list[str] = Field(default_factory=list, description="e-mail recipients, comma-separated")
@@ -44,7 +48,7 @@ class Settings(BaseModel):
     smtp_from: str = Field(default_factory=lambda: f"clockwork@{socket.gethostname()}", description="the sender")
     flapping_limit: int = Field(5, description="corrections per hour after which a resource is left alone")
 
-    @field_validator("model_timeout", "lock_timeout", mode="before")
+    @field_validator("model_timeout", "lock_timeout", "reconcile_lease", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
         if not isinstance(value, str):
@@ -59,6 +63,21 @@ class Settings(BaseModel):
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError(f"must be an http:// or https:// URL, not {value!r}")
+        return value
+
+    @field_validator("state_url")
+    @classmethod
+    def _postgresql_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("postgresql://", "postgres://")):
+            scheme = value.partition("://")[0] if "://" in value else value[:20]
+            raise ValueError(f"must be a postgresql:// URL (or unset for .clockwork/state.db), not {scheme}://…")
+        return value
+
+    @field_validator("project")
+    @classmethod
+    def _project_name(cls, value: str | None) -> str | None:
+        if value is not None and (len(value) > 200 or not value.isprintable()):
+            raise ValueError("must be a printable name of at most 200 characters")
         return value
 
     @field_validator("alert_email_to", mode="before")
@@ -90,6 +109,13 @@ class Settings(BaseModel):
     def _limit(cls, value: Any) -> Any:
         if isinstance(value, str) and (not value.isdigit() or int(value) < 1):
             raise ValueError(f"must be a whole number of corrections per hour (1 or more), not {value!r}")
+        return value
+
+    @field_validator("reconcile_capacity", "reconcile_lease")
+    @classmethod
+    def _positive(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError(f"must be 1 or more, not {value!r}")
         return value
 
     @model_validator(mode="after")

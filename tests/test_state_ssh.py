@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import signal
 import sqlite3
 import subprocess
@@ -227,7 +228,7 @@ def test_a_second_writer_waits_then_gives_up_and_a_killed_holder_frees_the_lock(
         started = time.monotonic()
         waited = subprocess.run([str(CLOCKWORK), "apply"], cwd=project.directory, env=env_vars, capture_output=True, text=True, check=False)
         assert waited.returncode == 3
-        assert waited.stderr.startswith(f"Error: the project is locked by pid {holder.pid} (apply, since ")
+        assert waited.stderr.startswith(f"Error: the project is locked by pid {holder.pid} on {socket.gethostname()} (apply, since ")
         assert waited.stderr.rstrip().endswith("; gave up after waiting 1s")
         assert time.monotonic() - started >= 1
         assert fleet.run(fleet.hosts[0], "test -e srv").returncode == 1, "nothing was applied"

@@ -3,6 +3,8 @@ fixture). Backend-specific behaviour (files on disk) is tested in tests/test_sto
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -10,21 +12,25 @@ from pathlib import Path
 import pytest
 
 from clockwork.exceptions import LockTimeout
-from clockwork.state.base import HostHealth, StateStore, Watch
+from clockwork.state.base import Claim, HostHealth, PassWrites, StateStore, Watch
 from clockwork.state.sqlite import SqliteStore
 
-BACKENDS: dict[str, Callable[[Path, float], StateStore]] = {
-    "sqlite": lambda directory, lock_timeout: SqliteStore(directory / ".clockwork", lock_timeout),
-}
-
-
-@pytest.fixture(params=sorted(BACKENDS))
-def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[float], StateStore]]:
-    """``make_store(lock_timeout)``: another handle on one project's store, as a second process would open it."""
+@pytest.fixture(params=["sqlite", "postgresql"])
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[..., StateStore]]:
+    """``make_store(lock_timeout)``: another handle on one project's store, as a second process would open it
+    (PostgreSQL: a fresh database from the test server, shared with another project)."""
     opened: list[StateStore] = []
+    if request.param == "postgresql":
+        from clockwork.state.postgres import PostgresStore
+
+        url = request.getfixturevalue("postgres_url")
+        PostgresStore(url, "a neighbour").close()  # another project in the same database sees nothing of this one
+        open_one: Callable[[float], StateStore] = lambda lock_timeout: PostgresStore(url, "contract", lock_timeout)
+    else:
+        open_one = lambda lock_timeout: SqliteStore(tmp_path / ".clockwork", lock_timeout)
 
     def make(lock_timeout: float = 5.0) -> StateStore:
-        opened.append(BACKENDS[request.param](tmp_path, lock_timeout))
+        opened.append(open_one(lock_timeout))
         return opened[-1]
 
     yield make
@@ -59,23 +65,24 @@ def test_a_second_project_writer_waits_then_names_the_holder(make_store) -> None
     with first.writer("apply"):
         with pytest.raises(LockTimeout) as error, second.writer("destroy"):
             pass
-    assert str(error.value).startswith(f"the project is locked by pid {__import__('os').getpid()} (apply, since ")
+    assert str(error.value).startswith(f"the project is locked by pid {os.getpid()} on {socket.gethostname()} (apply, since ")
     assert str(error.value).endswith("; gave up after waiting 0.3s")
     with second.writer("destroy"):  # released with its holder
         pass
 
 
-def test_host_writers_share_the_project_but_not_their_hosts(make_store) -> None:
+def test_shared_writers_run_together_and_an_exclusive_one_waits_for_all(make_store) -> None:
     one, two, project = make_store(lock_timeout=0.3), make_store(lock_timeout=0.3), make_store(lock_timeout=0.3)
-    with one.writer("reconcile", record=False, hosts=["web-1", "web-2"]):
-        with two.writer("reconcile", record=False, hosts=["web-3"]):
-            pass  # disjoint hosts: at the same time
-        with pytest.raises(LockTimeout, match="^host web-2 is locked by"), two.writer("reconcile", False, ["web-2"]):
-            pass
-        with pytest.raises(LockTimeout, match="^the project is locked by"), project.writer("apply"):
+    with one.writer("reconcile", record=False, shared=True):
+        with two.writer("reconcile", record=False, shared=True):
+            pass  # two reconcile workers at the same time
+        named = rf"1 reconcile pass: pid {os.getpid()} on .+ \(reconcile, since .+\)"  # PostgreSQL stores each holder
+        with pytest.raises(LockTimeout, match=f"^the project is locked by (a reconcile pass|{named}); gave up after"), \
+                project.writer("apply"):
             pass
     with project.writer("apply"):
-        with pytest.raises(LockTimeout), one.writer("reconcile", record=False, hosts=["web-9"]):
+        with pytest.raises(LockTimeout, match=f"^the project is locked by pid {os.getpid()} on "), \
+                one.writer("reconcile", record=False, shared=True):
             pass
 
 
@@ -83,8 +90,8 @@ def test_an_unfinished_deployment_is_interrupted_for_the_next_project_writer(mak
     store = make_store()
     with store.writer("apply") as killed:
         pass  # never finished: its process died
-    with store.writer("reconcile", record=False, hosts=["web-1"]):
-        assert store.interrupted() == [], "a host writer cannot know that no apply runs"
+    with store.writer("reconcile", record=False, shared=True):
+        assert store.interrupted() == [], "a shared writer cannot know that no apply runs"
     with store.writer("apply") as deployment:
         store.finish(deployment, "ok")
     assert [(row["id"], row["command"]) for row in store.interrupted()] == [(killed, "apply")]
@@ -130,3 +137,92 @@ def test_events_are_labelled_and_the_secret_key_is_stable(make_store) -> None:
         store.record_event("changed", "FileResource", "app.conf", "web-1", "created", "accidental")
     key = store.secret_key()
     assert len(key) == 32 and make_store().secret_key() == key
+
+
+def test_workers_claim_due_hosts_disjointly_up_to_their_capacity(make_store) -> None:
+    one, two = make_store(), make_store()
+    one.add_hosts(["web-1", "web-2", "web-3"])
+    one.add_hosts(["web-1"])  # known hosts are not made due again
+    first = one.claim("w1", now=100.0, capacity=2, lease=60)
+    second = two.claim("w2", now=100.0, capacity=5, lease=60)
+    assert [claim.host for claim in first] == ["web-1", "web-2"]
+    assert [claim.host for claim in second] == ["web-3"], "never a host another worker holds"
+    assert one.claim("w1", now=100.0, capacity=5, lease=60) == []
+    assert set(one.lease_left("w1", first)) == {"web-1", "web-2"}
+    assert all(50 < left <= 60 for left in one.lease_left("w1", first).values())
+    assert one.lease_left("w1", second) == {}, "a worker holds only its own claims"
+
+
+def test_a_finished_pass_writes_its_hosts_sets_their_next_due_and_gives_them_up(make_store) -> None:
+    store = make_store()
+    store.add_hosts(["web-1", "web-2"])
+    claims = store.claim("w1", now=100.0, capacity=5, lease=60)
+    writes = PassWrites(now=100.0)
+    writes.save_watches([Watch("FileResource", "a", "web-1", next_due=160.0, state="ok")])
+    writes.record_event("corrected", "FileResource", "a", "web-1", "content", "corrective")
+    writes.save_host_health([HostHealth("web-2", 1, 102.0, 100.0, "timed out")], [])
+    assert store.finish_pass("w1", claims, writes, next_due={"web-1": 160.0, "web-2": None}) == []
+    assert set(store.watches()) == {("FileResource", "a", "web-1")}
+    assert set(store.host_health()) == {"web-2"}
+    assert store.next_due() == 160.0
+    assert store.claim("w1", now=159.0, capacity=5, lease=60) == [], "nothing due yet; web-2 is never due"
+    assert [c.host for c in store.claim("w2", now=160.0, capacity=5, lease=60)] == ["web-1"]
+
+
+def test_a_worker_that_lost_its_lease_writes_nothing_and_the_new_holder_does(make_store) -> None:
+    slow, fast = make_store(), make_store()
+    slow.add_hosts(["web-1", "web-2"])
+    stale = slow.claim("slow", now=100.0, capacity=5, lease=-1)  # a lease already run out: the worker stalled
+    taken = fast.claim("fast", now=100.0, capacity=1, lease=60)
+    assert [(c.host, c.fence) for c in taken] == [("web-1", stale[0].fence + 1)]
+    late = PassWrites(now=100.0)
+    late.save_watches([Watch("FileResource", "a", host, next_due=1.0, state="drift") for host in ("web-1", "web-2")])
+    assert slow.finish_pass("slow", stale, late, next_due={"web-1": 1.0, "web-2": 500.0}) == ["web-1"]
+    assert set(fast.watches()) == {("FileResource", "a", "web-2")}, "web-2 was still its own: nobody took it"
+    assert fast.lease_left("fast", taken).keys() == {"web-1"}, "the late finish did not release another's claim"
+    fresh = PassWrites(now=100.0)
+    fresh.save_watches([Watch("FileResource", "a", "web-1", next_due=200.0, state="ok")])
+    assert fast.finish_pass("fast", taken, fresh, next_due={"web-1": 200.0}) == []
+    assert fast.watches()[("FileResource", "a", "web-1")].state == "ok"
+    assert slow.finish_pass("slow", [Claim("web-1", stale[0].fence)], PassWrites(0.0), {"web-1": 0.0}) == ["web-1"]
+    assert slow.next_due() == 200.0, "a stale fence never moves the next due time"
+
+
+def test_heartbeats_keep_leases_and_workers_are_listed_with_their_hosts(make_store) -> None:
+    store = make_store()
+    store.register_worker("w1", lease=60)
+    store.register_worker("gone", lease=-1)  # silent for longer than three lease periods
+    store.add_hosts(["web-1", "web-2"])
+    claims = store.claim("w1", now=100.0, capacity=5, lease=-1)
+    store.heartbeat("w1", lease=60)
+    assert set(store.lease_left("w1", claims)) == {"web-1", "web-2"}
+    assert all(left > 50 for left in store.lease_left("w1", claims).values()), "renewed by the heartbeat"
+    assert store.claim("w2", now=100.0, capacity=5, lease=60) == []
+    workers = {worker.id: worker for worker in store.workers()}
+    assert (workers["w1"].alive, workers["w1"].hosts, workers["w1"].lease) == (True, ["web-1", "web-2"], 60)
+    assert (workers["gone"].alive, workers["gone"].hosts) == (False, [])
+    store.retire_worker("w1")
+    assert [worker.id for worker in store.workers()] == ["gone"]
+    assert [c.host for c in store.claim("w2", now=100.0, capacity=5, lease=60)] == ["web-1", "web-2"], "given up"
+
+
+def test_an_apply_or_extend_makes_its_hosts_due_at_once(make_store) -> None:
+    store = make_store()
+    store.add_hosts(["web-1", "web-2"])
+    claims = store.claim("w1", now=100.0, capacity=5, lease=60)
+    store.finish_pass("w1", claims, PassWrites(now=100.0), next_due={"web-1": 900.0, "web-2": None})
+    store.mark_deployed("FileResource", "temp", ["web-2", "web-3"], 100.0, lifetime=3600)
+    assert [c.host for c in store.claim("w1", now=101.0, capacity=5, lease=60)] == ["web-2", "web-3"]
+
+
+def test_an_expiry_is_recorded_only_while_it_is_still_past(make_store) -> None:
+    store = make_store()
+    store.mark_deployed("FileResource", "temp", ["web-1", "web-2"], 1000.0, lifetime=100)
+    store.add_hosts(["web-1", "web-2"])
+    claims = store.claim("w1", now=2000.0, capacity=5, lease=60)
+    writes = PassWrites(now=2000.0)
+    writes.forget_deployed("FileResource", "temp", ["web-1", "web-2"], "expired")
+    store.extend("FileResource", "temp", 5000)  # someone extended it while the pass removed it
+    store.forget_deployed("FileResource", "temp", ["web-1"], "destroyed")
+    store.finish_pass("w1", claims, writes, next_due={})
+    assert [lt.host for lt in store.lifetimes()] == ["web-2"], "still in the store's care: the next pass looks again"

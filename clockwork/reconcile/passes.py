@@ -100,7 +100,7 @@ class Reconciler:
         Holds the project's lock while it works (waiting at most 5 s for an apply);
         raises ``LockTimeout`` when it could not get it.
         """
-        with open_store(self.project_dir, self.settings, lock_timeout=PASS_LOCK_WAIT) as store, store.writer("reconcile", record=False):
+        with open_store(self.project_dir, self.settings, lock_timeout=PASS_LOCK_WAIT) as store, store.writer("reconcile", record=False, shared=True):
             work = self._prepare(store)
             expiring = self._expiring(work)
             due = self._due(work, expiring)

@@ -1,6 +1,7 @@
 """The state store: deployments, versions of each resource, first-deployed times, events, one writer at a time.
 
-The backend comes from ``CW_STATE_URL``: none is SQLite in ``.clockwork/state.db``.
+The backend comes from ``CW_STATE_URL``: none is SQLite in ``.clockwork/state.db``; ``postgresql://…`` is a
+PostgreSQL database that a team shares (``clockwork/state/postgres.py``).
 
 .. code:: python
 
@@ -15,7 +16,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from clockwork.exceptions import StateError
 from clockwork.state.base import StateStore, Version
 from clockwork.state.sqlite import STATE_DIR, SqliteStore
 
@@ -23,23 +23,24 @@ if TYPE_CHECKING:
     from clockwork.settings import Settings
 
 
-def _backend(settings: Settings) -> str:
-    url = settings.state_url
-    if url is None:
-        return "sqlite"
-    scheme = url.partition("://")[0]
-    if scheme in ("postgresql", "postgres"):
-        raise StateError("CW_STATE_URL: the PostgreSQL backend is not built yet; unset CW_STATE_URL to use "
-                         f"{STATE_DIR}/state.db")
-    raise StateError(f"CW_STATE_URL must be a postgresql:// URL (or unset for {STATE_DIR}/state.db), not {scheme}://…")
+def project_name(project_dir: Path, settings: Settings) -> str:
+    """The project's identity in a shared database: ``CW_PROJECT``, else the project directory's name (so that
+    two checkouts of one repository share one state)."""
+    return settings.project or project_dir.resolve().name
 
 
 @contextmanager
 def open_store(project_dir: Path, settings: Settings, lock_timeout: float | None = None) -> Iterator[StateStore]:
     """The project's store (created on first use) on the backend the (validated) ``settings`` name. A writer
     waits ``lock_timeout`` seconds, by default ``settings.lock_timeout`` (``CW_LOCK_TIMEOUT``), for another one."""
-    _backend(settings)
-    store = SqliteStore(project_dir / STATE_DIR, settings.lock_timeout if lock_timeout is None else lock_timeout)
+    wait = settings.lock_timeout if lock_timeout is None else lock_timeout
+    store: StateStore
+    if settings.state_url is not None:
+        from clockwork.state.postgres import PostgresStore
+
+        store = PostgresStore(settings.state_url, project_name(project_dir, settings), wait)
+    else:
+        store = SqliteStore(project_dir / STATE_DIR, wait)
     try:
         yield store
     finally:
@@ -48,8 +49,11 @@ def open_store(project_dir: Path, settings: Settings, lock_timeout: float | None
 
 def state_exists(project_dir: Path, settings: Settings) -> bool:
     """Whether anything was ever recorded for this project (asking never creates a store)."""
-    _backend(settings)
+    if settings.state_url is not None:
+        from clockwork.state.postgres import PostgresStore
+
+        return PostgresStore.exists(settings.state_url, project_name(project_dir, settings))
     return SqliteStore.exists(project_dir / STATE_DIR)
 
 
-__all__ = ["StateStore", "Version", "open_store", "state_exists"]
+__all__ = ["StateStore", "Version", "open_store", "project_name", "state_exists"]

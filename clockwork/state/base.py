@@ -1,12 +1,13 @@
-"""What every state store backend provides (SQLite now; PostgreSQL for teams later)."""
+"""What every state store backend provides (SQLite for one controller, PostgreSQL for teams), and the records
+they keep."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from clockwork.durations import stamp
 from clockwork.secrets import mask_value
@@ -102,20 +103,113 @@ class HostHealth:
     alerted: bool = False
 
 
+@dataclass(frozen=True)
+class Claim:
+    """A host that a reconcile worker holds for one pass. ``fence`` numbers the claims of that host: the pass's
+    writes are made only while the host's fence is still this one (a worker whose lease ran out and whose host
+    was claimed by another writes nothing).
+
+    .. code:: python
+
+        [claim.host for claim in store.claim("w1", time.time(), capacity=50, lease=60)]  # ['web-1', 'web-2']
+    """
+
+    host: str
+    fence: int
+
+
+@dataclass(frozen=True)
+class Worker:
+    """A reconcile worker as the store knows it: its last heartbeat (epoch seconds, the database's clock), its
+    lease period, the hosts it holds now, and whether it is alive (heard from within three lease periods).
+
+    .. code:: python
+
+        [(w.id, w.alive, w.hosts) for w in store.workers()]  # [('build-1:4242:9f2c', True, ['web-1'])]
+    """
+
+    id: str
+    machine: str
+    pid: int
+    started_at: float
+    heartbeat: float
+    lease: float
+    alive: bool
+    hosts: list[str] = field(default_factory=list)
+
+
+class Recorder(Protocol):
+    """What removing resources records: a ``StateStore``, or a reconcile pass's ``PassWrites``."""
+
+    def forget_deployed(self, type_name: str, name: str, hosts: list[str], state: str = "destroyed") -> None: ...
+
+    def record_event(self, kind: str, type_name: str, name: str, host: str | None, detail: str, intent: str) -> None: ...
+
+
+class PassWrites:
+    """The writes of one reconcile pass, per host, kept until it ends; ``StateStore.finish_pass`` makes them in one
+    transaction, each host's only while the pass's claim of that host holds.
+
+    ``now`` is the pass's clock: an expiry is recorded only if the resource's
+    expiry time is still past then (an ``extend`` may have pushed it back).
+
+    .. code:: python
+
+        writes = PassWrites(now=time.time())
+        writes.save_watches([watch])
+        store.finish_pass("w1", claims, writes, next_due={"web-1": time.time() + 60})  # [] (nothing rejected)
+    """
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+        #: (host, the store's method, its arguments), in the order the pass made them.
+        self._writes: list[tuple[str, str, tuple[Any, ...]]] = []
+
+    def record_event(self, kind: str, type_name: str, name: str, host: str | None, detail: str, intent: str) -> None:
+        assert host is not None, "a pass's events are about a host"
+        self._writes.append((host, "record_event", (kind, type_name, name, host, detail, intent)))
+
+    def forget_deployed(self, type_name: str, name: str, hosts: list[str], state: str = "destroyed") -> None:
+        self._writes += [(host, "forget_deployed", (type_name, name, [host], state)) for host in hosts]
+
+    def set_warned(self, type_name: str, name: str, host: str) -> None:
+        self._writes.append((host, "set_warned", (type_name, name, host)))
+
+    def save_watches(self, watches: list[Watch]) -> None:
+        self._writes += [(watch.host, "save_watches", ([watch],)) for watch in watches]
+
+    def save_host_health(self, health: list[HostHealth], recovered: list[str]) -> None:
+        self._writes += [(backed_off.host, "save_host_health", ([backed_off], [])) for backed_off in health]
+        self._writes += [(host, "save_host_health", ([], [host])) for host in recovered]
+
+    def replay(self, store: StateStore, hosts: set[str]) -> None:
+        """Make the writes about ``hosts`` on ``store`` (inside the caller's transaction), in the order they came."""
+        for host, method, arguments in self._writes:
+            if host in hosts and not (method == "forget_deployed" and arguments[3] == "expired"
+                                      and not self._still_expired(store, *arguments[:3])):
+                getattr(store, method)(*arguments)
+
+    def _still_expired(self, store: StateStore, type_name: str, name: str, hosts: list[str]) -> bool:
+        """Whether the expiry is still past at the pass's ``now`` (an ``extend`` since then keeps it in the store's
+        care; the host is set right by the next pass)."""
+        return any((lifetime.type, lifetime.name, lifetime.host) == (type_name, name, hosts[0])
+                   and lifetime.expires_at <= self.now for lifetime in store.lifetimes())
+
+
 class StateStore(ABC):
     """A project's memory of what was deployed; every time is epoch seconds. Writers hold ``writer()``;
     readers never block. Every backend passes the contract suite (tests/test_store_contract.py)."""
 
     @abstractmethod
     @contextmanager
-    def writer(self, command: str, record: bool = True, hosts: list[str] | None = None) -> Iterator[int]:
-        """Hold the write lock (waiting a bounded time, then ``LockTimeout`` naming the holder) and record a
-        deployment; yields its id.
+    def writer(self, command: str, record: bool = True, shared: bool = False) -> Iterator[int]:
+        """Hold the project's write lock (waiting a bounded time, then ``LockTimeout`` naming the holder) and
+        record a deployment; yields its id.
 
-        Without ``hosts`` the lock is the project's: no other writer runs. With
-        ``hosts`` it covers only those hosts: writers of other hosts run at the same
-        time, a project writer waits for all of them. With ``record=False`` (a
-        reconcile pass) no deployment is recorded and the id is 0.
+        An exclusive writer (apply, destroy, update, rollback, extend) runs alone. A
+        ``shared`` one (a reconcile pass, which works on the hosts it claimed) runs
+        beside other shared ones; an exclusive writer waits for all of them. With
+        ``record=False`` no deployment is recorded and the id is 0.
         """
 
     @abstractmethod
@@ -197,3 +291,53 @@ class StateStore(ABC):
     def record_event(self, kind: str, type_name: str, name: str, host: str | None, detail: str, intent: str) -> None:
         """An event: ``kind`` (changed, destroyed, rolled-back, …), labelled ``intentional`` or ``corrective``."""
 
+
+    # Reconcile workers and their host leases. Lease times are on the store's clock (the database's), due times
+    # on the reconciler's.
+
+    @abstractmethod
+    def register_worker(self, worker: str, lease: float) -> None:
+        """A reconcile worker starts (``worker`` is unique: machine, pid and a random part); it renews its leases
+        every ``lease`` / 3 seconds with ``heartbeat``."""
+
+    @abstractmethod
+    def heartbeat(self, worker: str, lease: float) -> None:
+        """The worker is alive: its record and every lease it holds now last ``lease`` seconds more."""
+
+    @abstractmethod
+    def retire_worker(self, worker: str) -> None:
+        """The worker stops: it gives up its hosts and is forgotten."""
+
+    @abstractmethod
+    def add_hosts(self, hosts: list[str]) -> None:
+        """Hosts the reconciler looks after (from the inventory); the new ones are due now."""
+
+    @abstractmethod
+    def claim(self, worker: str, now: float, capacity: int, lease: float) -> list[Claim]:
+        """Take up to ``capacity`` hosts due at ``now`` that no live lease holds (never one another worker holds),
+        each for ``lease`` seconds, with a new fence."""
+
+    @abstractmethod
+    def lease_left(self, worker: str, claims: list[Claim]) -> dict[str, float]:
+        """Seconds left on each claim the worker still holds (a lost one is missing)."""
+
+    @abstractmethod
+    def finish_pass(self, worker: str, claims: list[Claim], writes: PassWrites,
+                    next_due: dict[str, float | None]) -> list[str]:
+        """End a pass in one transaction: for each claim still held (its fence unchanged) make its host's writes,
+        set when it is due next (``None``: nothing is) and give it up. Returns the hosts whose writes were
+        rejected because another worker claimed them since."""
+
+    @abstractmethod
+    def next_due(self) -> float | None:
+        """The earliest moment a host is due (reconciler's clock), or ``None``."""
+
+    @abstractmethod
+    def workers(self) -> list[Worker]:
+        """Every registered worker and the hosts each holds."""
+
+    @abstractmethod
+    def watch_changes(self, on_change: Callable[[], None]) -> None:
+        """Call ``on_change`` whenever an apply, update, rollback or extend of this project commits, for as long
+        as the caller lets it run (a backend that cannot tell returns at once; workers then find changes on
+        their next claim)."""

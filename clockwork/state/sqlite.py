@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import fcntl
-import getpass
-import hashlib
-import json
 import os
-import re
-import secrets
 import sqlite3
-import urllib.parse
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from clockwork.durations import stamp
 from clockwork.exceptions import LockTimeout, StateError
-from clockwork.secrets import transform
-from clockwork.state.base import HostHealth, Lifetime, StateStore, Version, Watch
+from clockwork.state.sql import Dialect, SqlStore, holder
 
 STATE_DIR = ".clockwork"
 
@@ -102,14 +94,89 @@ MIGRATIONS = [
     ALTER TABLE first_deployed_new RENAME TO first_deployed;
     ALTER TABLE events_new RENAME TO events;
     """,
+    # Every row keyed by project (as in the PostgreSQL schema, so that one set of queries serves both; here the
+    # project is always ''), and the reconcile workers' hosts and leases.
+    """
+    CREATE TABLE deployments_new (
+        project TEXT NOT NULL DEFAULT '', id INTEGER PRIMARY KEY, command TEXT NOT NULL, user TEXT NOT NULL,
+        pid INTEGER NOT NULL, started_at REAL NOT NULL, finished_at REAL, result TEXT
+    );
+    INSERT INTO deployments_new (id, command, user, pid, started_at, finished_at, result)
+        SELECT id, command, user, pid, started_at, finished_at, result FROM deployments;
+    CREATE TABLE versions_new (
+        project TEXT NOT NULL DEFAULT '', id INTEGER PRIMARY KEY, deployment INTEGER REFERENCES deployments(id),
+        type TEXT NOT NULL, name TEXT NOT NULL, version INTEGER NOT NULL, created_at REAL NOT NULL,
+        source TEXT NOT NULL CHECK (source IN ('apply', 'update', 'rollback')),
+        spec TEXT NOT NULL, hosts TEXT NOT NULL, fingerprints TEXT NOT NULL DEFAULT '{}',
+        UNIQUE (project, type, name, version)
+    );
+    INSERT INTO versions_new (id, deployment, type, name, version, created_at, source, spec, hosts, fingerprints)
+        SELECT id, deployment, type, name, version, created_at, source, spec, hosts, fingerprints FROM versions;
+    CREATE TABLE first_deployed_new (
+        project TEXT NOT NULL DEFAULT '', type TEXT NOT NULL, name TEXT NOT NULL, host TEXT NOT NULL, at REAL NOT NULL,
+        lifetime INTEGER, expires_at REAL, warned INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (project, type, name, host)
+    );
+    INSERT INTO first_deployed_new (type, name, host, at, lifetime, expires_at, warned)
+        SELECT type, name, host, at, lifetime, expires_at, warned FROM first_deployed;
+    CREATE TABLE events_new (
+        project TEXT NOT NULL DEFAULT '', id INTEGER PRIMARY KEY, at REAL NOT NULL, kind TEXT NOT NULL,
+        type TEXT NOT NULL, name TEXT NOT NULL, host TEXT, detail TEXT NOT NULL,
+        intent TEXT NOT NULL CHECK (intent IN ('intentional', 'corrective'))
+    );
+    INSERT INTO events_new (id, at, kind, type, name, host, detail, intent)
+        SELECT id, at, kind, type, name, host, detail, intent FROM events;
+    CREATE TABLE watches_new (
+        project TEXT NOT NULL DEFAULT '', type TEXT NOT NULL, name TEXT NOT NULL, host TEXT NOT NULL,
+        next_due REAL NOT NULL, last_checked REAL, last_result TEXT, detail TEXT NOT NULL DEFAULT '',
+        state TEXT NOT NULL, since REAL, corrections TEXT NOT NULL DEFAULT '[]',
+        total_corrections INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (project, type, name, host)
+    );
+    INSERT INTO watches_new (type, name, host, next_due, last_checked, last_result, detail, state, since, corrections,
+        total_corrections) SELECT type, name, host, next_due, last_checked, last_result, detail, state, since,
+        corrections, total_corrections FROM watches;
+    CREATE TABLE host_health_new (
+        project TEXT NOT NULL DEFAULT '', host TEXT NOT NULL, failures INTEGER NOT NULL, retry_at REAL NOT NULL,
+        since REAL NOT NULL, error TEXT NOT NULL DEFAULT '', alerted INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (project, host)
+    );
+    INSERT INTO host_health_new (host, failures, retry_at, since, error, alerted)
+        SELECT host, failures, retry_at, since, error, alerted FROM host_health;
+    CREATE TABLE blobs_new (
+        project TEXT NOT NULL DEFAULT '', sha256 TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (project, sha256)
+    );
+    INSERT INTO blobs_new (sha256, data) SELECT sha256, data FROM blobs;
+    CREATE TABLE meta_new (
+        project TEXT NOT NULL DEFAULT '', key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (project, key)
+    );
+    INSERT INTO meta_new (key, value) SELECT key, value FROM meta;
+    DROP TABLE versions;
+    DROP TABLE deployments;
+    DROP TABLE first_deployed;
+    DROP TABLE events;
+    DROP TABLE watches;
+    DROP TABLE host_health;
+    DROP TABLE blobs;
+    DROP TABLE meta;
+    ALTER TABLE deployments_new RENAME TO deployments;
+    ALTER TABLE versions_new RENAME TO versions;
+    ALTER TABLE first_deployed_new RENAME TO first_deployed;
+    ALTER TABLE events_new RENAME TO events;
+    ALTER TABLE watches_new RENAME TO watches;
+    ALTER TABLE host_health_new RENAME TO host_health;
+    ALTER TABLE blobs_new RENAME TO blobs;
+    ALTER TABLE meta_new RENAME TO meta;
+    CREATE TABLE reconcile_hosts (
+        project TEXT NOT NULL, host TEXT NOT NULL, next_due REAL, worker TEXT, fence INTEGER NOT NULL DEFAULT 0,
+        lease_expires REAL, PRIMARY KEY (project, host)
+    );
+    CREATE TABLE workers (
+        project TEXT NOT NULL, id TEXT NOT NULL, machine TEXT NOT NULL, pid INTEGER NOT NULL, started_at REAL NOT NULL,
+        heartbeat REAL NOT NULL, lease REAL NOT NULL, PRIMARY KEY (project, id)
+    );
+    """,
 ]
 
-#: Strings longer than this are kept once in ``blobs`` (content-addressed) and referenced from specs.
-BLOB_SIZE = 1024
-_BLOB = re.compile(r"^\u27e6blob:([0-9a-f]{64})\u27e7$")
-
-
-class SqliteStore(StateStore):
+class SqliteStore(SqlStore):
     """State in one SQLite file; the write lock is an OS file lock, so it never outlives its process.
 
     .. code:: python
@@ -118,11 +185,17 @@ class SqliteStore(StateStore):
         [v.version for v in store.versions("FileResource", "config.json")]  # [1, 2]
     """
 
+    dialect = Dialect(placeholder="?", now="((julianday('now') - 2440587.5) * 86400.0)")
+    #: One file is one project.
+    project = ""
+
     def __init__(self, directory: Path, lock_timeout: float = 30.0) -> None:
+        super().__init__()
         self.directory = directory
         self.lock_timeout = lock_timeout
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = self.path = directory / "state.db"
+        self.where = str(path)
         if not path.exists():
             os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600))
         elif path.stat().st_size == 0:
@@ -165,34 +238,33 @@ class SqliteStore(StateStore):
         """Whether a store was ever made in ``directory`` (looking never makes one)."""
         return (directory / "state.db").is_file()
 
-    @contextmanager
-    def writer(self, command: str, record: bool = True, hosts: list[str] | None = None) -> Iterator[int]:
-        holder = f"pid {os.getpid()} ({command}, since {stamp(time.time())})"
-        deadline = time.monotonic() + self.lock_timeout
-        with ExitStack() as held:
-            # A project writer holds the project lock alone; host writers share it and hold their hosts' locks.
-            held.enter_context(self._flock(self.directory / "lock", "the project", hosts is None, holder, deadline))
-            for host in sorted(set(hosts or ())):
-                path = self.directory / "locks" / urllib.parse.quote(host, safe="")
-                held.enter_context(self._flock(path, f"host {host}", True, holder, deadline))
-            if hosts is None:
-                with self._transaction():  # with the project lock held, an unfinished deployment's process is gone
-                    self.db.execute("UPDATE deployments SET finished_at = ?, result = 'interrupted' "
-                                    "WHERE finished_at IS NULL", (time.time(),))
-            deployment = 0
-            if record:
-                with self._transaction():
-                    deployment = self.db.execute(
-                        "INSERT INTO deployments (command, user, pid, started_at) VALUES (?, ?, ?, ?)",
-                        (command, getpass.getuser(), os.getpid(), time.time()),
-                    ).lastrowid or 0
-            yield deployment
+    def _execute(self, query: str, params: Sequence[Any] = ()) -> Any:
+        return self.db.execute(query, params)
+
+    def _execute_many(self, query: str, rows: list[Sequence[Any]]) -> None:
+        self.db.executemany(query, rows)
+
+    def _begin(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def _commit(self) -> None:
+        self.db.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        self.db.execute("ROLLBACK")
+
+    def watch_changes(self, on_change: Callable[[], None]) -> None:
+        return  # one controller: its worker finds changes on its next claim
 
     @contextmanager
-    def _flock(self, path: Path, what: str, exclusive: bool, holder: str, deadline: float) -> Iterator[None]:
+    def writer(self, command: str, record: bool = True, shared: bool = False) -> Iterator[int]:
+        with self._flock(self.directory / "lock", not shared, holder(command), time.monotonic() + self.lock_timeout):
+            yield self._start_deployment(command, not shared, record)
+
+    @contextmanager
+    def _flock(self, path: Path, exclusive: bool, holder: str, deadline: float) -> Iterator[None]:
         """An OS file lock (dies with its process), waited for until ``deadline``; an exclusive holder is named
         in the file so that the next one can say who holds it."""
-        path.parent.mkdir(mode=0o700, exist_ok=True)
         handle = open(path, "a+")  # noqa: SIM115 (closed below, after the lock is released)
         os.chmod(path, 0o600)
         mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
@@ -204,13 +276,13 @@ class SqliteStore(StateStore):
                 except BlockingIOError:
                     if time.monotonic() >= deadline:
                         handle.seek(0)
-                        who = handle.read().strip() or "another clockwork command"
+                        who = handle.read().strip() or "a reconcile pass"
                         raise LockTimeout(
-                            f"{what} is locked by {who}; gave up after waiting {self.lock_timeout:g}s") from None
+                            f"the project is locked by {who}; gave up after waiting {self.lock_timeout:g}s") from None
                     time.sleep(0.1)
+            handle.seek(0)
+            handle.truncate()  # a shared holder clears what a killed exclusive one left: it is not the holder
             if exclusive:
-                handle.seek(0)
-                handle.truncate()
                 handle.write(holder + "\n")
                 handle.flush()
             try:
@@ -222,180 +294,3 @@ class SqliteStore(StateStore):
                 fcntl.flock(handle, fcntl.LOCK_UN)
         finally:
             handle.close()
-
-    @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
-
-    def finish(self, deployment: int, result: str) -> None:
-        with self._transaction():
-            self.db.execute("UPDATE deployments SET finished_at = ?, result = ? WHERE id = ?", (time.time(), result, deployment))
-
-    def record_version(self, deployment: int, type_name: str, name: str, spec: dict[str, Any], source: str,
-                       hosts: list[str], fingerprints: dict[str, str] | None = None) -> Version:
-        fingerprints = fingerprints or {}
-        with self._transaction():
-            number = self.db.execute(
-                "SELECT COALESCE(MAX(version), 0) + 1 FROM versions WHERE type = ? AND name = ?", (type_name, name)
-            ).fetchone()[0]
-            created = time.time()
-            self.db.execute(
-                "INSERT INTO versions (deployment, type, name, version, created_at, source, spec, hosts, fingerprints) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (deployment, type_name, name, number, created, source, json.dumps(self._to_blobs(spec), sort_keys=True),
-                 json.dumps(hosts), json.dumps(fingerprints, sort_keys=True)),
-            )
-        return Version(type_name, name, number, created, source, spec, hosts, fingerprints)
-
-    def _to_blobs(self, spec: dict[str, Any]) -> dict[str, Any]:
-        """The spec with every long string kept once in ``blobs`` and referenced by its sha256."""
-
-        def keep(text: str, _where: str) -> str:
-            if len(text) <= BLOB_SIZE:
-                return text
-            digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-            self.db.execute("INSERT OR IGNORE INTO blobs (sha256, data) VALUES (?, ?)", (digest, text))
-            return f"\u27e6blob:{digest}\u27e7"
-
-        return transform(spec, keep)
-
-    def _from_blobs(self, spec: dict[str, Any]) -> dict[str, Any]:
-        def restore(text: str, _where: str) -> str:
-            match = _BLOB.match(text)
-            if not match:
-                return text
-            row = self.db.execute("SELECT data FROM blobs WHERE sha256 = ?", (match.group(1),)).fetchone()
-            if row is None:
-                raise StateError(f"{self.path}: content {match.group(1)[:12]}… of a recorded version is missing")
-            return str(row["data"])
-
-        return transform(spec, restore)
-
-    def _version(self, row: sqlite3.Row) -> Version:
-        return Version(row["type"], row["name"], row["version"], row["created_at"], row["source"],
-                       self._from_blobs(json.loads(row["spec"])), json.loads(row["hosts"]),
-                       json.loads(row["fingerprints"]))
-
-    def secret_key(self) -> bytes:
-        row = self.db.execute("SELECT value FROM meta WHERE key = 'secret_key'").fetchone()
-        if row is None:
-            with self._transaction():
-                self.db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('secret_key', ?)",
-                                (secrets.token_hex(32),))
-            row = self.db.execute("SELECT value FROM meta WHERE key = 'secret_key'").fetchone()
-        return bytes.fromhex(row["value"])
-
-    def interrupted(self) -> list[dict[str, Any]]:
-        rows = self.db.execute(
-            "SELECT id, command, pid, started_at FROM deployments WHERE result = 'interrupted' ORDER BY id")
-        return [dict(row) for row in rows]
-
-    def latest(self, type_name: str, name: str) -> Version | None:
-        row = self.db.execute(
-            "SELECT * FROM versions WHERE type = ? AND name = ? ORDER BY version DESC LIMIT 1", (type_name, name)
-        ).fetchone()
-        return self._version(row) if row else None
-
-    def versions(self, type_name: str | None = None, name: str | None = None) -> list[Version]:
-        query, args = "SELECT * FROM versions", []
-        conditions = [(column, value) for column, value in (("type", type_name), ("name", name)) if value is not None]
-        if conditions:
-            query += " WHERE " + " AND ".join(f"{column} = ?" for column, _ in conditions)
-            args = [value for _, value in conditions]
-        return [self._version(row) for row in self.db.execute(query + " ORDER BY id", args)]
-
-    def latest_versions(self) -> list[Version]:
-        rows = self.db.execute(
-            "SELECT * FROM versions AS v WHERE version = (SELECT MAX(version) FROM versions WHERE type = v.type AND name = v.name) "
-            "ORDER BY id"
-        )
-        return [self._version(row) for row in rows]
-
-    def mark_deployed(self, type_name: str, name: str, hosts: list[str], at: float, lifetime: int | None = None) -> None:
-        with self._transaction():
-            for host in hosts:
-                key = (type_name, name, host)
-                if self.db.execute("INSERT OR IGNORE INTO first_deployed (type, name, host, at) VALUES (?, ?, ?, ?)",
-                                   (*key, at)).rowcount:
-                    self.db.execute("DELETE FROM watches WHERE type = ? AND name = ? AND host = ?", key)
-                row = self.db.execute("SELECT at, lifetime FROM first_deployed WHERE type = ? AND name = ? AND host = ?",
-                                      key).fetchone()
-                if row["lifetime"] != lifetime:  # a new max_duration counts from the first deployment
-                    expires = None if lifetime is None else row["at"] + lifetime
-                    self.db.execute(
-                        "UPDATE first_deployed SET lifetime = ?, expires_at = ?, warned = 0 "
-                        "WHERE type = ? AND name = ? AND host = ?", (lifetime, expires, *key),
-                    )
-
-    def forget_deployed(self, type_name: str, name: str, hosts: list[str], state: str = "destroyed") -> None:
-        at = time.time()
-        with self._transaction():
-            for host in hosts:
-                key = (type_name, name, host)
-                self.db.execute("DELETE FROM first_deployed WHERE type = ? AND name = ? AND host = ?", key)
-                self.db.execute(
-                    "INSERT INTO watches (type, name, host, next_due, state, since, last_result) VALUES (?, ?, ?, 0, ?, ?, ?) "
-                    "ON CONFLICT (type, name, host) DO UPDATE SET state = excluded.state, since = excluded.since, "
-                    "last_result = excluded.last_result",
-                    (*key, state, at, state),
-                )
-
-    def lifetimes(self) -> list[Lifetime]:
-        rows = self.db.execute("SELECT * FROM first_deployed WHERE expires_at IS NOT NULL ORDER BY expires_at")
-        return [Lifetime(row["type"], row["name"], row["host"], row["at"], row["expires_at"], bool(row["warned"]))
-                for row in rows]
-
-    def set_warned(self, type_name: str, name: str, host: str) -> None:
-        with self._transaction():
-            self.db.execute("UPDATE first_deployed SET warned = 1 WHERE type = ? AND name = ? AND host = ?",
-                            (type_name, name, host))
-
-    def extend(self, type_name: str, name: str, seconds: int) -> list[Lifetime]:
-        with self._transaction():
-            self.db.execute(
-                "UPDATE first_deployed SET expires_at = expires_at + ?, warned = 0 "
-                "WHERE type = ? AND name = ? AND expires_at IS NOT NULL", (seconds, type_name, name),
-            )
-        return [lifetime for lifetime in self.lifetimes() if (lifetime.type, lifetime.name) == (type_name, name)]
-
-    def watches(self) -> dict[tuple[str, str, str], Watch]:
-        watches = {}
-        for row in self.db.execute("SELECT * FROM watches"):
-            watch = Watch(**{**dict(row), "corrections": json.loads(row["corrections"])})
-            watches[watch.key] = watch
-        return watches
-
-    def save_watches(self, watches: list[Watch]) -> None:
-        with self._transaction():
-            self.db.executemany(
-                "INSERT OR REPLACE INTO watches (type, name, host, next_due, last_checked, last_result, detail, state, "
-                "since, corrections, total_corrections) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(w.type, w.name, w.host, w.next_due, w.last_checked, w.last_result, w.detail, w.state, w.since,
-                  json.dumps(w.corrections), w.total_corrections) for w in watches],
-            )
-
-    def host_health(self) -> dict[str, HostHealth]:
-        rows = self.db.execute("SELECT * FROM host_health")
-        return {row["host"]: HostHealth(**{**dict(row), "alerted": bool(row["alerted"])}) for row in rows}
-
-    def save_host_health(self, health: list[HostHealth], recovered: list[str]) -> None:
-        with self._transaction():
-            self.db.executemany(
-                "INSERT OR REPLACE INTO host_health (host, failures, retry_at, since, error, alerted) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [(h.host, h.failures, h.retry_at, h.since, h.error, int(h.alerted)) for h in health],
-            )
-            self.db.executemany("DELETE FROM host_health WHERE host = ?", [(host,) for host in recovered])
-
-    def record_event(self, kind: str, type_name: str, name: str, host: str | None, detail: str, intent: str) -> None:
-        with self._transaction():
-            self.db.execute(
-                "INSERT INTO events (at, kind, type, name, host, detail, intent) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (time.time(), kind, type_name, name, host, detail, intent),
-            )
