@@ -11,20 +11,29 @@
 #   netcat-openbsd   nc: the ssh ProxyCommand into each root host's own network namespace
 #   apt-utils        apt-ftparchive, which indexes the root hosts' local apt repository
 #   dpkg-dev, openssh-client  dpkg-deb builds that repository's packages; ssh logs in to the root hosts
+#   postgresql       initdb and postgres under /usr/lib/postgresql/<version>/bin (any version: testsupport/postgres.py
+#                    takes the newest), for the PostgreSQL state backend's tests
 # Safe to run again: it installs nothing when everything is there. The paths can be
-# overridden (SSHD, DOCKERD, BUSYBOX, LOCALES, NC) to check another layout.
+# overridden (SSHD, DOCKERD, BUSYBOX, LOCALES, NC, POSTGRES_LIB) to check another layout.
 set -eu
 SSHD=${SSHD:-/usr/sbin/sshd}
 DOCKERD=${DOCKERD:-/usr/sbin/dockerd}
 BUSYBOX=${BUSYBOX:-/bin/busybox}
 LOCALES=${LOCALES:-/usr/share/i18n/locales}
 NC=${NC:-/bin/nc}
+POSTGRES_LIB=${POSTGRES_LIB:-/usr/lib/postgresql}
 missing=""
 need() {
     case " $missing " in *" $1 "*) ;; *) missing="$missing $1" ;; esac
 }
 has() {
     command -v "$1" >/dev/null 2>&1
+}
+postgres_installed() {  # some version's initdb
+    for initdb in "$POSTGRES_LIB"/*/bin/initdb; do
+        [ -x "$initdb" ] && return 0
+    done
+    return 1
 }
 dynamic() {  # an executable that names shared libraries ("=>" lines) is dynamically linked
     ldd "$1" 2>/dev/null | grep -q "=>"
@@ -43,6 +52,7 @@ has mmdebstrap || need mmdebstrap
 has apt-ftparchive || need apt-utils
 has dpkg-deb || need dpkg-dev
 { has ssh && has ssh-keygen; } || need openssh-client
+postgres_installed || need postgresql
 [ -n "$missing" ] || exit 0
 if [ "$(id -u)" != 0 ]; then
     echo "system-deps: need root to install:$missing" >&2

@@ -1,5 +1,6 @@
-"""Shared fixtures: fleets of real SSH hosts on 127.0.0.1 (see testsupport/fleet.py), and root test hosts,
-Debian systems with systemd (see testsupport/roothosts.py; their tests are marked ``roothosts``)."""
+"""Shared fixtures: fleets of real SSH hosts on 127.0.0.1 (see testsupport/fleet.py), root test hosts,
+Debian systems with systemd (see testsupport/roothosts.py; their tests are marked ``roothosts``), and a
+PostgreSQL server (see testsupport/postgres.py)."""
 
 from gevent import monkey
 
@@ -23,11 +24,13 @@ import os  # noqa: E402
 import shutil  # noqa: E402
 import string  # noqa: E402
 import tempfile  # noqa: E402
+import uuid  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
+from testsupport import postgres as pg  # noqa: E402
 from testsupport import roothosts  # noqa: E402
 from testsupport.fleet import Fleet, PrefixInUse, start_fleet  # noqa: E402
 from testsupport.receivers import http_receiver, smtp_receiver  # noqa: E402,F401 (fixtures)
@@ -197,3 +200,30 @@ def root_fleet_factory() -> Iterator[Callable[..., roothosts.RootFleet]]:
 
     yield make
     _stop_all(started)
+
+
+# PostgreSQL ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[pg.PostgresServer]:
+    """A PostgreSQL server on 127.0.0.1 for the whole session (one per xdist worker), stopped and removed at its end.
+    Skips where it cannot start (no binaries); fails instead with ``CLOCKWORK_REQUIRE_POSTGRES=1`` (CI).
+    A test that stops a server starts one of its own (``testsupport.postgres.start_postgres()``), not this one."""
+    reason = pg.unavailable()
+    decision = roothosts.verdict(reason, pg.required())
+    if decision == "fail":
+        pytest.fail(f"PostgreSQL cannot start, and {pg.REQUIRE_ENV}=1 requires it: {reason}", pytrace=False)
+    if decision == "skip":
+        pytest.skip(f"PostgreSQL cannot start here: {reason}")
+    with pg.start_postgres() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres: pg.PostgresServer) -> Iterator[str]:
+    """The URL of a fresh, empty database of ``postgres`` for one test, dropped after it."""
+    name = f"cw_{uuid.uuid4().hex[:16]}"
+    url = postgres.create_database(name)
+    yield url
+    postgres.drop_database(name)

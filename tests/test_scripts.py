@@ -52,11 +52,13 @@ ROOTHOST_PACKAGES = "mmdebstrap netcat-openbsd apt-utils dpkg-dev openssh-client
 
 
 def system_paths(root: Path, *, sshd: bool = True, dockerd: bool = True, busybox: str = "static",
-                 locales: bool = True, roothosts: bool = True) -> dict[str, str]:
+                 locales: bool = True, roothosts: bool = True, postgres: bool = True) -> dict[str, str]:
     """The paths the script checks, made present unless told otherwise (root-host tools: in ``root/bin``, the PATH)."""
     paths = {"SSHD": str(root / "sbin" / "sshd"), "DOCKERD": str(root / "sbin" / "dockerd"),
              "BUSYBOX": str(root / "bin-busybox" / f"{busybox}-busybox"), "LOCALES": str(root / "locales"),
-             "NC": str(root / "netcat" / "nc")}
+             "NC": str(root / "netcat" / "nc"), "POSTGRES_LIB": str(root / "postgresql")}
+    if postgres:
+        executable(root / "postgresql" / "15" / "bin" / "initdb")
     if roothosts:
         for tool in ROOTHOST_TOOLS:
             executable(root / "bin" / tool)
@@ -82,8 +84,8 @@ def test_system_deps_installs_nothing_when_everything_is_there(tmp_path: Path) -
 def test_system_deps_installs_every_missing_part(tmp_path: Path) -> None:
     machine = Machine(tmp_path)
     done, calls = machine.run("system-deps.sh", **system_paths(tmp_path, sshd=False, dockerd=False, busybox="missing",
-                                                                locales=False, roothosts=False))
-    packages = f"openssh-server docker.io busybox-static locales curl wget {ROOTHOST_PACKAGES}"
+                                                                locales=False, roothosts=False, postgres=False))
+    packages = f"openssh-server docker.io busybox-static locales curl wget {ROOTHOST_PACKAGES} postgresql"
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"system-deps: installing {packages}\n"
     assert calls == ["update -qq", f"install -y -qq --no-install-recommends {packages}"]
@@ -116,6 +118,35 @@ def test_system_deps_installs_what_the_root_hosts_need(tmp_path: Path, missing: 
     done, calls = machine.run("system-deps.sh", **paths)
     assert done.returncode == 0, done.stderr
     assert calls[-1] == f"install -y -qq --no-install-recommends {package}"
+
+
+@pytest.mark.parametrize("layout", ["none", "empty", "client-only"])
+def test_system_deps_installs_postgresql_without_a_server(tmp_path: Path, layout: str) -> None:
+    """No /usr/lib/postgresql, an empty one, or only a version without initdb (postgresql-client's layout)."""
+    machine = Machine(tmp_path).tools("docker", "localedef", "curl", "wget")
+    paths = system_paths(tmp_path, postgres=False)
+    if layout == "empty":
+        (tmp_path / "postgresql").mkdir()
+    if layout == "client-only":
+        executable(tmp_path / "postgresql" / "16" / "bin" / "psql")
+    done, calls = machine.run("system-deps.sh", **paths)
+    assert done.returncode == 0, done.stderr
+    assert calls[-1] == "install -y -qq --no-install-recommends postgresql"
+
+
+def test_system_deps_looks_for_postgresql_where_the_tests_do(tmp_path: Path) -> None:
+    from testsupport import postgres
+
+    machine = Machine(tmp_path).tools("docker", "localedef", "curl", "wget")
+    paths = system_paths(tmp_path, postgres=False)
+    executable(tmp_path / "postgresql" / "13" / "bin" / "initdb")
+    executable(tmp_path / "postgresql" / "13" / "bin" / "postgres")
+    executable(tmp_path / "postgresql" / "9.6" / "bin" / "initdb")
+    executable(tmp_path / "postgresql" / "9.6" / "bin" / "postgres")
+    done, calls = machine.run("system-deps.sh", **paths)
+    assert (done.returncode, calls) == (0, [])
+    assert postgres.bindir(tmp_path / "postgresql") == tmp_path / "postgresql" / "13" / "bin"
+    assert postgres.LIB == Path("/usr/lib/postgresql")
 
 
 def test_system_deps_accepts_a_dockerd_on_path_as_the_fleet_does(tmp_path: Path) -> None:
