@@ -87,3 +87,24 @@ def test_a_store_of_iso_times_is_migrated_to_epoch_seconds(tmp_path: Path) -> No
         assert version is not None and version.created_at == 1795520404.0 and version.spec == {"name": "a"}
         assert [lt.deployed_at for lt in store.lifetimes()] == [1795520404.0]
         assert version.as_dict()["created_at"] == "2026-11-24T11:40:04Z"
+
+
+def test_a_store_of_one_project_is_migrated_to_project_keyed_rows_with_nothing_lost(tmp_path: Path) -> None:
+    path = tmp_path / ".clockwork" / "state.db"
+    path.parent.mkdir()
+    with sqlite3.connect(path) as db:  # a store as the last release left it (schema 4)
+        for script in MIGRATIONS[:4]:
+            db.executescript(script)
+        db.execute("PRAGMA user_version = 4")
+        db.execute("INSERT INTO deployments (command, user, pid, started_at) VALUES ('apply', 'root', 1, 5.0)")
+        db.execute("INSERT INTO versions (deployment, type, name, version, created_at, source, spec, hosts) "
+                   "VALUES (1, 'FileResource', 'a', 1, 6.0, 'apply', '{\"name\": \"a\"}', '[\"h\"]')")
+        db.execute("INSERT INTO watches (type, name, host, next_due, state) VALUES ('FileResource', 'a', 'h', 9.0, 'drift')")
+        db.execute("INSERT INTO meta (key, value) VALUES ('secret_key', ?)", ("ab" * 32,))
+    with open_store(tmp_path, Settings()) as store:
+        assert [(v.resource, v.version, v.spec) for v in store.versions()] == [("a", 1, {"name": "a"})]
+        assert store.watches()[("FileResource", "a", "h")].state == "drift"
+        assert store.secret_key() == bytes.fromhex("ab" * 32)
+        with store.writer("apply"):
+            pass
+        assert [row["id"] for row in store.interrupted()] == [1], "the unfinished deployment of schema 4 is kept"
