@@ -81,6 +81,7 @@ def make_due(project: CwProject, *hosts: str) -> None:
         with database:
             changed = database.execute(f"UPDATE watches SET next_due = ?{where}", (past, *args)).rowcount
             changed += database.execute(f"UPDATE host_health SET retry_at = ?{where}", (past, *args)).rowcount
+            database.execute(f"UPDATE reconcile_hosts SET next_due = ?{where}", (past, *args))
     finally:
         database.close()
     assert changed, "nothing was waiting"
@@ -94,6 +95,7 @@ def age_lifetimes(project: CwProject, seconds: float) -> None:
         with database:
             changed = database.execute("UPDATE first_deployed SET at = at - ?, expires_at = expires_at - ?"
                                        " WHERE expires_at IS NOT NULL", (seconds, seconds)).rowcount
+            database.execute("UPDATE reconcile_hosts SET next_due = 0")  # the hosts' due times follow
     finally:
         database.close()
     assert changed, "no lifetime recorded"

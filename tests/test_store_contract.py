@@ -164,7 +164,7 @@ def test_a_finished_pass_writes_its_hosts_sets_their_next_due_and_gives_them_up(
     assert store.finish_pass("w1", claims, writes, next_due={"web-1": 160.0, "web-2": None}) == []
     assert set(store.watches()) == {("FileResource", "a", "web-1")}
     assert set(store.host_health()) == {"web-2"}
-    assert store.next_due() == 160.0
+    assert store.next_due(now=100.0) == 160.0
     assert store.claim("w1", now=159.0, capacity=5, lease=60) == [], "nothing due yet; web-2 is never due"
     assert [c.host for c in store.claim("w2", now=160.0, capacity=5, lease=60)] == ["web-1"]
 
@@ -185,7 +185,7 @@ def test_a_worker_that_lost_its_lease_writes_nothing_and_the_new_holder_does(mak
     assert fast.finish_pass("fast", taken, fresh, next_due={"web-1": 200.0}) == []
     assert fast.watches()[("FileResource", "a", "web-1")].state == "ok"
     assert slow.finish_pass("slow", [Claim("web-1", stale[0].fence)], PassWrites(0.0), {"web-1": 0.0}) == ["web-1"]
-    assert slow.next_due() == 200.0, "a stale fence never moves the next due time"
+    assert slow.next_due(now=100.0) == 200.0, "a stale fence never moves the next due time"
 
 
 def test_heartbeats_keep_leases_and_workers_are_listed_with_their_hosts(make_store) -> None:
@@ -198,6 +198,7 @@ def test_heartbeats_keep_leases_and_workers_are_listed_with_their_hosts(make_sto
     assert set(store.lease_left("w1", claims)) == {"web-1", "web-2"}
     assert all(left > 50 for left in store.lease_left("w1", claims).values()), "renewed by the heartbeat"
     assert store.claim("w2", now=100.0, capacity=5, lease=60) == []
+    assert 150.0 < store.next_due(now=100.0) <= 160.0, "when the leases end, on the caller's clock"
     workers = {worker.id: worker for worker in store.workers()}
     assert (workers["w1"].alive, workers["w1"].hosts, workers["w1"].lease) == (True, ["web-1", "web-2"], 60)
     assert (workers["gone"].alive, workers["gone"].hosts) == (False, [])

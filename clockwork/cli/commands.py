@@ -523,6 +523,12 @@ def reconcile(ctx: Context, inventory: str | None, once: bool, print_systemd_uni
     stderr and .clockwork/reconcile.log. With --once the exit status is
     evaluate's: 0 all as specified (or corrected), 1 drift left, 3 a host or
     check could not be evaluated.
+
+    Several workers (on one machine or several, with CW_STATE_URL naming one
+    PostgreSQL database) share a fleet: each pass claims the due hosts no other
+    worker holds, at most CW_RECONCILE_CAPACITY, each for CW_RECONCILE_LEASE
+    (renewed while the worker lives). A worker that dies loses nothing: its
+    hosts are claimed again when its lease ends.
     """
     from clockwork.reconcile import EventLog, Service, make_reconciler, systemd_unit
     from clockwork.settings import load_settings
@@ -538,7 +544,10 @@ def reconcile(ctx: Context, inventory: str | None, once: bool, print_systemd_uni
         if not once:  # SIGHUP: the settings as they are then
             sys.exit(Service(reconciler, lambda: make_reconciler(directory, inventory, log, load_settings(directory)),
                              log).run())
-        outcome = ctx.call(reconciler.run_pass)
+        try:
+            outcome = ctx.call(reconciler.run_pass)
+        finally:
+            reconciler.close()
     finally:
         log.close()
     print_reconciled(outcome, ctx.quiet)

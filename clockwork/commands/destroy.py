@@ -11,7 +11,8 @@ from clockwork.project import Project
 from clockwork.record import CORRECTIVE, INTENTIONAL, manifest_path, read_manifest, write_manifests
 from clockwork.results import Report, Result
 from clockwork.settings import Settings, load_settings
-from clockwork.state import StateStore, open_store
+from clockwork.state import open_store
+from clockwork.state.base import Recorder
 
 
 def destroy(
@@ -55,7 +56,7 @@ def _present(pipeline: Pipeline) -> Choose:
 
 
 def remove(
-    store: StateStore, placement: Placement, progress: Progress | None, resources: int, kind: str = "destroyed",
+    store: Recorder, placement: Placement, progress: Progress | None, resources: int, kind: str = "destroyed",
     pipeline: Pipeline | None = None,
 ) -> Report:
     """Remove the placed resources (the caller holds the lock) and record it; the hosts' manifests forget them
@@ -70,7 +71,7 @@ def remove(
         return _remove(store, placement, connected, resources, kind)
 
 
-def _remove(store: StateStore, placement: Placement, pipeline: Pipeline, resources: int, kind: str) -> Report:
+def _remove(store: Recorder, placement: Placement, pipeline: Pipeline, resources: int, kind: str) -> Report:
     intent = INTENTIONAL if kind == "destroyed" else CORRECTIVE
     run = pipeline.run(placement, _present(pipeline), health=False,
                        extra=lambda target: [(Manifest, manifest_path(target))])

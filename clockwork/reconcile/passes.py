@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import os
 import random
+import secrets
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import gevent
+
 from clockwork.alerts import Alert, Notifier, notifier_from_settings
 from clockwork.commands.destroy import remove
 from pyinfra.api import Inventory
 
 from clockwork.engine import Action, Pipeline, Reading
-from clockwork.exceptions import ProjectError
+from clockwork.exceptions import ClockworkError, ProjectError
 from clockwork.placement import Placement, place
 from clockwork.project import Project
 from clockwork.reconcile.desired import Desired, desired_state
@@ -25,11 +30,13 @@ from clockwork.record import CORRECTIVE
 from clockwork.resources.base import Resource
 from clockwork.results import Report, Result
 from clockwork.settings import Settings
-from clockwork.state import open_store, state_exists
-from clockwork.state.base import HostHealth, Lifetime, StateStore, Watch
+from clockwork.state import connect_store, open_store, state_exists
+from clockwork.state.base import Claim, HostHealth, Lifetime, PassWrites, StateStore, Watch
 
 #: How long a pass waits for an apply or update to release the project's lock.
 PASS_LOCK_WAIT = 5.0
+#: A worker corrects a host only while at least this share of its lease is left (else it gives the host up).
+LEASE_MARGIN = 0.5
 
 Log = Callable[[str, dict[str, Any]], None]
 
@@ -44,6 +51,9 @@ class PassOutcome:
     expired: int = 0
     #: How many recorded resources the reconciler looks after (``reconcile=True`` or a ``max_duration``).
     looked_after: int = 0
+    #: The hosts this worker claimed for the pass, and those whose results another worker's claim overrode.
+    claimed: list[str] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -56,6 +66,12 @@ class _Pass:
     placement: Placement
     watches: dict[tuple[str, str, str], Watch]
     health: dict[str, HostHealth]
+    #: Everything the pass records, written when it ends, in one transaction, for the hosts it still holds.
+    writes: PassWrites
+    claims: list[Claim] = field(default_factory=list)
+    #: Hosts given up before correcting them: too little of their lease was left.
+    given_up: set[str] = field(default_factory=set)
+    lease_left: dict[str, float] | None = None
     alerts: list[Alert] = field(default_factory=list)
     results: list[Result] = field(default_factory=list)
     unreachable: dict[str, str] = field(default_factory=dict)
@@ -82,9 +98,11 @@ class Reconciler:
 
     def __init__(self, project_dir: Path, settings: Settings, inventory: str | None = None,
                  log: Log = lambda event, fields: None, notifier: Notifier | None = None,
-                 clock: Callable[[], float] = time.time, loaded: Inventory | None = None) -> None:
+                 clock: Callable[[], float] = time.time, loaded: Inventory | None = None,
+                 worker: str | None = None) -> None:
         self.project_dir = project_dir
-        #: The validated settings: the store, the flapping limit, and the alert channels unless ``notifier`` is given.
+        #: The validated settings: the store, the flapping limit, leases and capacity, and the alert channels
+        #: unless ``notifier`` is given.
         self.settings = settings
         self.inventory = inventory
         self.log = log
@@ -93,14 +111,23 @@ class Reconciler:
         #: ``loaded``: the inventory already loaded (and checked) by whoever made the reconciler, used by its
         #: first pass; later passes load it again (hosts and States serve one run each, the file may change).
         self._preloaded = loaded
+        #: This worker's name among the project's workers: its machine, its pid and a random part.
+        self.worker = worker or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.lease = float(settings.reconcile_lease)
+        self._beats: StateStore | None = None
+        self._heart: gevent.Greenlet | None = None
 
     def run_pass(self) -> PassOutcome:
-        """Evaluate the due resources, act on drift, end expired resources, then send the alerts of this pass.
+        """Claim the hosts that are due (up to ``CW_RECONCILE_CAPACITY``, none another worker holds), evaluate
+        their due resources, act on drift, end expired resources, record it all in one transaction that only
+        counts where the claims still hold, then send the alerts of this pass.
 
-        Holds the project's lock while it works (waiting at most 5 s for an apply);
-        raises ``LockTimeout`` when it could not get it.
+        Holds the project's lock shared with other workers (waiting at most 5 s
+        for an apply); raises ``LockTimeout`` when it could not get it.
         """
-        with open_store(self.project_dir, self.settings, lock_timeout=PASS_LOCK_WAIT) as store, store.writer("reconcile", record=False, shared=True):
+        self._start_heartbeats()
+        with (open_store(self.project_dir, self.settings, lock_timeout=PASS_LOCK_WAIT) as store,
+              store.writer("reconcile", record=False, shared=True)):
             work = self._prepare(store)
             expiring = self._expiring(work)
             due = self._due(work, expiring)
@@ -109,19 +136,76 @@ class Reconciler:
             with Pipeline.open(work.placement.only(hosts)) as pipeline:
                 corrected = self._evaluate(work, due, pipeline)
                 expired = self._expire(work, expiring, pipeline)
-            store.save_watches(list(work.watches.values()))
-            next_wake = self._next_wake(work)
-        self.notifier.send(work.alerts)
-        report = Report(work.results, sorted({r.host for r in work.results}), work.unreachable,
-                        len(work.desired.reconciled))
-        self.log("pass", {"evaluated": len(work.results), "corrected": corrected, "expired": expired,
-                          "status": report.status, "next_due": stamp(next_wake)})
+            work.writes.save_watches(list(work.watches.values()))
+            next_due = self._next_due(work)
+            for host in work.given_up:
+                work.writes.discard(host)
+                next_due[host] = work.now
+                self.log("gave-up", {"host": host, "detail": "too little of its lease was left to correct it"})
+            rejected = store.finish_pass(self.worker, work.claims, work.writes, next_due)
+            for host in rejected:
+                self.log("lease-lost", {"host": host, "detail": "another worker claimed it: this pass's results "
+                                                                "for it were not recorded"})
+            next_wake = store.next_due(work.now)
+        dropped = set(rejected) | work.given_up
+        self.notifier.send([alert for alert in work.alerts if alert.host not in dropped])
+        results = [result for result in work.results if result.host not in dropped]
+        report = Report(results, sorted({r.host for r in results}), work.unreachable, len(work.desired.reconciled))
+        self.log("pass", {"evaluated": len(results), "corrected": corrected, "expired": expired, "hosts": len(work.claims),
+                          "status": report.status, "next_due": stamp(next_wake) if next_wake is not None else None})
         looked_after = sum(1 for resource in work.desired.resources if resource.reconcile or resource.lifetime)
-        return PassOutcome(report, next_wake, corrected, expired, looked_after)
+        return PassOutcome(report, float("inf") if next_wake is None else next_wake, corrected, expired, looked_after,
+                           [claim.host for claim in work.claims], rejected)
+
+    def close(self) -> None:
+        """Stop the heartbeats and retire this worker: the hosts it holds go back to the others at once."""
+        if self._heart is not None:
+            self._heart.kill()
+            self._heart = None
+        if self._beats is not None:
+            try:
+                self._beats.retire_worker(self.worker)
+            except ClockworkError as error:
+                self.log("error", {"detail": f"could not retire worker {self.worker}: {error}"})
+            self._beats.close()
+            self._beats = None
+
+    def watch_changes(self, on_change: Callable[[], None]) -> None:
+        """Call ``on_change`` when an apply, update, rollback or extend of the project commits (PostgreSQL's
+        NOTIFY; on SQLite this returns at once)."""
+        store = connect_store(self.project_dir, self.settings)
+        try:
+            store.watch_changes(on_change)
+        finally:
+            store.close()
+
+    # Heartbeats ----------------------------------------------------------------------
+
+    def _start_heartbeats(self) -> None:
+        if self._heart is None:
+            self._beats = connect_store(self.project_dir, self.settings)
+            self._beats.register_worker(self.worker, self.lease)
+            self._heart = gevent.spawn(self._beat)
+
+    def _beat(self) -> None:
+        """Every third of a lease: this worker is alive, and its leases last a lease more."""
+        while True:
+            gevent.sleep(self.lease / 3)
+            try:
+                if self._beats is None:
+                    self._beats = connect_store(self.project_dir, self.settings)
+                    self._beats.register_worker(self.worker, self.lease)
+                self._beats.heartbeat(self.worker, self.lease)
+            except ClockworkError as error:  # the database is away: try again next beat
+                self.log("heartbeat-failed", {"detail": str(error)})
+                if self._beats is not None:
+                    self._beats.close()
+                    self._beats = None
 
     # Steps ---------------------------------------------------------------------------
 
     def _prepare(self, store: StateStore) -> _Pass:
+        """What is recorded and where it is placed; then the hosts this worker claims, and the pass limited to them."""
         desired = desired_state(store, self.project_dir)
         for problem in desired.problems:
             self.log("error", {"detail": problem})
@@ -133,9 +217,14 @@ class Reconciler:
         preloaded, self._preloaded = self._preloaded, None
         placement = place(Project(self.project_dir, self.project_dir / "main.py", looked_after), self.inventory,
                           loaded=preloaded)
-        work = _Pass(store, self.clock(), desired, placement, store.watches(), store.host_health())
-        for host, health in work.health.items():
-            if work.backed_off(host):
+        now = self.clock()
+        store.add_hosts([host for host in placement.hosts if placement.resources.get(host)])
+        claims = store.claim(self.worker, now, self.settings.reconcile_capacity, self.lease)
+        claimed = [claim.host for claim in claims]
+        work = _Pass(store, now, desired, placement.only(claimed), store.watches(), store.host_health(),
+                     PassWrites(now), claims)
+        for host, health in work.health.items():  # reported by every pass until it is tried again
+            if placement.resources.get(host) and work.backed_off(host):
                 work.unreachable[host] = f"{health.error} (backing off: next try at {stamp(health.retry_at)})"
         return work
 
@@ -151,7 +240,7 @@ class Reconciler:
                 expiring.setdefault(lifetime.host, []).append((resource, lifetime))
             elif decision == "warn":
                 work.alerts += policy.expiry_warning(lifetime, work.now, _rules(resource))
-                work.store.set_warned(lifetime.type, lifetime.name, lifetime.host)
+                work.writes.set_warned(lifetime.type, lifetime.name, lifetime.host)
         return expiring
 
     def _due(self, work: _Pass, expiring: dict[str, list[tuple[Resource, Lifetime]]]) -> dict[str, list[Resource]]:
@@ -182,7 +271,9 @@ class Reconciler:
         def correct(reading: Reading) -> Action | None:
             if (reading.host.name, reading.resource.ref) not in checked:
                 return None  # there only to run its handler (a service's restart_on) after a correction
-            return "apply" if reading.evaluation.status == "drift" and self._may_correct(work, reading) else None
+            if reading.evaluation.status != "drift" or not self._may_correct(work, reading):
+                return None
+            return "apply" if self._lease_holds(work, reading.host.name) else None
 
         run = pipeline.run(placement, correct)
         unreachable = run.unreachable
@@ -206,6 +297,14 @@ class Reconciler:
             interval = interval_seconds(reading.resource.check_interval, work.now)
             work.watch(reading.resource, host).next_due = work.now + interval + jitter(interval, shares[host])
         return corrected
+
+    def _lease_holds(self, work: _Pass, host: str) -> bool:
+        """Whether enough of the host's lease is left to correct it (asked once per pass); else it is given up."""
+        if work.lease_left is None:
+            work.lease_left = work.store.lease_left(self.worker, work.claims)
+        if work.lease_left.get(host, 0.0) < self.lease * LEASE_MARGIN:
+            work.given_up.add(host)
+        return host not in work.given_up
 
     def _may_correct(self, work: _Pass, reading: Reading) -> bool:
         return policy.may_correct(work.watch(reading.resource, reading.host.name), reading.resource.on_drift,
@@ -260,7 +359,7 @@ class Reconciler:
                 if resource.reconcile:
                     work.results.append(Result(host, resource.name, resource.type_name, "error",
                                                f"host unreachable: {error}", error=error))
-        work.store.save_host_health(changed, recovered)
+        work.writes.save_host_health(changed, recovered)
         for host in recovered:
             del work.health[host]
 
@@ -276,7 +375,7 @@ class Reconciler:
         by_key = {(r.type_name, r.name): r for pairs in resources.values() for r in pairs}
         placement = Placement(work.placement.inventory, [h for h in work.placement.hosts if h in resources], resources,
                               work.placement.source, self.project_dir)
-        report = remove(work.store, placement, None, len(work.desired.resources), kind="expired", pipeline=pipeline)
+        report = remove(work.writes, placement, None, len(work.desired.resources), kind="expired", pipeline=pipeline)
         for result in report.results:
             resource = by_key[(result.type, result.resource)]
             if result.status != "ok":
@@ -292,26 +391,30 @@ class Reconciler:
                                        changed=result.changed))
         return sum(1 for result in report.results if result.status == "ok")
 
-    def _next_wake(self, work: _Pass) -> float:
-        """The earliest moment something is due: a check, an expiry or its warning, or a backed-off host's retry."""
-        moments = [health.retry_at for health in work.health.values()]
+    def _next_due(self, work: _Pass) -> dict[str, float | None]:
+        """Per claimed host, the earliest moment something is due there: a check, an expiry or its warning, or
+        a backed-off host's retry (``None``: nothing is)."""
+        moments: dict[str, list[float]] = {claim.host: [] for claim in work.claims}
+        for host, health in work.health.items():
+            if host in moments:
+                moments[host].append(health.retry_at)
         for host, resources in work.placement.resources.items():
             if work.backed_off(host):
                 continue
             for resource in resources:
                 watch = work.watches.get((resource.type_name, resource.name, host))
                 if resource.reconcile and not (watch is not None and watch.state in policy.LEFT_ALONE):
-                    moments.append(watch.next_due if watch is not None else work.now)
+                    moments[host].append(watch.next_due if watch is not None else work.now)
         for lifetime in work.store.lifetimes():
             if lifetime.host in work.placement.resources and not work.backed_off(lifetime.host):
                 lead = warning_lead(lifetime.expires_at - lifetime.deployed_at)
-                moments.append(lifetime.expires_at if lifetime.warned else lifetime.expires_at - lead)
-        return min(moments, default=float("inf"))
+                moments[lifetime.host].append(lifetime.expires_at if lifetime.warned else lifetime.expires_at - lead)
+        return {host: min(times, default=None) for host, times in moments.items()}
 
     # Events and alerts --------------------------------------------------------------
 
     def _event(self, work: _Pass, kind: str, resource: Resource, host: str, detail: str) -> None:
-        work.store.record_event(kind, resource.type_name, resource.name, host, detail, CORRECTIVE)
+        work.writes.record_event(kind, resource.type_name, resource.name, host, detail, CORRECTIVE)
         self.log(kind, {"type": resource.type_name, "resource": resource.name, "host": host, "detail": detail})
 
 

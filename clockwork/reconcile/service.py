@@ -13,8 +13,9 @@ from pathlib import Path
 import gevent
 from gevent.event import Event
 
-from clockwork.exceptions import ClockworkError, LockTimeout
+from clockwork.exceptions import ClockworkError, LockTimeout, StateError
 from clockwork.reconcile.passes import PASS_LOCK_WAIT, Log, Reconciler
+from clockwork.reconcile.schedule import backoff
 
 #: The longest the service sleeps, so that newly applied resources are picked up without a signal.
 MAX_SLEEP = 30.0
@@ -28,7 +29,10 @@ class Service:
 
     ``reconciler`` runs the passes; on SIGHUP ``reload`` builds a new one from the
     settings as they are then. Between passes the process sleeps until the next due
-    resource (no polling), at most 30 s.
+    host, or until another worker's lease of one ends (no polling), at most 30 s;
+    on PostgreSQL an apply, update, rollback or extend wakes it at once (NOTIFY).
+    A state store that stops answering is logged and tried again after 2, 4, 8…
+    seconds (at most 30).
 
     .. code:: python
 
@@ -43,6 +47,7 @@ class Service:
         self._wake = Event()
         self._stopping = False
         self._reload = False
+        self._store_failures = 0
 
     def _signal(self, signum: int) -> None:
         if signum == signal.SIGHUP:
@@ -55,20 +60,26 @@ class Service:
     def run(self) -> int:
         handlers = [gevent.signal_handler(signum, self._signal, signum)
                     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)]
+        reconciler = self.reconciler
+        listener = gevent.spawn(reconciler.watch_changes, self._wake.set)
         try:
-            reconciler = self.reconciler
-            self.log("started", {"pid": os.getpid(), "project": str(reconciler.project_dir)})
+            self.log("started", {"pid": os.getpid(), "project": str(reconciler.project_dir), "worker": reconciler.worker})
             while not self._stopping:
                 if self._reload:
                     self._reload = False
+                    reconciler.close()
+                    listener.kill()
                     reconciler = self.reload()
-                    self.log("reloaded", {})
+                    listener = gevent.spawn(reconciler.watch_changes, self._wake.set)
+                    self.log("reloaded", {"worker": reconciler.worker})
+                self._wake.clear()
                 wake = self._pass(reconciler)
                 delay = max(min(wake - time.time(), MAX_SLEEP), MIN_PAUSE)
                 if not self._stopping and not self._reload:
                     self._wake.wait(delay)
-                self._wake.clear()
         finally:
+            listener.kill()
+            reconciler.close()
             for handler in handlers:
                 handler.cancel()
         self.log("stopped", {"pid": os.getpid()})
@@ -77,10 +88,17 @@ class Service:
     def _pass(self, reconciler: Reconciler) -> float:
         """Run one pass; returns when the next one is due. A failed pass is logged and tried again later."""
         try:
-            return reconciler.run_pass().next_wake
+            wake = reconciler.run_pass().next_wake
+            self._store_failures = 0
+            return wake
         except LockTimeout as error:
             self.log("locked", {"detail": str(error)})
             return time.time() + PASS_LOCK_WAIT
+        except StateError as error:  # the database is away (or refused us): back off, then try again
+            self._store_failures += 1
+            retry = min(backoff(self._store_failures), MAX_SLEEP)
+            self.log("store-unavailable", {"detail": str(error), "failures": self._store_failures, "retry_in": retry})
+            return time.time() + retry
         except ClockworkError as error:
             self.log("error", {"detail": str(error)})
         except Exception as error:  # never let one bad pass end the service

@@ -29,18 +29,22 @@ def project_name(project_dir: Path, settings: Settings) -> str:
     return settings.project or project_dir.resolve().name
 
 
-@contextmanager
-def open_store(project_dir: Path, settings: Settings, lock_timeout: float | None = None) -> Iterator[StateStore]:
-    """The project's store (created on first use) on the backend the (validated) ``settings`` name. A writer
-    waits ``lock_timeout`` seconds, by default ``settings.lock_timeout`` (``CW_LOCK_TIMEOUT``), for another one."""
+def connect_store(project_dir: Path, settings: Settings, lock_timeout: float | None = None) -> StateStore:
+    """The project's store (created on first use) on the backend the (validated) ``settings`` name; the caller
+    closes it. A writer waits ``lock_timeout`` seconds, by default ``settings.lock_timeout`` (``CW_LOCK_TIMEOUT``),
+    for another one."""
     wait = settings.lock_timeout if lock_timeout is None else lock_timeout
-    store: StateStore
     if settings.state_url is not None:
         from clockwork.state.postgres import PostgresStore
 
-        store = PostgresStore(settings.state_url, project_name(project_dir, settings), wait)
-    else:
-        store = SqliteStore(project_dir / STATE_DIR, wait)
+        return PostgresStore(settings.state_url, project_name(project_dir, settings), wait)
+    return SqliteStore(project_dir / STATE_DIR, wait)
+
+
+@contextmanager
+def open_store(project_dir: Path, settings: Settings, lock_timeout: float | None = None) -> Iterator[StateStore]:
+    """``connect_store`` for the length of a ``with`` block."""
+    store = connect_store(project_dir, settings, lock_timeout)
     try:
         yield store
     finally:
@@ -56,4 +60,4 @@ def state_exists(project_dir: Path, settings: Settings) -> bool:
     return SqliteStore.exists(project_dir / STATE_DIR)
 
 
-__all__ = ["StateStore", "Version", "open_store", "project_name", "state_exists"]
+__all__ = ["StateStore", "Version", "connect_store", "open_store", "project_name", "state_exists"]

@@ -182,6 +182,10 @@ class PassWrites:
         self._writes += [(backed_off.host, "save_host_health", ([backed_off], [])) for backed_off in health]
         self._writes += [(host, "save_host_health", ([], [host])) for host in recovered]
 
+    def discard(self, host: str) -> None:
+        """Forget what the pass would have recorded about ``host`` (it gave the host up)."""
+        self._writes = [write for write in self._writes if write[0] != host]
+
     def replay(self, store: StateStore, hosts: set[str]) -> None:
         """Make the writes about ``hosts`` on ``store`` (inside the caller's transaction), in the order they came."""
         for host, method, arguments in self._writes:
@@ -329,8 +333,9 @@ class StateStore(ABC):
         rejected because another worker claimed them since."""
 
     @abstractmethod
-    def next_due(self) -> float | None:
-        """The earliest moment a host is due (reconciler's clock), or ``None``."""
+    def next_due(self, now: float) -> float | None:
+        """The earliest moment a host is due, on the reconciler's clock whose time is ``now``: a free host's next
+        due time, or when the lease of a held one ends; ``None`` when nothing is ever due."""
 
     @abstractmethod
     def workers(self) -> list[Worker]:

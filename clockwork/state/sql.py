@@ -381,8 +381,12 @@ class SqlStore(StateStore):
             writes.replay(self, held)
         return sorted({claim.host for claim in claims} - held)
 
-    def next_due(self) -> float | None:
-        row = self._run("SELECT MIN(next_due) AS due FROM reconcile_hosts WHERE project = ?", self.project).fetchone()
+    def next_due(self, now: float) -> float | None:
+        # A host another worker holds is due when its lease ends (a dead worker's hosts are taken then), which
+        # is on the database's clock: as seconds from now, added to the reconciler's ``now``.
+        row = self._run("SELECT MIN(CASE WHEN worker IS NULL OR lease_expires < {now} THEN next_due "
+                        "ELSE ? + (lease_expires - {now}) END) AS due FROM reconcile_hosts WHERE project = ?",
+                        now, self.project).fetchone()
         return None if row is None or row["due"] is None else float(row["due"])
 
     def workers(self) -> list[Worker]:
