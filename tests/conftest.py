@@ -20,8 +20,12 @@ def _keep_hub_alive() -> None:
 # greenlet keeps the hub running, and the cross-thread release wakes it at once.
 gevent.spawn(_keep_hub_alive)
 
+import json  # noqa: E402
 import os  # noqa: E402
 import shutil  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
 import string  # noqa: E402
 import tempfile  # noqa: E402
 import uuid  # noqa: E402
@@ -32,7 +36,7 @@ import pytest  # noqa: E402
 
 from testsupport import postgres as pg  # noqa: E402
 from testsupport import roothosts  # noqa: E402
-from testsupport.fleet import Fleet, PrefixInUse, start_fleet  # noqa: E402
+from testsupport.fleet import Fleet, PrefixInUse, start_fleet, wait_until  # noqa: E402
 from testsupport.receivers import http_receiver, smtp_receiver  # noqa: E402,F401 (fixtures)
 
 
@@ -227,3 +231,47 @@ def postgres_url(postgres: pg.PostgresServer) -> Iterator[str]:
     url = postgres.create_database(name)
     yield url
     postgres.drop_database(name)
+
+
+class Daemon:
+    """``clockwork reconcile`` as a real process in a project; its JSON log lines are read from its stderr file."""
+
+    def __init__(self, project: CwProject, *args: str) -> None:
+        self.log_path = project.directory / f"daemon-{len(list(project.directory.glob('daemon-*.stderr')))}.stderr"
+        self.stderr = self.log_path.open("wb")
+        self.process = subprocess.Popen([str(Path(sys.executable).parent / "clockwork"), "reconcile", *args], cwd=project.directory,
+                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.stderr)
+
+    def lines(self) -> list[dict]:
+        return [json.loads(line) for line in self.log_path.read_text().splitlines() if line.startswith("{")]
+
+    def events(self, name: str) -> list[dict]:
+        return [line for line in self.lines() if line["event"] == name]
+
+    def wait_for(self, name: str, count: int = 1, timeout: float = 20) -> None:
+        wait_until(lambda: len(self.events(name)) >= count or self.process.poll() is not None, timeout, f"{count}× {name}")
+        assert len(self.events(name)) >= count, f"the daemon ended: {self.log_path.read_text()[-2000:]}"
+
+    def stop(self) -> int:
+        """SIGTERM, then its exit status (it must exit on its own within 15 s)."""
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=15)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.stderr.close()
+
+
+@pytest.fixture
+def daemon() -> Iterator[Callable[..., Daemon]]:
+    started: list[Daemon] = []
+
+    def start(project: CwProject, *args: str) -> Daemon:
+        started.append(Daemon(project, *args))
+        return started[-1]
+
+    yield start
+    for process in started:
+        process.kill()

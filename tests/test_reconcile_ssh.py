@@ -7,9 +7,7 @@ import os
 import shlex
 import signal
 import sqlite3
-import subprocess
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,8 +16,6 @@ from tests.conftest import CwProject
 from testsupport.fleet import Fleet, FleetHost, wait_until
 from testsupport.receivers import HttpReceiver, SmtpReceiver
 
-REPO = Path(__file__).resolve().parent.parent
-CLOCKWORK = REPO / ".venv" / "bin" / "clockwork"
 
 FILES = """\
 from clockwork.resources import FileResource
@@ -99,50 +95,6 @@ def age_lifetimes(project: CwProject, seconds: float) -> None:
     finally:
         database.close()
     assert changed, "no lifetime recorded"
-
-
-class Daemon:
-    """``clockwork reconcile`` as a real process in a project; its JSON log lines are read from its stderr file."""
-
-    def __init__(self, project: CwProject, *args: str) -> None:
-        self.log_path = project.directory / "daemon.stderr"
-        self.stderr = self.log_path.open("wb")
-        self.process = subprocess.Popen([str(CLOCKWORK), "reconcile", *args], cwd=project.directory,
-                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.stderr)
-
-    def lines(self) -> list[dict]:
-        return [json.loads(line) for line in self.log_path.read_text().splitlines() if line.startswith("{")]
-
-    def events(self, name: str) -> list[dict]:
-        return [line for line in self.lines() if line["event"] == name]
-
-    def wait_for(self, name: str, count: int = 1, timeout: float = 20) -> None:
-        wait_until(lambda: len(self.events(name)) >= count or self.process.poll() is not None, timeout, f"{count}× {name}")
-        assert len(self.events(name)) >= count, f"the daemon ended: {self.log_path.read_text()[-2000:]}"
-
-    def stop(self) -> int:
-        """SIGTERM, then its exit status (it must exit on its own within 15 s)."""
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=15)
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-        self.stderr.close()
-
-
-@pytest.fixture
-def daemon() -> Iterator[Callable[..., Daemon]]:
-    started: list[Daemon] = []
-
-    def start(project: CwProject, *args: str) -> Daemon:
-        started.append(Daemon(project, *args))
-        return started[-1]
-
-    yield start
-    for process in started:
-        process.kill()
 
 
 @pytest.fixture

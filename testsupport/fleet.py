@@ -184,6 +184,17 @@ class Fleet:
         """Kill ``host``'s sshd and its sessions: the host is unreachable from then on."""
         _stop_sshds([host])
 
+    def pause_host(self, host: FleetHost) -> None:
+        """Stop (SIGSTOP) ``host``'s sshd and sessions: connections to it are accepted by the kernel and then
+        hang, as with a host that froze, until ``resume_host``."""
+        for pid in host.pids():
+            os.kill(pid, signal.SIGSTOP)
+
+    def resume_host(self, host: FleetHost) -> None:
+        """Let a paused host's processes run again (SIGCONT)."""
+        for pid in host.pids():
+            os.kill(pid, signal.SIGCONT)
+
     def start_host(self, host: FleetHost) -> None:
         """Start a stopped host's sshd again (same port, user, home and host key): it is reachable again."""
         _start_sshd(host, self.root)

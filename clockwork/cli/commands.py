@@ -38,6 +38,8 @@ from clockwork.cli.render import (
     print_reverts,
     print_rolled_back,
     print_status,
+    print_workers,
+    worker_dict,
     print_update_outcome,
     print_update_plan,
 )
@@ -561,17 +563,23 @@ def reconcile(ctx: Context, inventory: str | None, once: bool, print_systemd_uni
               help="Output format.")
 @click.pass_obj
 def status(ctx: Context, output_format: str) -> None:
-    """Show each reconciled resource per host: last result, next due, expiry time, corrections."""
+    """Show each reconciled resource per host (last result, next due, expiry time, corrections, the worker
+    holding the host now) and the reconcile workers (last heartbeat, hosts held; dead when silent for three
+    lease periods)."""
     import json
 
     from clockwork.reconcile import status as reconcile_status
+    from clockwork.reconcile import workers as reconcile_workers
 
     rows = ctx.call(reconcile_status, ctx.project_dir.resolve(), ctx.settings)
+    workers = ctx.call(reconcile_workers, ctx.project_dir.resolve(), ctx.settings)
     if output_format == "json":
-        click.echo(json.dumps({"resources": [row.as_dict() for row in rows]}, indent=2, ensure_ascii=False))
+        click.echo(json.dumps({"resources": [row.as_dict() for row in rows], "workers": [worker_dict(w) for w in workers]},
+                              indent=2, ensure_ascii=False))
         return
     _print_interrupted(ctx)
     print_status(rows)
+    print_workers(workers)
 
 
 @cli.command(short_help="Push back a resource's max_duration expiry.")

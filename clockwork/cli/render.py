@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from clockwork.complete import Completion
     from clockwork.reconcile.passes import PassOutcome
     from clockwork.reconcile.status import StatusRow
-    from clockwork.state.base import Lifetime, Version
+    from clockwork.state.base import Lifetime, Version, Worker
 
 MARKS = {"ok": "✓", "drift": "✗", "pending": "⋯", "error": "✗"}
 
@@ -144,6 +144,25 @@ def print_status(rows: list[StatusRow]) -> None:
         echo(f"{mark} [{escape(row.host)}] {escape(row.type)} {escape(row.resource)}: {escape('; '.join(parts))}")
         if row.detail and row.state not in ("ok",):
             echo(f"    {escape(row.detail)}")
+
+
+def worker_dict(worker: Worker) -> dict[str, Any]:
+    """A reconcile worker as ``clockwork status --format json`` lists it."""
+    return {"id": worker.id, "machine": worker.machine, "pid": worker.pid, "started_at": stamp(worker.started_at),
+            "last_heartbeat": stamp(worker.heartbeat), "lease_seconds": worker.lease,
+            "state": "alive" if worker.alive else "dead", "hosts": worker.hosts}
+
+
+def print_workers(workers: list[Worker]) -> None:
+    """A line per reconcile worker: alive or dead, its last heartbeat, the hosts it holds now."""
+    if not workers:
+        return
+    echo("Reconcile workers:")
+    for worker in workers:
+        held = f"holds {count(len(worker.hosts), 'host')}" + (f": {', '.join(worker.hosts)}" if worker.hosts else "")
+        state = "alive" if worker.alive else "dead (silent for over three lease periods)"
+        echo(f"{'✓' if worker.alive else '✗'} {escape(worker.id)} (pid {worker.pid} on {escape(worker.machine)}): {state}, "
+             f"last heartbeat {stamp(worker.heartbeat)}; {escape(held)}")
 
 
 def print_update_plan(changes: list[Change]) -> None:

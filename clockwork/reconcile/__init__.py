@@ -9,6 +9,7 @@
 from clockwork.reconcile.log import EventLog
 from clockwork.reconcile.passes import PassOutcome, Reconciler, make_reconciler
 from clockwork.reconcile.service import Service, systemd_unit
-from clockwork.reconcile.status import StatusRow, extend, status
+from clockwork.reconcile.status import StatusRow, extend, status, workers
 
-__all__ = ["EventLog", "PassOutcome", "Reconciler", "make_reconciler", "Service", "StatusRow", "extend", "status", "systemd_unit"]
+__all__ = ["EventLog", "PassOutcome", "Reconciler", "make_reconciler", "Service", "StatusRow", "extend", "status", "systemd_unit",
+           "workers"]

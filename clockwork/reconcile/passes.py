@@ -129,6 +129,8 @@ class Reconciler:
         with (open_store(self.project_dir, self.settings, lock_timeout=PASS_LOCK_WAIT) as store,
               store.writer("reconcile", record=False, shared=True)):
             work = self._prepare(store)
+            if work.claims:
+                self.log("claimed", {"worker": self.worker, "fences": {claim.host: claim.fence for claim in work.claims}})
             expiring = self._expiring(work)
             due = self._due(work, expiring)
             hosts = [host for host in work.placement.hosts if host in due or host in expiring]

@@ -57,11 +57,15 @@ class Service:
         self.log("signal", {"signal": signal.Signals(signum).name})
         self._wake.set()
 
+    def _changed(self) -> None:
+        self.log("woken", {"by": "change"})
+        self._wake.set()
+
     def run(self) -> int:
         handlers = [gevent.signal_handler(signum, self._signal, signum)
                     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)]
         reconciler = self.reconciler
-        listener = gevent.spawn(reconciler.watch_changes, self._wake.set)
+        listener = gevent.spawn(reconciler.watch_changes, self._changed)
         try:
             self.log("started", {"pid": os.getpid(), "project": str(reconciler.project_dir), "worker": reconciler.worker})
             while not self._stopping:
@@ -70,7 +74,7 @@ class Service:
                     reconciler.close()
                     listener.kill()
                     reconciler = self.reload()
-                    listener = gevent.spawn(reconciler.watch_changes, self._wake.set)
+                    listener = gevent.spawn(reconciler.watch_changes, self._changed)
                     self.log("reloaded", {"worker": reconciler.worker})
                 self._wake.clear()
                 wake = self._pass(reconciler)

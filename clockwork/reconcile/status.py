@@ -14,7 +14,7 @@ from clockwork.reconcile.schedule import recent
 from clockwork.record import INTENTIONAL
 from clockwork.settings import Settings, load_settings
 from clockwork.state import open_store, state_exists
-from clockwork.state.base import Lifetime
+from clockwork.state.base import Lifetime, Worker
 
 
 @dataclass
@@ -38,6 +38,8 @@ class StatusRow:
     corrections_last_hour: int
     corrections_total: int
     detail: str
+    #: The reconcile worker that holds the host now (in a pass), if any.
+    worker: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -58,6 +60,7 @@ def status(project_dir: Path, settings: Settings | None = None) -> list[StatusRo
     with open_store(project_dir, settings) as store:
         versions, watches, lifetimes = store.latest_versions(), store.watches(), store.lifetimes()
         health = store.host_health()
+        holders = {host: worker.id for worker in store.workers() for host in worker.hosts}
     expiry = {(lt.type, lt.name, lt.host): lt.expires_at for lt in lifetimes}
     rows = []
     for version in versions:
@@ -88,8 +91,24 @@ def status(project_dir: Path, settings: Settings | None = None) -> list[StatusRo
                 corrections_last_hour=len(recent(watch.corrections, now)) if watch else 0,
                 corrections_total=watch.total_corrections if watch else 0,
                 detail=detail,
+                worker=holders.get(host),
             ))
     return rows
+
+
+def workers(project_dir: Path, settings: Settings | None = None) -> list[Worker]:
+    """The project's reconcile workers: last heartbeat, the hosts each holds, alive or dead (silent for three
+    lease periods).
+
+    .. code:: python
+
+        [(worker.id, worker.alive, worker.hosts) for worker in workers(Path("."))]  # [('vm:4242:9f2c1a', True, [])]
+    """
+    settings = settings or load_settings(project_dir)
+    if not state_exists(project_dir, settings):
+        return []
+    with open_store(project_dir, settings) as store:
+        return store.workers()
 
 
 def extend(project_dir: Path, resource: str, seconds: int, by: str, settings: Settings) -> list[Lifetime]:

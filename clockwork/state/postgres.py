@@ -263,12 +263,12 @@ class PostgresStore(SqlStore):
         """Who holds the lock now: the stored holder of each session that has it granted."""
         unsigned = key & 0xFFFFFFFFFFFFFFFF
         rows = lock.execute(
-            "SELECT h.holder, l.mode FROM pg_locks AS l JOIN lock_holders AS h ON h.backend_pid = l.pid "
+            "SELECT h.holder, l.mode AS lock_mode FROM pg_locks AS l JOIN lock_holders AS h ON h.backend_pid = l.pid "
             "AND h.project = %s WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
             "AND l.classid = %s::bigint::oid AND l.objid = %s::bigint::oid "
             "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY h.holder",
             (self.project, unsigned >> 32, unsigned & 0xFFFFFFFF)).fetchall()
-        exclusive = [row["holder"] for row in rows if row["mode"] == "ExclusiveLock"]
+        exclusive = [row["holder"] for row in rows if row["lock_mode"] == "ExclusiveLock"]
         if exclusive:
             return exclusive[0]
         shared = [row["holder"] for row in rows]

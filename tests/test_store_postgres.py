@@ -1,0 +1,175 @@
+"""The PostgreSQL state store as a team meets it: shared state by project, the lock that dies with its process,
+clear errors that never show the password, waits that cooperate with gevent, and changes that wake workers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import gevent
+import psycopg
+import pytest
+
+from clockwork.exceptions import LockTimeout, StateError, StoreLost
+from clockwork.state.postgres import PostgresStore, redact
+from testsupport.fleet import wait_until
+from testsupport.postgres import PostgresServer, start_postgres
+from tests.conftest import CwProject
+
+REPO = Path(__file__).resolve().parent.parent
+MAIN = "from clockwork.resources import FileResource\nnote = FileResource(name='note.txt', content='{text}\\n')\n"
+
+
+def checkout(root: Path, url: str, text: str = "one", **settings: str) -> CwProject:
+    """A project directory named ``app`` under ``root`` (a checkout), its state in the database at ``url``."""
+    project = CwProject(root / "app")
+    project.directory.mkdir(parents=True)
+    project.write_main(MAIN.format(text=text))
+    lines = [f"CW_STATE_URL={url}", *(f"CW_{key.upper()}={value}" for key, value in settings.items())]
+    (project.directory / ".env").write_text("\n".join(lines) + "\n")
+    return project
+
+
+def test_two_checkouts_of_a_project_share_its_state_and_nothing_is_written_locally(tmp_path: Path, postgres_url: str) -> None:
+    laptop, server = checkout(tmp_path / "laptop", postgres_url), checkout(tmp_path / "server", postgres_url, "two")
+    assert laptop.cw("apply").exit_code == 0
+    assert server.cw("apply").exit_code == 0
+    history = server.cw("history", "note.txt")
+    assert history.exit_code == 0, history.output
+    assert [line.split()[0] for line in history.output.splitlines()[1:]] == ["v1", "v2"], history.output
+    for project in (laptop, server):
+        assert not (project.directory / ".clockwork" / "state.db").exists()
+    other = checkout(tmp_path / "elsewhere", postgres_url, project="another")
+    elsewhere = other.cw("history")
+    assert (elsewhere.exit_code, "v1" in elsewhere.output) == (0, False), "another project sees none of it"
+
+
+@pytest.mark.parametrize("problem", ["wrong password", "no server", "no database"])
+@pytest.mark.parametrize("command", [["apply"], ["status"], ["history"], ["reconcile", "--once"]])
+def test_a_database_that_cannot_be_used_is_one_line_exit_2_without_the_password(
+    tmp_path: Path, postgres: PostgresServer, problem: str, command: list[str]
+) -> None:
+    password = postgres.password
+    url = {"wrong password": postgres.url().replace(f":{password}@", ":Wr0ng-s3cret@"),
+           "no server": f"postgresql://clockwork:{password}@127.0.0.1:9/postgres",
+           "no database": postgres.url(database="missing_db")}[problem]
+    project = checkout(tmp_path, url)
+    result = project.cw(*command)
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"Error: cannot use the state database {redact(url)}: "), result.output
+    assert len(result.output.splitlines()) == 1 and "Traceback" not in result.output
+    assert password not in result.output and "Wr0ng-s3cret" not in result.output
+    assert not (project.directory / "note.txt").exists(), "nothing changed on the host"
+    assert not (project.directory / ".clockwork" / "state.db").exists()
+    for log in (project.directory / ".clockwork").glob("*.log"):
+        assert password not in log.read_text() and "Wr0ng-s3cret" not in log.read_text()
+
+
+def test_a_state_url_that_is_not_postgresql_is_a_settings_error(tmp_path: Path) -> None:
+    project = checkout(tmp_path, "mysql://root:pw@127.0.0.1/state")
+    result = project.cw("apply")
+    assert (result.exit_code, result.output) == (
+        2, "Error: CW_STATE_URL must be a postgresql:// URL (or unset for .clockwork/state.db), not mysql://…\n")
+    assert not (project.directory / "note.txt").exists()
+
+
+def test_the_write_lock_names_its_holder_and_dies_with_its_process(tmp_path: Path, postgres_url: str) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time\nfrom clockwork.state.postgres import PostgresStore\n"
+         "store = PostgresStore(sys.argv[1], 'team')\nwith store.writer('apply'):\n"
+         "    print('held', flush=True)\n    time.sleep(600)\n", postgres_url],
+        cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        waiter = PostgresStore(postgres_url, "team", lock_timeout=0.5)
+        with pytest.raises(LockTimeout) as error, waiter.writer("destroy"):
+            pass
+        assert str(error.value).startswith(f"the project is locked by pid {holder.pid} on ")
+        assert "(apply, since " in str(error.value)
+        with PostgresStore(postgres_url, "another project", lock_timeout=0.5).writer("apply"):
+            pass  # the lock is the project's: no other project waits for it
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+        waiter.lock_timeout = 10
+        with waiter.writer("destroy"):  # PostgreSQL ended the dead session and its lock with it
+            pass
+        waiter.close()
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+
+
+def test_a_schema_from_a_newer_clockwork_is_refused(postgres_url: str) -> None:
+    PostgresStore(postgres_url, "p").close()
+    with psycopg.connect(postgres_url, autocommit=True) as db:
+        db.execute("INSERT INTO clockwork_schema (version) VALUES (99)")
+    with pytest.raises(StateError, match="was written by a newer Clockwork .schema 99, this one knows 1.: upgrade Clockwork"):
+        PostgresStore(postgres_url, "p")
+
+
+def test_psycopg_waits_cooperate_with_gevent(postgres_url: str) -> None:
+    """Three slow queries in three greenlets run at once: the others (and this one) run while each waits."""
+    stores = [PostgresStore(postgres_url, "p") for _ in range(3)]
+    sleepers = [gevent.spawn(store._run, "SELECT pg_sleep(5)") for store in stores]
+    try:
+        def asleep() -> int:
+            with psycopg.connect(postgres_url, autocommit=True) as db:
+                row = db.execute("SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(5)' "
+                                 "AND state = 'active'").fetchone()
+            return int(row[0]) if row else 0
+
+        wait_until(lambda: asleep() == 3, 4.5, "three pg_sleep queries active at the same time")
+    finally:
+        gevent.killall(sleepers)
+        for store in stores:
+            store.close()
+
+
+def test_an_apply_wakes_a_worker_that_waits_for_changes(postgres_url: str) -> None:
+    listener, writer = PostgresStore(postgres_url, "p"), PostgresStore(postgres_url, "p")
+    neighbour = PostgresStore(postgres_url, "neighbour")
+    heard: list[float] = []
+    watching = gevent.spawn(listener.watch_changes, lambda: heard.append(time.monotonic()))
+    try:
+        wait_until(lambda: len(heard) == 1, 10, "the listener to start (it reports once on connecting)")
+        neighbour.mark_deployed("FileResource", "a", ["web-1"], 1.0)
+        writer.mark_deployed("FileResource", "a", ["web-1"], 1.0)
+        wait_until(lambda: len(heard) == 2, 10, "the change to be heard")
+        gevent.sleep(0.2)
+        assert len(heard) == 2, "the neighbour project's change was not this project's"
+    finally:
+        watching.kill()
+        for store in (listener, writer, neighbour):
+            store.close()
+
+
+def test_a_database_that_stops_mid_run_is_store_lost_and_comes_back(tmp_path: Path) -> None:
+    server = start_postgres()
+    try:
+        store = PostgresStore(server.url(), "p")
+        store.add_hosts(["web-1"])
+        server.stop()
+        with pytest.raises(StoreLost) as error:
+            store.claim("w1", time.time(), 5, 60)
+        assert str(error.value).startswith(f"the state database {server.url(password=False)} stopped answering: ")
+        assert server.password not in str(error.value) and error.value.exit_code == 3
+        store.close()
+        server.start()
+        again = PostgresStore(server.url(), "p")
+        assert [claim.host for claim in again.claim("w1", time.time(), 5, 60)] == ["web-1"]
+        again.close()
+    finally:
+        server.close()
+
+
+def test_the_url_is_shown_without_its_password() -> None:
+    assert redact("postgresql://cw:pw@db:5432/state") == "postgresql://cw@db:5432/state"
+    assert redact("postgresql://db/state?password=pw&sslmode=require") == "postgresql://db/state?sslmode=require"
+    assert redact("postgres://db/state") == "postgres://db/state"
+    assert os.environ.get("CW_STATE_URL") is None, "the tests' own environment names no database"
