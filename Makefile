@@ -7,6 +7,7 @@
 #   make docs   write the README's resource reference from the resource kinds
 #   make hosts  start root test hosts (Debian + systemd, testsupport/roothosts.py) in the background and write
 #               an inventory ($(HOSTS_INVENTORY)); make hosts-down stops them
+#   make postgres  start a local PostgreSQL to try the team state store (prints CW_STATE_URL); make postgres-down
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -14,7 +15,7 @@ HOSTS ?= 3
 HOSTS_USER ?= root
 HOSTS_INVENTORY ?= .hosts/inventory.py
 
-.PHONY: demo test venv system bench docs clean hosts hosts-down
+.PHONY: demo test venv system bench docs clean hosts hosts-down postgres postgres-down
 
 venv: $(VENV)/.installed
 
@@ -41,6 +42,12 @@ hosts: venv system
 
 hosts-down: venv
 	$(BIN)/python -m testsupport.roothosts down --inventory $(HOSTS_INVENTORY)
+
+postgres: venv system
+	$(BIN)/python -m testsupport.postgres up
+
+postgres-down: venv
+	$(BIN)/python -m testsupport.postgres down
 
 docs: venv
 	$(BIN)/python scripts/docs.py

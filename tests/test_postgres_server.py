@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import socket
@@ -107,3 +108,19 @@ def test_a_directory_the_server_cannot_own_is_refused_before_anything_starts(tmp
     with pytest.raises(pg.PostgresError, match="too long a path for the server's Unix socket"):
         pg.start_postgres(tmp_path / ("x" * 100))
     assert not (tmp_path / ("x" * 100)).exists()
+
+
+def test_make_postgres_starts_a_server_to_try_and_stops_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    record = tmp_path / "postgres.json"
+    assert pg.main(["up", "--record", str(record)]) == 0
+    try:
+        url = json.loads(record.read_text())["url"]
+        assert f"CW_STATE_URL={url}" in capsys.readouterr().out
+        assert record.stat().st_mode & 0o777 == 0o600, "it holds the password"
+        with psycopg.connect(url) as connection:
+            assert connection.execute("SELECT current_database()").fetchone() == ("clockwork",)
+        assert pg.main(["up", "--record", str(record)]) == 1, "one at a time"
+    finally:
+        pid = json.loads(record.read_text())["pid"]
+        assert pg.main(["down", "--record", str(record)]) == 0
+    assert not _alive(pid) and not record.exists()

@@ -16,7 +16,7 @@ from clockwork.state.base import HostHealth, Lifetime, Watch
 
 CASES_DIR = Path(__file__).parent / "reconcile"
 CASES = sorted(CASES_DIR.glob("*/*.json"))
-RULE_FUNCTIONS = {"record", "may_correct", "outcome", "host_failed", "host_answered", "expiry", "expiry_warning",
+RULE_FUNCTIONS = {"record", "may_correct", "lease_holds", "outcome", "host_failed", "host_answered", "expiry", "expiry_warning",
                   "expired"}
 
 
@@ -44,6 +44,8 @@ def _run(rule: str, case: dict[str, Any]) -> dict[str, Any]:
         return {"after": dataclasses.asdict(step.watch), "alerts": [_alert(a) for a in step.alerts]}
     if rule == "may_correct":
         return {"decision": policy.may_correct(_watch(case["before"]), seen["on_drift"], now, seen["flapping_limit"])}
+    if rule == "lease_holds":
+        return {"decision": policy.lease_holds(seen["left"], seen["lease"])}
     if rule == "outcome":
         return {"decision": policy.outcome(seen["status"], seen["corrected"], seen.get("failure"), seen["on_drift"])}
     if rule == "host_failed":

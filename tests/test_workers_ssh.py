@@ -103,9 +103,16 @@ def test_a_killed_workers_hosts_are_taken_over_when_its_lease_ends(
     wait_until(lambda: "host-01" in corrected([b]), 20, "b's correction logged")
     a_fences, b_fences = dict(claims(a)), dict(claims(b))
     assert b_fences["host-01"] > a_fences["host-01"]
-    status = json.loads(project.cw("status", "--format", "json").output)
-    states = {worker["id"]: worker["state"] for worker in status["workers"]}
-    assert states[b.events("started")[0]["worker"]] == "alive"
+    a_id, b_id = (worker.events("started")[0]["worker"] for worker in (a, b))
+
+    def states() -> dict[str, str]:
+        return {w["id"]: w["state"] for w in json.loads(project.cw("status", "--format", "json").output)["workers"]}
+
+    wait_until(lambda: states().get(a_id) == "dead", 60, "a shown dead: silent for three lease periods")
+    assert states()[b_id] == "alive"
+    text = project.cw("status").output
+    assert "Reconcile workers:" in text and f"✗ {a_id} (pid {a.process.pid} on " in text, text
+    assert "dead (silent for over three lease periods)" in text
     assert b.stop() == 0
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import pwd
 import secrets
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -230,3 +233,52 @@ def _as_user() -> dict[str, Any]:
     and as ourselves otherwise."""
     return {"user": SYSTEM_USER, "group": SYSTEM_USER, "extra_groups": []} if os.geteuid() == 0 else {}
 
+
+
+# ---------------------------------------------------------------------------------------------
+# python -m testsupport.postgres up|down: a PostgreSQL to try the team state store with (make postgres)
+
+
+def _stop_recorded(record: dict[str, Any]) -> None:
+    """Stop a server that another process started (by the PID it recorded, when that is still its postmaster)."""
+    pid, data = int(record["pid"]), Path(record["directory"]) / "data"
+    pid_file = data / "postmaster.pid"
+    if pid_file.exists() and pid_file.read_text().split("\n", 1)[0].strip() == str(pid):
+        os.kill(pid, signal.SIGINT)
+        deadline = time.monotonic() + TIMEOUT
+        while pid_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    shutil.rmtree(record["directory"], ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m testsupport.postgres",
+                                     description="A local PostgreSQL for trying Clockwork's team state (make postgres).")
+    parser.add_argument("action", choices=("up", "down"))
+    parser.add_argument("--record", type=Path, default=Path(".postgres.json"),
+                        help="where the server is recorded (mode 0600: it holds the password)")
+    args = parser.parse_args(argv)
+    record = args.record.absolute()
+    if args.action == "down":
+        if not record.exists():
+            print(f"no PostgreSQL recorded in {record}")
+            return 0
+        _stop_recorded(json.loads(record.read_text()))
+        record.unlink()
+        print("stopped the local PostgreSQL")
+        return 0
+    if record.exists():
+        print(f"a PostgreSQL already runs from {record}: stop it first (make postgres-down)", file=sys.stderr)
+        return 1
+    server = start_postgres()
+    url = server.create_database("clockwork")
+    record.touch(mode=0o600)
+    record.write_text(json.dumps({"pid": server.pid, "directory": str(server.directory), "url": url}) + "\n")
+    print(f"PostgreSQL up on 127.0.0.1:{server.port} (data in {server.directory}); put this in your project's .env:\n"
+          f"  CW_STATE_URL={url}\n"
+          f"stop it with: make postgres-down")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -35,8 +35,6 @@ from clockwork.state.base import Claim, HostHealth, Lifetime, PassWrites, StateS
 
 #: How long a pass waits for an apply or update to release the project's lock.
 PASS_LOCK_WAIT = 5.0
-#: A worker corrects a host only while at least this share of its lease is left (else it gives the host up).
-LEASE_MARGIN = 0.5
 
 Log = Callable[[str, dict[str, Any]], None]
 
@@ -304,7 +302,7 @@ class Reconciler:
         """Whether enough of the host's lease is left to correct it (asked once per pass); else it is given up."""
         if work.lease_left is None:
             work.lease_left = work.store.lease_left(self.worker, work.claims)
-        if work.lease_left.get(host, 0.0) < self.lease * LEASE_MARGIN:
+        if not policy.lease_holds(work.lease_left.get(host), self.lease):
             work.given_up.add(host)
         return host not in work.given_up
 

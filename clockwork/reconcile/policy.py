@@ -70,6 +70,17 @@ def may_correct(watch: Watch, on_drift: str, now: float, flapping_limit: int) ->
     return on_drift == "auto_correct" and len(recent(watch.corrections, now)) < flapping_limit
 
 
+#: A worker corrects a host only while at least this share of its lease is left.
+LEASE_MARGIN = 0.5
+
+
+def lease_holds(left: float | None, lease: float) -> bool:
+    """Whether a worker may correct a host it claimed: it still holds the claim (``left`` seconds of it remain;
+    ``None``: lost) and at least half a lease is left, so that the correction ends before another worker could
+    take the host. Otherwise it gives the host up."""
+    return left is not None and left >= lease * LEASE_MARGIN
+
+
 def outcome(status: str, corrected: bool, failure: str | None, on_drift: str) -> Outcome:
     """The outcome of a pair: its evaluation ``status`` (ok, drift, error), whether a correction ran and how it
     failed. A drift left uncorrected under ``auto_correct`` means the pair is flapping."""
