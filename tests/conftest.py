@@ -161,14 +161,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.xdist_group(f"roothosts-{item.module.__name__ if item.module else ''}"))
 
 
-def _root_hosts_or_skip() -> None:
-    """Skip when root hosts cannot start here, with the reason; fail instead where they must run (CI)."""
-    reason = roothosts.unavailable()
-    decision = roothosts.verdict(reason, roothosts.required())
+def _or_skip(what: str, reason: str | None, required: bool, switch: str) -> None:
+    """Skip when ``what`` cannot start here (``reason``), with the reason; fail instead where it must run (CI:
+    ``switch``=1)."""
+    decision = roothosts.verdict(reason, required)
     if decision == "fail":
-        pytest.fail(f"root hosts cannot start, and {roothosts.REQUIRE_ENV}=1 requires them: {reason}", pytrace=False)
+        pytest.fail(f"{what} cannot start, and {switch}=1 requires it: {reason}", pytrace=False)
     if decision == "skip":
-        pytest.skip(f"root hosts cannot start here: {reason}")
+        pytest.skip(f"{what} cannot start here: {reason}")
+
+
+def _root_hosts_or_skip() -> None:
+    _or_skip("root hosts", roothosts.unavailable(), roothosts.required(), roothosts.REQUIRE_ENV)
 
 
 @pytest.fixture
@@ -214,12 +218,7 @@ def postgres() -> Iterator[pg.PostgresServer]:
     """A PostgreSQL server on 127.0.0.1 for the whole session (one per xdist worker), stopped and removed at its end.
     Skips where it cannot start (no binaries); fails instead with ``CLOCKWORK_REQUIRE_POSTGRES=1`` (CI).
     A test that stops a server starts one of its own (``testsupport.postgres.start_postgres()``), not this one."""
-    reason = pg.unavailable()
-    decision = roothosts.verdict(reason, pg.required())
-    if decision == "fail":
-        pytest.fail(f"PostgreSQL cannot start, and {pg.REQUIRE_ENV}=1 requires it: {reason}", pytrace=False)
-    if decision == "skip":
-        pytest.skip(f"PostgreSQL cannot start here: {reason}")
+    _or_skip("PostgreSQL", pg.unavailable(), pg.required(), pg.REQUIRE_ENV)
     with pg.start_postgres() as server:
         yield server
 

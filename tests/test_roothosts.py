@@ -87,7 +87,7 @@ def test_ci_requires_root_hosts() -> None:
 
 @pytest.mark.parametrize(("require", "returncode", "says"), [
     ("", 0, "SKIPPED [1] tests/test_roothosts.py:"),
-    ("1", 1, "root hosts cannot start, and CLOCKWORK_REQUIRE_ROOTHOSTS=1 requires them: missing mmdebstrap"),
+    ("1", 1, "root hosts cannot start, and CLOCKWORK_REQUIRE_ROOTHOSTS=1 requires it: missing mmdebstrap"),
 ])
 def test_root_host_tests_skip_where_hosts_cannot_start_and_fail_where_required(require: str, returncode: int, says: str) -> None:
     """A machine without the tools (here: a PATH without them): the root host tests skip, naming what is
