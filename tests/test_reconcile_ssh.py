@@ -163,6 +163,18 @@ def test_once_honours_due_times_across_runs(fleet: Fleet, make_project) -> None:
     assert 3600 - 10 <= due - time.time() <= 3600 + 10 + 1
 
 
+def test_once_takes_every_due_host_even_beyond_one_claim(fleet: Fleet, make_project) -> None:
+    project = make_project(fleet, FILES.format(interval='"1h"'))
+    settings(project, reconcile_capacity="1")  # one host per claim: three claims, one run
+    assert project.cw("apply").exit_code == 0
+    for host in fleet.hosts:
+        drift(fleet, host, "fixed.conf")
+    result = project.cw("reconcile", "--once")
+    assert result.exit_code == 0, result.output
+    assert "Reconciled: 9 checked, 3 corrected" in result.output
+    assert all(content(fleet, host, "fixed.conf") == DECLARED["fixed.conf"] for host in fleet.hosts)
+
+
 def test_a_resource_corrected_too_often_is_flapping_and_left_alone(
     fleet: Fleet, files_project: CwProject, http_receiver: HttpReceiver
 ) -> None:

@@ -547,7 +547,7 @@ def reconcile(ctx: Context, inventory: str | None, once: bool, print_systemd_uni
             sys.exit(Service(reconciler, lambda: make_reconciler(directory, inventory, log, load_settings(directory)),
                              log).run())
         try:
-            outcome = ctx.call(reconciler.run_pass)
+            outcome = ctx.call(reconciler.run_once)
         finally:
             reconciler.close()
     finally:

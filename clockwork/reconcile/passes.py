@@ -53,6 +53,13 @@ class PassOutcome:
     claimed: list[str] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
 
+    def then(self, later: PassOutcome) -> PassOutcome:
+        """This pass and a ``later`` one as one outcome (``--once`` over more hosts than one claim takes)."""
+        report = Report(self.report.results + later.report.results, sorted({*self.report.hosts, *later.report.hosts}),
+                        {**self.report.unreachable, **later.report.unreachable}, later.report.resources)
+        return PassOutcome(report, later.next_wake, self.corrected + later.corrected, self.expired + later.expired,
+                           later.looked_after, self.claimed + later.claimed, self.rejected + later.rejected)
+
 
 @dataclass
 class _Pass:
@@ -156,6 +163,14 @@ class Reconciler:
         looked_after = sum(1 for resource in work.desired.resources if resource.reconcile or resource.lifetime)
         return PassOutcome(report, float("inf") if next_wake is None else next_wake, corrected, expired, looked_after,
                            [claim.host for claim in work.claims], rejected)
+
+    def run_once(self) -> PassOutcome:
+        """``reconcile --once``: passes until every host due now was taken (several when more hosts are due than
+        one claim takes, ``CW_RECONCILE_CAPACITY``), as one outcome."""
+        outcome = self.run_pass()
+        while len(outcome.claimed) >= self.settings.reconcile_capacity and outcome.next_wake <= self.clock():
+            outcome = outcome.then(self.run_pass())
+        return outcome
 
     def close(self) -> None:
         """Stop the heartbeats and retire this worker: the hosts it holds go back to the others at once."""

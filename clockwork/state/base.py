@@ -302,7 +302,7 @@ class StateStore(ABC):
     @abstractmethod
     def register_worker(self, worker: str, lease: float) -> None:
         """A reconcile worker starts (``worker`` is unique: machine, pid and a random part); it renews its leases
-        every ``lease`` / 3 seconds with ``heartbeat``."""
+        every ``lease`` / 3 seconds with ``heartbeat``. Workers silent for a day are forgotten."""
 
     @abstractmethod
     def heartbeat(self, worker: str, lease: float) -> None:

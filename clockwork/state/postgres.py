@@ -246,7 +246,7 @@ class PostgresStore(SqlStore):
         try:
             yield self._start_deployment(command, not shared, record)
         finally:
-            if not lock.closed:
+            if not lock.closed and not lock.broken:
                 with self._answering():
                     lock.execute("DELETE FROM lock_holders WHERE project = %s AND backend_pid = pg_backend_pid()",
                                  (self.project,))

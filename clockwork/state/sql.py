@@ -30,6 +30,8 @@ from clockwork.state.base import Claim, HostHealth, Lifetime, PassWrites, StateS
 #: Strings longer than this are kept once in ``blobs`` (content-addressed) and referenced from specs.
 BLOB_SIZE = 1024
 _BLOB = re.compile(r"^\u27e6blob:([0-9a-f]{64})\u27e7$")
+#: A dead worker is listed (as dead) for this long after its last heartbeat, then forgotten.
+FORGET_WORKERS = 86400.0
 _WATCH_COLUMNS = ("type", "name", "host", "next_due", "last_checked", "last_result", "detail", "state", "since",
                   "corrections", "total_corrections")
 
@@ -324,6 +326,7 @@ class SqlStore(StateStore):
 
     def register_worker(self, worker: str, lease: float) -> None:
         with self._transaction():
+            self._run("DELETE FROM workers WHERE project = ? AND heartbeat < {now} - ?", self.project, FORGET_WORKERS)
             self._run("INSERT INTO workers (project, id, machine, pid, started_at, heartbeat, lease) "
                       "VALUES (?, ?, ?, ?, {now}, {now}, ?) ON CONFLICT (project, id) DO UPDATE SET heartbeat = {now}",
                       self.project, worker, socket.gethostname(), os.getpid(), lease)
