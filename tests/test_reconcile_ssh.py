@@ -412,7 +412,7 @@ def test_once_on_local_and_the_systemd_unit(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert (tmp_path / "out" / "a.txt").read_text() == "a\n"
     log = [json.loads(line) for line in (tmp_path / ".clockwork" / "reconcile.log").read_text().splitlines()]
-    assert [line["event"] for line in log] == ["corrected", "pass"]
+    assert [line["event"] for line in log] == ["claimed", "corrected", "pass"]
     assert os.stat(tmp_path / ".clockwork" / "reconcile.log").st_mode & 0o777 == 0o600
     unit = project.cw("reconcile", "--print-systemd-unit", "-i", "inventory.py").output
     assert f"WorkingDirectory={tmp_path}\n" in unit
