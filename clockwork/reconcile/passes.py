@@ -25,7 +25,7 @@ from clockwork.project import Project
 from clockwork.reconcile.desired import Desired, desired_state
 from clockwork.reconcile import policy
 from clockwork.durations import stamp
-from clockwork.reconcile.schedule import interval_seconds, jitter, warning_lead
+from clockwork.reconcile.schedule import backoff, interval_seconds, jitter, warning_lead
 from clockwork.record import CORRECTIVE
 from clockwork.resources.base import Resource
 from clockwork.results import Report, Result
@@ -188,11 +188,19 @@ class Reconciler:
     def watch_changes(self, on_change: Callable[[], None]) -> None:
         """Call ``on_change`` when an apply, update, rollback or extend of the project commits (PostgreSQL's
         NOTIFY; on SQLite this returns at once)."""
-        store = connect_store(self.project_dir, self.settings)
-        try:
-            store.watch_changes(on_change)
-        finally:
-            store.close()
+        failures = 0
+        while True:
+            try:
+                store = connect_store(self.project_dir, self.settings)
+            except ClockworkError as error:  # the database is away: the passes say so; listen again later
+                failures += 1
+                self.log("listen-failed", {"detail": str(error), "failures": failures})
+                gevent.sleep(min(backoff(failures), 30.0))
+                continue
+            try:
+                return store.watch_changes(on_change)
+            finally:
+                store.close()
 
     # Heartbeats ----------------------------------------------------------------------
 
