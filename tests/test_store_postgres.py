@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from clockwork.exceptions import LockTimeout, StateError, StoreLost
-from clockwork.state.postgres import PostgresStore, redact
+from clockwork.state.postgres import PostgresStore, connect, redact
 from testsupport.fleet import wait_until
 from testsupport.postgres import PostgresServer, start_postgres
 from tests.conftest import CwProject
@@ -173,3 +173,21 @@ def test_the_url_is_shown_without_its_password() -> None:
     assert redact("postgresql://db/state?password=pw&sslmode=require") == "postgresql://db/state?sslmode=require"
     assert redact("postgres://db/state") == "postgres://db/state"
     assert os.environ.get("CW_STATE_URL") is None, "the tests' own environment names no database"
+
+
+def test_a_transaction_that_stalls_is_ended_so_its_hosts_can_be_claimed(postgres_url: str) -> None:
+    """A worker frozen inside a transaction (a paused VM) must not keep the rows it locked from the others."""
+    store = PostgresStore(postgres_url, "p")
+    store.add_hosts(["web-1"])
+    frozen = connect(postgres_url, 10)
+    frozen.execute("BEGIN")
+    frozen.execute("SELECT host FROM reconcile_hosts WHERE project = 'p' FOR UPDATE")
+    try:
+        assert store.claim("w2", time.time(), 5, 60) == [], "locked: passed over, never waited for"
+        wait_until(lambda: [c.host for c in store.claim("w2", time.time(), 5, 60)] == ["web-1"], 30,
+                   "the server to end the stalled transaction")
+        with pytest.raises(psycopg.Error, match="idle-in-transaction timeout"):
+            frozen.execute("COMMIT")
+    finally:
+        frozen.close()
+        store.close()

@@ -79,6 +79,8 @@ def stalled_pass(fleet: Fleet, make_project, url: str, daemon) -> tuple[CwProjec
     """Worker ``a`` in the middle of a pass over both hosts (host-02 froze while a connects), ``b`` idle beside it,
     and drift on host-01."""
     project = team_project(make_project, fleet, url)
+    inventory = project.directory / "inventory.py"  # a's connection to the frozen host waits until it thaws
+    inventory.write_text(inventory.read_text().replace("'banner_timeout': 5", "'banner_timeout': 300"))
     fleet.pause_host(fleet.hosts[1])
     drift(fleet, fleet.hosts[0])
     a = daemon(project)

@@ -24,6 +24,8 @@ from clockwork.state.sql import Dialect, SqlStore, holder
 
 #: Where waiting workers hear that something was applied: the payload is the project.
 CHANNEL = "clockwork"
+#: A transaction of Clockwork's never waits on anything but the database: one idle this long has stalled.
+IDLE_IN_TRANSACTION_MS = 5000
 
 # One entry per schema version; never edit a released one, append a new one.
 MIGRATIONS = [
@@ -110,11 +112,13 @@ def _password(url: str) -> str | None:
 
 def connect(url: str, timeout: float) -> psycopg.Connection[Any]:
     """A connection in autocommit mode with rows as dicts, whose death the server notices within ~25 s (TCP
-    keepalives); a refusal is a ``StateError`` naming the URL without its password."""
+    keepalives), and whose transactions the server ends when they stall (a frozen worker must not keep rows
+    locked that others claim); a refusal is a ``StateError`` naming the URL without its password."""
     try:
         return psycopg.connect(url, autocommit=True, row_factory=dict_row, connect_timeout=max(1, round(timeout)),
                                application_name="clockwork", keepalives=1, keepalives_idle=10,
-                               keepalives_interval=5, keepalives_count=3)
+                               keepalives_interval=5, keepalives_count=3,
+                               options=f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}")
     except psycopg.Error as error:
         raise StateError(f"cannot use the state database {redact(url)}: {reason(error, url)}") from None
 
@@ -162,12 +166,15 @@ class PostgresStore(SqlStore):
         return reason(error, self.url)
 
     @contextmanager
-    def _answering(self) -> Iterator[None]:
-        """The database's own errors as Clockwork's: a dropped connection is ``StoreLost`` (exit 3)."""
+    def _answering(self, connection: psycopg.Connection[Any] | None = None) -> Iterator[None]:
+        """The database's own errors as Clockwork's: a dropped or ended connection (``connection``, by default
+        the store's) is ``StoreLost`` (exit 3); other errors (a constraint) are raised as they are."""
         try:
             yield
-        except psycopg.OperationalError as error:
-            raise StoreLost(f"{self.where} stopped answering: {self._reason(error)}") from None
+        except psycopg.Error as error:
+            if isinstance(error, psycopg.OperationalError) or (connection or self.db).broken:
+                raise StoreLost(f"{self.where} stopped answering: {self._reason(error)}") from None
+            raise
 
     def _execute(self, query: str, params: Sequence[Any] = ()) -> Any:
         with self._answering():
@@ -231,7 +238,7 @@ class PostgresStore(SqlStore):
     def writer(self, command: str, record: bool = True, shared: bool = False) -> Iterator[int]:
         key = _key(self.schema, self.project)
         lock = self._lock_connection()
-        with self._answering():
+        with self._answering(lock):
             lock.execute(f"SET lock_timeout = {max(1, round(self.lock_timeout * 1000))}")
             try:
                 lock.execute("SELECT pg_advisory_lock_shared(%s)" if shared else "SELECT pg_advisory_lock(%s)", (key,))
@@ -247,7 +254,7 @@ class PostgresStore(SqlStore):
             yield self._start_deployment(command, not shared, record)
         finally:
             if not lock.closed and not lock.broken:
-                with self._answering():
+                with self._answering(lock):
                     lock.execute("DELETE FROM lock_holders WHERE project = %s AND backend_pid = pg_backend_pid()",
                                  (self.project,))
                     lock.execute("SELECT pg_advisory_unlock_shared(%s)" if shared else "SELECT pg_advisory_unlock(%s)",
