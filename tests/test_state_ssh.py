@@ -44,8 +44,8 @@ def inspect(fleet: Fleet, host, name: str = "web") -> dict:
     return json.loads(fleet.run(host, f"docker inspect --type container {name}").stdout)[0]
 
 
-def env(fleet: Fleet, host) -> dict[str, str]:
-    return dict(item.split("=", 1) for item in inspect(fleet, host)["Config"]["Env"])
+def env(fleet: Fleet, host, name: str = "web") -> dict[str, str]:
+    return dict(item.split("=", 1) for item in inspect(fleet, host, name)["Config"]["Env"])
 
 
 def manifest(fleet: Fleet, host) -> dict:
@@ -101,7 +101,8 @@ def test_update_from_an_empty_directory_merges_with_the_hosts(deployed, tmp_path
     dry = update.cw("update", "--dry-run")
     assert dry.exit_code == 0, dry.output
     assert "✓ Detected existing deployment: DockerServiceResource 'web' (version 1 on host-01, host-02, host-03)" in dry.output
-    assert '    env_vars: {"API_TOKEN": "<redacted>", "MODE": "prod"} → {"API_TOKEN": "<redacted>", "MODE": "staging"}' in dry.output, dry.output
+    assert '    env_vars.MODE: "prod" → "staging"' in dry.output, dry.output
+    assert "API_TOKEN" not in dry.output, "a key that does not change is not listed"
     assert env(fleet, fleet.hosts[0])["MODE"] == "prod", "--dry-run changes nothing"
 
     refused = update.cw("update")
@@ -169,6 +170,39 @@ def test_update_whose_health_check_fails_is_rolled_back(deployed) -> None:
     assert fleet.run(fleet.hosts[0], "cat srv/app.conf").stdout == "workers = 99\n"
 
 
+def test_update_merges_a_mapping_key_by_key_and_removes_a_key_set_to_none(
+    docker_fleet: Fleet, make_project, tmp_path: Path
+) -> None:
+    """The issue's new user: a partial spec from an empty directory never deletes what it does not mention
+    (RFC 7386, as kubectl patch --type merge)."""
+    fleet = docker_fleet
+    project = make_project(fleet, "from clockwork.resources import DockerServiceResource\n"
+                                  f"api = DockerServiceResource(name='api', image='{fleet.docker_image}', "
+                                  "command=['sleep', '3600'], networks=['host'], env_vars={'MODE': 'v1', 'KEEP': 'yes'})\n")
+    assert project.cw("apply").exit_code == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    fleet.write_inventory(elsewhere / "inventory.py")
+    update = CwProject(elsewhere)
+    (elsewhere / "update.py").write_text("from clockwork.resources import DockerServiceResource\n"
+                                         "api = DockerServiceResource(name='api', env_vars={'MODE': 'v2'})\n")
+    result = update.cw("update", "--yes")
+    assert result.exit_code == 0, result.output
+    assert '    env_vars.MODE: "v1" → "v2"' in result.output and "KEEP" not in result.output, result.output
+    for host in fleet.hosts:
+        assert env(fleet, host, "api") == {"MODE": "v2", "KEEP": "yes"}
+    (elsewhere / "update.py").write_text("from clockwork.resources import DockerServiceResource\n"
+                                         "api = DockerServiceResource(name='api', env_vars={'KEEP': None, 'NEW': '1'})\n")
+    result = update.cw("update", "--yes")
+    assert result.exit_code == 0, result.output
+    assert '    env_vars.KEEP: "yes" → (not set)' in result.output
+    assert '    env_vars.NEW: (not set) → "1"' in result.output
+    for host in fleet.hosts:
+        assert env(fleet, host, "api") == {"MODE": "v2", "NEW": "1"}
+    latest = json.loads(update.cw("history", "api", "--format", "json").output)[-1]
+    assert (latest["source"], latest["spec"]["env_vars"]) == ("update", {"MODE": "v2", "NEW": "1"})
+
+
 def test_vague_update_through_the_model(deployed, monkeypatch: pytest.MonkeyPatch) -> None:
     fleet, project = deployed
     (project.directory / "update.py").write_text(
@@ -185,7 +219,7 @@ def test_vague_update_through_the_model(deployed, monkeypatch: pytest.MonkeyPatc
         assert dry.output.strip() == ("Error: completion of DockerServiceResource 'web': the model's answer was invalid "
                                       "twice: Additional properties are not allowed ('name' was unexpected)")
         assert env(fleet, fleet.hosts[0])["MODE"] == "prod"
-        server.answer({"env_vars": {"MODE": "prod", "API_TOKEN": "s3cr3t-value", "LOG_LEVEL": "debug"},
+        server.answer({"env_vars": {"LOG_LEVEL": "debug"},  # one key: the others are kept (a merge patch)
                        "checks": [{"kind": "command", "command": "docker ps --filter name=web -q", "exit_code": 0}]})
         result = project.cw("update", "--yes")
         assert result.exit_code == 0, result.output
@@ -194,7 +228,7 @@ def test_vague_update_through_the_model(deployed, monkeypatch: pytest.MonkeyPatc
         assert request["resource"]["new_description"] == "Run in verbose debug mode and check it is up"
         assert "s3cr3t-value" not in server.raw_requests[-1].decode()
     for host in fleet.hosts:
-        assert env(fleet, host)["LOG_LEVEL"] == "debug"
+        assert env(fleet, host) == {"MODE": "prod", "API_TOKEN": "s3cr3t-value", "LOG_LEVEL": "debug"}
     latest = json.loads(project.cw("history", "web", "--format", "json").output)[-1]
     assert latest["source"] == "update"
     assert latest["spec"]["checks"][0]["command"] == "docker ps --filter name=web -q"

@@ -11,6 +11,7 @@ import click
 
 from clockwork.durations import stamp
 from clockwork.output import escape
+from clockwork.patch import MISSING
 from clockwork.results import Report, Result
 
 if TYPE_CHECKING:
@@ -172,8 +173,7 @@ def print_update_plan(changes: list[Change]) -> None:
             echo(f"✓ New resource: {change.label}")
         else:
             echo(f"✓ Detected existing deployment: {change.label} ({escape(change.origin)})")
-        for name in change.fields if change.previous is not None else []:
-            before, after = change.field_diff(name)
+        for name, before, after in change.diffs() if change.previous is not None else []:
             echo(f"    {escape(name)}: {escape(describe_value(before))} → {escape(describe_value(after))}")
         if change.previous is not None and not change.fields:
             echo("    no change")
@@ -205,6 +205,8 @@ def describe_value(value: Any) -> str:
     >>> describe_value({"workers": 4})
     '{"workers": 4}'
     """
+    if value is MISSING:
+        return "(not set)"
     text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
     return text if len(text) <= 80 else text[:77] + "…"
 

@@ -22,6 +22,7 @@ from clockwork.engine import Pipeline, Progress
 from clockwork.commands.evaluate import evaluate_placed
 from clockwork.exceptions import ProjectError
 from clockwork.facts.manifest import Manifest
+from clockwork.patch import key_changes, merge_fields, patching
 from clockwork.placement import Placement, place
 from clockwork.project import Project, load_resources
 from clockwork.record import manifest_path, read_manifest, rebuild
@@ -55,6 +56,10 @@ class Change:
     def field_diff(self, name: str) -> tuple[Any, Any]:
         """(before, after) of a field as shown to people: hashed fields as a hash, secrets redacted."""
         return (self.previous.shown_value(name) if self.previous else None), self.resource.shown_value(name)
+
+    def diffs(self) -> list[tuple[str, Any, Any]]:
+        """Each changed field as shown to people, a mapping key by key: ``("env_vars.MODE", "v1", "v2")``."""
+        return [row for name in self.fields for row in key_changes(name, *self.field_diff(name))]
 
 
 @dataclass
@@ -122,7 +127,8 @@ def plan_update(
     file = directory / file_name
     if not file.is_file():
         raise ProjectError(f"no {file_name} in {directory} (write the changes there or pass --file)")
-    partial = load_resources(file)
+    with patching():  # a mapping key set to None there is removed, not a value
+        partial = load_resources(file)
     hosts = place(Project(directory, file, partial), inventory, resolve=False)
     pipeline = Pipeline.open(hosts, progress)
     try:
@@ -154,19 +160,19 @@ def _plan(directory: Path, file: Path, partial: list[Resource], hosts: Placement
     changes = []
     for resource in partial:
         name = f"{resource.type_name}/{resource.name}"
-        given = resource.model_dump(include=resource.model_fields_set)
+        given = resource.patch()
         if name not in stored:
             changes.append(Change(resource, None, "new"))
             continue
         recorded, origin = stored[name]
         previous = rebuild(recorded, resource, main.get((resource.type_name, resource.name)),
                            key=secret_key if recorded.source != "manifest" else None)
-        merged = type(resource)(**{**previous.model_dump(), **given})
+        merged = type(resource)(**merge_fields(previous.model_dump(), given))
         note = None
         if "description" in given and given["description"] != previous.description:
             if model:
                 proposal = {k: v for k, v in _propose(merged, recorded.spec, settings, model).items() if k not in given}
-                merged = type(resource)(**{**merged.model_dump(), **proposal})
+                merged = type(resource)(**merge_fields(merged.model_dump(), proposal))
                 note = f"the model proposed changes to {', '.join(sorted(proposal)) or 'nothing'}"
             else:
                 note = "description recorded, not interpreted (no model configured)"

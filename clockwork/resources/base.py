@@ -24,6 +24,7 @@ from pydantic import (
 from pyinfra.api.operation import OperationMeta
 
 from clockwork.checks import HealthCheck
+from clockwork.patch import split_removals
 from clockwork.durations import parse_duration, validate_interval
 from clockwork.exceptions import HostReadError
 from clockwork.engine.types import Observed, Probe, Target
@@ -157,6 +158,8 @@ class Resource(BaseModel):
     privileged: ClassVar[bool] = False
     #: Where in the user's file the resource was declared ("main.py:12"), for messages.
     _origin: str | None = PrivateAttr(None)
+    #: In update.py: the mapping keys given as ``None`` per field, which the update removes (clockwork/patch.py).
+    _removed: dict[str, list[str]] = PrivateAttr(default_factory=dict)
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -170,10 +173,12 @@ class Resource(BaseModel):
         RESOURCE_TYPES[cls.__name__] = cls
 
     def __init__(self, **data: Any) -> None:
+        data, removed = split_removals(data)
         try:
             super().__init__(**data)
         except ValidationError as error:
             raise InvalidResource(type(self).__name__, data.get("name"), error, type(self).model_fields) from None
+        self._removed = removed
         caller: FrameType | None = sys._getframe(1)
         while caller and caller.f_code.co_filename == __file__:
             caller = caller.f_back
@@ -238,6 +243,14 @@ class Resource(BaseModel):
     @property
     def origin(self) -> str | None:
         return self._origin
+
+    def patch(self) -> dict[str, Any]:
+        """What this resource of update.py changes, as a merge patch: the fields it gives, and its mapping keys
+        given as ``None`` (to remove) among them."""
+        given = self.model_dump(include=self.model_fields_set)
+        for field, keys in self._removed.items():
+            given[field] = {**given.get(field, {}), **dict.fromkeys(keys)}
+        return given
 
     @property
     def lifetime(self) -> int | None:
