@@ -69,8 +69,9 @@ class Settings(BaseModel):
     @classmethod
     def _postgresql_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("postgresql://", "postgres://")):
-            scheme = value.partition("://")[0] if "://" in value else value[:20]
-            raise ValueError(f"must be a postgresql:// URL (or unset for .clockwork/state.db), not {scheme}://…")
+            scheme, found, _rest = value.partition("://")  # never more of it: the rest may hold a password
+            what = f"{scheme}://…" if found and scheme.isalnum() else "something else"
+            raise ValueError(f"must be a postgresql:// URL (or unset for .clockwork/state.db), not {what}")
         return value
 
     @field_validator("project")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import subprocess
+import sys
 import signal
 import sqlite3
 import time
@@ -173,6 +175,20 @@ def test_once_takes_every_due_host_even_beyond_one_claim(fleet: Fleet, make_proj
     assert result.exit_code == 0, result.output
     assert "Reconciled: 9 checked, 3 corrected" in result.output
     assert all(content(fleet, host, "fixed.conf") == DECLARED["fixed.conf"] for host in fleet.hosts)
+
+
+def test_once_ends_when_a_host_stays_due(fleet: Fleet, make_project) -> None:
+    """An expired resource on a host that does not answer stays due: --once with one host per claim still ends."""
+    project = make_project(fleet, "from clockwork.resources import FileResource\n"
+                                  "temp = FileResource(name='temp.conf', directory='rc', content='t\\n', max_duration='1h')\n")
+    settings(project, reconcile_capacity="1")
+    assert project.cw("apply").exit_code == 0
+    age_lifetimes(project, 3600)
+    fleet.stop_host(fleet.hosts[1])
+    done = subprocess.run([str(Path(sys.executable).parent / "clockwork"), "reconcile", "--once", "-q"],
+                          cwd=project.directory, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert [content(fleet, host, "temp.conf") for host in (fleet.hosts[0], fleet.hosts[2])] == [None, None]
 
 
 def test_a_resource_corrected_too_often_is_flapping_and_left_alone(

@@ -161,11 +161,11 @@ def test_a_finished_pass_writes_its_hosts_sets_their_next_due_and_gives_them_up(
     writes.save_watches([Watch("FileResource", "a", "web-1", next_due=160.0, state="ok")])
     writes.record_event("corrected", "FileResource", "a", "web-1", "content", "corrective")
     writes.save_host_health([HostHealth("web-2", 1, 102.0, 100.0, "timed out")], [])
-    assert store.finish_pass("w1", claims, writes, next_due={"web-1": 160.0, "web-2": None}) == []
+    assert store.finish_pass("w1", claims, writes, next_due={"web-1": 160.0, "web-2": 900.0}) == []
     assert set(store.watches()) == {("FileResource", "a", "web-1")}
     assert set(store.host_health()) == {"web-2"}
     assert store.next_due(now=100.0) == 160.0
-    assert store.claim("w1", now=159.0, capacity=5, lease=60) == [], "nothing due yet; web-2 is never due"
+    assert store.claim("w1", now=159.0, capacity=5, lease=60) == [], "nothing due yet"
     assert [c.host for c in store.claim("w2", now=160.0, capacity=5, lease=60)] == ["web-1"]
 
 
@@ -194,9 +194,13 @@ def test_heartbeats_keep_leases_and_workers_are_listed_with_their_hosts(make_sto
     store.register_worker("gone", lease=-1)  # silent for longer than three lease periods
     store.add_hosts(["web-1", "web-2"])
     claims = store.claim("w1", now=100.0, capacity=5, lease=-1)
-    store.heartbeat("w1", lease=60)
-    assert set(store.lease_left("w1", claims)) == {"web-1", "web-2"}
-    assert all(left > 50 for left in store.lease_left("w1", claims).values()), "renewed by the heartbeat"
+    store.heartbeat("w1", lease=60, claims=claims)
+    assert all(left < 0 for left in store.lease_left("w1", claims).values()), "an expired lease is never revived"
+    claims = store.claim("w1", now=100.0, capacity=5, lease=1)
+    store.heartbeat("w1", lease=60, claims=claims[:1])
+    assert store.lease_left("w1", claims)["web-1"] > 50, "renewed by the heartbeat"
+    assert store.lease_left("w1", claims)["web-2"] <= 1, "only the claims it names"
+    store.heartbeat("w1", lease=60, claims=claims)
     assert store.claim("w2", now=100.0, capacity=5, lease=60) == []
     assert 150.0 < store.next_due(now=100.0) <= 160.0, "when the leases end, on the caller's clock"
     workers = {worker.id: worker for worker in store.workers()}
@@ -211,9 +215,16 @@ def test_an_apply_or_extend_makes_its_hosts_due_at_once(make_store) -> None:
     store = make_store()
     store.add_hosts(["web-1", "web-2"])
     claims = store.claim("w1", now=100.0, capacity=5, lease=60)
-    store.finish_pass("w1", claims, PassWrites(now=100.0), next_due={"web-1": 900.0, "web-2": None})
+    store.finish_pass("w1", claims, PassWrites(now=100.0), next_due={"web-1": 900.0, "web-2": 900.0})
     store.mark_deployed("FileResource", "temp", ["web-2", "web-3"], 100.0, lifetime=3600)
-    assert [c.host for c in store.claim("w1", now=101.0, capacity=5, lease=60)] == ["web-2", "web-3"]
+    working = store.claim("w1", now=101.0, capacity=5, lease=60)
+    assert [c.host for c in working] == ["web-2", "web-3"]
+    store.extend("FileResource", "temp", 600)  # while that pass works from what was deployed before
+    writes = PassWrites(now=101.0)
+    writes.save_watches([Watch("FileResource", "temp", "web-2", next_due=1.0, state="ok")])
+    assert store.finish_pass("w1", working, writes, {"web-2": 5000.0, "web-3": 5000.0}) == ["web-2", "web-3"]
+    assert store.watches() == {}, "its results are not recorded: it worked from what was deployed before"
+    assert [c.host for c in store.claim("w1", now=101.0, capacity=5, lease=60)] == ["web-2", "web-3"], "due again"
 
 
 def test_an_expiry_is_recorded_only_while_it_is_still_past(make_store) -> None:
@@ -227,3 +238,23 @@ def test_an_expiry_is_recorded_only_while_it_is_still_past(make_store) -> None:
     store.forget_deployed("FileResource", "temp", ["web-1"], "destroyed")
     store.finish_pass("w1", claims, writes, next_due={})
     assert [lt.host for lt in store.lifetimes()] == ["web-2"], "still in the store's care: the next pass looks again"
+
+
+def test_a_failed_pass_gives_its_hosts_back_as_due_as_they_were(make_store) -> None:
+    store = make_store()
+    store.add_hosts(["web-1", "web-2"])
+    claims = store.claim("w1", now=100.0, capacity=5, lease=60)
+    store.release("w1", claims[:1])
+    assert [c.host for c in store.claim("w2", now=100.0, capacity=5, lease=60)] == ["web-1"], "taken at once"
+    store.release("w1", claims[:1])
+    assert store.lease_left("w2", store.claim("w3", 100.0, 5, 60)) == {}, "a stale release frees nobody's claim"
+
+
+def test_a_host_where_nothing_is_placed_any_more_is_forgotten_and_due_when_it_comes_back(make_store) -> None:
+    store = make_store()
+    store.add_hosts(["web-1", "web-3"])
+    claims = store.claim("w1", now=100.0, capacity=5, lease=60)
+    assert store.finish_pass("w1", claims, PassWrites(100.0), {"web-1": 900.0}, gone=["web-3"]) == []
+    assert store.claim("w1", now=200.0, capacity=5, lease=60) == []
+    store.add_hosts(["web-1", "web-3"])  # the inventory places something there again
+    assert [c.host for c in store.claim("w1", now=200.0, capacity=5, lease=60)] == ["web-3"]

@@ -69,12 +69,69 @@ def test_a_database_that_cannot_be_used_is_one_line_exit_2_without_the_password(
         assert password not in log.read_text() and "Wr0ng-s3cret" not in log.read_text()
 
 
-def test_a_state_url_that_is_not_postgresql_is_a_settings_error(tmp_path: Path) -> None:
-    project = checkout(tmp_path, "mysql://root:pw@127.0.0.1/state")
+@pytest.mark.parametrize(("url", "shown"), [("mysql://root:pw@127.0.0.1/state", "mysql://…"),
+                                            ("cw:hunter2@db.example/x", "something else")])
+def test_a_state_url_that_is_not_postgresql_is_a_settings_error(tmp_path: Path, url: str, shown: str) -> None:
+    project = checkout(tmp_path, url)
     result = project.cw("apply")
     assert (result.exit_code, result.output) == (
-        2, "Error: CW_STATE_URL must be a postgresql:// URL (or unset for .clockwork/state.db), not mysql://…\n")
+        2, f"Error: CW_STATE_URL must be a postgresql:// URL (or unset for .clockwork/state.db), not {shown}\n")
     assert not (project.directory / "note.txt").exists()
+
+
+@pytest.mark.parametrize("password", ["pa#ss", "pa/ss", "p@ss?w", "Pw&x"])
+def test_a_password_with_url_characters_is_never_shown(tmp_path: Path, postgres: PostgresServer, password: str) -> None:
+    for url in (f"postgresql://clockwork:{password}@127.0.0.1:{postgres.port}/postgres",
+                f"postgresql://clockwork@127.0.0.1:{postgres.port}/postgres?PASSWORD={password}"):
+        result = checkout(tmp_path / str(abs(hash(url))), url).cw("status")
+        assert result.exit_code == 2 and result.output.startswith("Error: cannot use the state database postgresql://"), \
+            result.output
+        assert password not in result.output, result.output
+
+
+def test_a_user_that_may_only_read_and_write_is_enough_once_the_schema_is_made(postgres_url: str) -> None:
+    PostgresStore(postgres_url, "p").close()  # the owner makes the schema
+    with psycopg.connect(postgres_url, autocommit=True) as db:
+        db.execute("CREATE ROLE cw_rw LOGIN PASSWORD 'rw-s3cret'")
+        db.execute("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO cw_rw")
+        db.execute("GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO cw_rw")
+        db.execute("CREATE ROLE cw_none LOGIN PASSWORD 'no-s3cret'")
+    try:
+        own = postgres_url.split("@", 1)[1]
+        store = PostgresStore(f"postgresql://cw_rw:rw-s3cret@{own}", "p")
+        with store.writer("apply") as deployment:
+            store.record_version(deployment, "FileResource", "a", {"name": "a"}, "apply", ["web-1"])
+        assert store.latest("FileResource", "a") is not None
+        store.close()
+        with pytest.raises(StateError) as error:
+            PostgresStore(f"postgresql://cw_none:no-s3cret@{own}", "p").latest("FileResource", "a")
+        assert str(error.value).startswith(f"the state database postgresql://cw_none@{own} refused: ")
+        assert "permission denied" in str(error.value) and "no-s3cret" not in str(error.value)
+    finally:
+        with psycopg.connect(postgres_url, autocommit=True) as db:
+            db.execute("DROP OWNED BY cw_rw, cw_none")
+            db.execute("DROP ROLE cw_rw")
+            db.execute("DROP ROLE cw_none")
+
+
+def test_a_frozen_reconcile_pass_loses_the_lock_and_an_apply_goes_ahead(postgres_url: str) -> None:
+    frozen = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time\nfrom clockwork.state.postgres import PostgresStore\n"
+         "store = PostgresStore(sys.argv[1], 'team')\n"
+         "with store.writer('reconcile', record=False, shared=True, stale_after=2):\n"
+         "    print('held', flush=True)\n    time.sleep(600)\n", postgres_url],
+        cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert frozen.stdout is not None and frozen.stdout.readline() == "held\n"
+        frozen.send_signal(signal.SIGSTOP)  # it never calls keep_lock again
+        apply = PostgresStore(postgres_url, "team", lock_timeout=30)
+        with apply.writer("apply"):  # the server ended the silent session, and its lock with it
+            pass
+        apply.close()
+    finally:
+        frozen.kill()
+        frozen.wait()
 
 
 def test_the_write_lock_names_its_holder_and_dies_with_its_process(tmp_path: Path, postgres_url: str) -> None:
@@ -138,8 +195,12 @@ def test_an_apply_wakes_a_worker_that_waits_for_changes(postgres_url: str) -> No
     watching = gevent.spawn(listener.watch_changes, lambda: heard.append(time.monotonic()))
     try:
         wait_until(lambda: len(heard) == 1, 10, "the listener to start (it reports once on connecting)")
-        neighbour.mark_deployed("FileResource", "a", ["web-1"], 1.0)
-        writer.mark_deployed("FileResource", "a", ["web-1"], 1.0)
+        with neighbour.writer("apply"):
+            neighbour.mark_deployed("FileResource", "a", ["web-1"], 1.0)
+        with writer.writer("apply"):
+            writer.mark_deployed("FileResource", "a", ["web-1"], 1.0)
+            gevent.sleep(0.3)
+            assert len(heard) == 1, "told once the apply lets go of the lock, not while it holds it"
         wait_until(lambda: len(heard) == 2, 10, "the change to be heard")
         gevent.sleep(0.2)
         assert len(heard) == 2, "the neighbour project's change was not this project's"

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import signal
 from collections.abc import Callable
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -157,23 +156,23 @@ def test_an_apply_wakes_an_idle_worker_at_once(
     assert worker.stop() == 0
 
 
-def test_workers_back_off_while_the_database_is_away_and_resume(
-    fleet_factory: Callable[..., Fleet], make_project, daemon, tmp_path: Path
+def test_the_database_stopped_mid_pass_workers_back_off_and_resume(
+    fleet_factory: Callable[..., Fleet], make_project, daemon
 ) -> None:
-    fleet = fleet_factory(1)
+    fleet = fleet_factory(2)
     server = start_postgres()
     try:
         server.create_database("team")
-        project = team_project(make_project, fleet, server.url("team"))
-        worker = daemon(project)
-        worker.wait_for("pass")
-        server.stop()
-        worker.wait_for("store-unavailable", timeout=30)
-        drift(fleet, fleet.hosts[0])
-        assert not declared(fleet, fleet.hosts[0]), "nobody corrects while the database is away"
+        _project, worker, idle = stalled_pass(fleet, make_project, server.url("team"), daemon)
+        server.stop()  # while the worker is in the middle of its pass
+        fleet.resume_host(fleet.hosts[1])
+        worker.wait_for("store-unavailable", timeout=60)
+        assert not declared(fleet, fleet.hosts[0]), "nothing is corrected while the database is away"
         server.start()
-        wait_until(lambda: declared(fleet, fleet.hosts[0]), 60, "the worker to resume and correct")
-        assert worker.stop() == 0
-        assert server.password not in worker.log_path.read_text()
+        wait_until(lambda: declared(fleet, fleet.hosts[0]), 60, "a worker to resume and correct")
+        for each in (worker, idle):
+            assert each.stop() == 0
+            assert server.password not in each.log_path.read_text()
     finally:
+        fleet.resume_host(fleet.hosts[1])
         server.close()

@@ -35,6 +35,8 @@ from clockwork.state.base import Claim, HostHealth, Lifetime, PassWrites, StateS
 
 #: How long a pass waits for an apply or update to release the project's lock.
 PASS_LOCK_WAIT = 5.0
+#: A host where nothing is due is looked at again after this long.
+IDLE_RECHECK = 3600.0
 
 Log = Callable[[str, dict[str, Any]], None]
 
@@ -74,9 +76,8 @@ class _Pass:
     #: Everything the pass records, written when it ends, in one transaction, for the hosts it still holds.
     writes: PassWrites
     claims: list[Claim] = field(default_factory=list)
-    #: Hosts given up before correcting them: too little of their lease was left.
+    #: Hosts given up before changing them: too little of their lease was left.
     given_up: set[str] = field(default_factory=set)
-    lease_left: dict[str, float] | None = None
     alerts: list[Alert] = field(default_factory=list)
     results: list[Result] = field(default_factory=list)
     unreachable: dict[str, str] = field(default_factory=dict)
@@ -121,39 +122,33 @@ class Reconciler:
         self.lease = float(settings.reconcile_lease)
         self._beats: StateStore | None = None
         self._heart: gevent.Greenlet | None = None
+        #: The claims of the pass running now, its store, and until when (monotonic) its leases surely hold.
+        self._held: list[Claim] = []
+        self._pass_store: StateStore | None = None
+        self._lease_until = 0.0
 
     def run_pass(self) -> PassOutcome:
         """Claim the hosts that are due (up to ``CW_RECONCILE_CAPACITY``, none another worker holds), evaluate
         their due resources, act on drift, end expired resources, record it all in one transaction that only
-        counts where the claims still hold, then send the alerts of this pass.
+        counts where the claims still hold, then send the alerts of this pass. A pass that fails gives its
+        hosts back.
 
         Holds the project's lock shared with other workers (waiting at most 5 s
-        for an apply); raises ``LockTimeout`` when it could not get it.
+        for an apply; the heartbeats keep it, so that a frozen worker loses it within
+        a lease); raises ``LockTimeout`` when it could not get it.
         """
         self._start_heartbeats()
         with (open_store(self.project_dir, self.settings, lock_timeout=PASS_LOCK_WAIT) as store,
-              store.writer("reconcile", record=False, shared=True)):
+              store.writer("reconcile", record=False, shared=True, stale_after=self.lease)):
             work = self._prepare(store)
-            if work.claims:
-                self.log("claimed", {"worker": self.worker, "fences": {claim.host: claim.fence for claim in work.claims}})
-            expiring = self._expiring(work)
-            due = self._due(work, expiring)
-            hosts = [host for host in work.placement.hosts if host in due or host in expiring]
-            # One connection per host for the whole pass: read, correct, verify, expire, manifests.
-            with Pipeline.open(work.placement.only(hosts)) as pipeline:
-                corrected = self._evaluate(work, due, pipeline)
-                expired = self._expire(work, expiring, pipeline)
-            work.writes.save_watches(list(work.watches.values()))
-            next_due = self._next_due(work)
-            for host in work.given_up:
-                work.writes.discard(host)
-                next_due[host] = work.now
-                self.log("gave-up", {"host": host, "detail": "too little of its lease was left to correct it"})
-            rejected = store.finish_pass(self.worker, work.claims, work.writes, next_due)
-            for host in rejected:
-                self.log("lease-lost", {"host": host, "detail": "another worker claimed it: this pass's results "
-                                                                "for it were not recorded"})
-            next_wake = store.next_due(work.now)
+            self._pass_store = store
+            try:
+                corrected, expired, rejected, next_wake = self._work(store, work)
+            except BaseException:
+                self._give_back(store, work.claims)
+                raise
+            finally:
+                self._held, self._pass_store = [], None
         dropped = set(rejected) | work.given_up
         self.notifier.send([alert for alert in work.alerts if alert.host not in dropped])
         results = [result for result in work.results if result.host not in dropped]
@@ -164,12 +159,48 @@ class Reconciler:
         return PassOutcome(report, float("inf") if next_wake is None else next_wake, corrected, expired, looked_after,
                            [claim.host for claim in work.claims], rejected)
 
+    def _work(self, store: StateStore, work: _Pass) -> tuple[int, int, list[str], float | None]:
+        """The pass on its claimed hosts: corrections, expiries, and the fenced record of it all. Returns how many
+        were corrected and expired, the hosts whose results were rejected, and when the next pass is due."""
+        if work.claims:
+            self.log("claimed", {"worker": self.worker, "fences": {claim.host: claim.fence for claim in work.claims}})
+        expiring = self._expiring(work)
+        due = self._due(work, expiring)
+        hosts = [host for host in work.placement.hosts if host in due or host in expiring]
+        # One connection per host for the whole pass: read, correct, verify, expire, manifests.
+        with Pipeline.open(work.placement.only(hosts)) as pipeline:
+            corrected = self._evaluate(work, due, pipeline)
+            expired = self._expire(work, expiring, pipeline, answered=set(due))
+        work.writes.save_watches(list(work.watches.values()))
+        next_due, gone = self._next_due(work)
+        for host in work.given_up:
+            work.writes.discard(host)
+            next_due[host] = work.now
+            self.log("gave-up", {"host": host, "detail": "too little of its lease was left to change it"})
+        rejected = store.finish_pass(self.worker, work.claims, work.writes, next_due, gone)
+        for host in rejected:
+            self.log("lease-lost", {"host": host, "detail": "another worker claimed it, or an apply changed it: "
+                                                            "this pass's results for it were not recorded"})
+        return corrected, expired, rejected, store.next_due(work.now)
+
+    def _give_back(self, store: StateStore, claims: list[Claim]) -> None:
+        """After a failed pass: its hosts go back at once (when the store still answers; else their leases end)."""
+        try:
+            store.release(self.worker, claims)
+        except ClockworkError as error:
+            self.log("error", {"detail": f"could not give back {len(claims)} hosts: {error}"})
+
     def run_once(self) -> PassOutcome:
         """``reconcile --once``: passes until every host due now was taken (several when more hosts are due than
-        one claim takes, ``CW_RECONCILE_CAPACITY``), as one outcome."""
-        outcome = self.run_pass()
-        while len(outcome.claimed) >= self.settings.reconcile_capacity and outcome.next_wake <= self.clock():
-            outcome = outcome.then(self.run_pass())
+        one claim takes, ``CW_RECONCILE_CAPACITY``; never twice the same hosts), as one outcome."""
+        outcome = last = self.run_pass()
+        seen = set(last.claimed)
+        while len(last.claimed) >= self.settings.reconcile_capacity and last.next_wake <= self.clock():
+            last = self.run_pass()
+            outcome = outcome.then(last)
+            if not set(last.claimed) - seen:
+                break
+            seen |= set(last.claimed)
         return outcome
 
     def close(self) -> None:
@@ -211,16 +242,23 @@ class Reconciler:
             self._heart = gevent.spawn(self._beat)
 
     def _beat(self) -> None:
-        """Every third of a lease: this worker is alive, and its leases last a lease more."""
+        """Every third of a lease: this worker is alive, the claims of the pass it works on last a lease more, and
+        that pass keeps the project's lock."""
         while True:
             gevent.sleep(self.lease / 3)
+            started = time.monotonic()
             try:
                 if self._beats is None:
                     self._beats = connect_store(self.project_dir, self.settings)
                     self._beats.register_worker(self.worker, self.lease)
-                self._beats.heartbeat(self.worker, self.lease)
-            except ClockworkError as error:  # the database is away: try again next beat
-                self.log("heartbeat-failed", {"detail": str(error)})
+                held = list(self._held)
+                self._beats.heartbeat(self.worker, self.lease, held)
+                if held and held == self._held:
+                    self._lease_until = started + self.lease
+                if self._pass_store is not None:
+                    self._pass_store.keep_lock()
+            except Exception as error:  # noqa: BLE001 (the database is away, or worse: beat again, never stop)
+                self.log("heartbeat-failed", {"detail": str(error) or type(error).__name__})
                 if self._beats is not None:
                     self._beats.close()
                     self._beats = None
@@ -242,7 +280,9 @@ class Reconciler:
                           loaded=preloaded)
         now = self.clock()
         store.add_hosts([host for host in placement.hosts if placement.resources.get(host)])
+        asked = time.monotonic()
         claims = store.claim(self.worker, now, self.settings.reconcile_capacity, self.lease)
+        self._held, self._lease_until = claims, asked + self.lease
         claimed = [claim.host for claim in claims]
         work = _Pass(store, now, desired, placement.only(claimed), store.watches(), store.host_health(),
                      PassWrites(now), claims)
@@ -322,10 +362,9 @@ class Reconciler:
         return corrected
 
     def _lease_holds(self, work: _Pass, host: str) -> bool:
-        """Whether enough of the host's lease is left to correct it (asked once per pass); else it is given up."""
-        if work.lease_left is None:
-            work.lease_left = work.store.lease_left(self.worker, work.claims)
-        if not policy.lease_holds(work.lease_left.get(host), self.lease):
+        """Whether enough of the host's lease surely is left to change it (the claim, or the last heartbeat that
+        renewed it, was asked for before then); else it is given up."""
+        if not policy.lease_holds(self._lease_until - time.monotonic(), self.lease):
             work.given_up.add(host)
         return host not in work.given_up
 
@@ -390,8 +429,11 @@ class Reconciler:
         """Everything the resources on a host alert on."""
         return {kind for resource in work.placement.resources.get(host, []) for kind in resource.alert_on}
 
-    def _expire(self, work: _Pass, expiring: dict[str, list[tuple[Resource, Lifetime]]], pipeline: Pipeline) -> int:
-        """Destroy what is past its expiry; it stays destroyed until applied again. Returns how many were removed."""
+    def _expire(self, work: _Pass, expiring: dict[str, list[tuple[Resource, Lifetime]]], pipeline: Pipeline,
+                answered: set[str]) -> int:
+        """Destroy what is past its expiry; it stays destroyed until applied again; a host that does not answer is
+        backed off (unless the checks of this pass did that already: ``answered``). Returns how many were removed."""
+        expiring = {host: pairs for host, pairs in expiring.items() if self._lease_holds(work, host)}
         if not expiring:
             return 0
         resources = {host: [resource for resource, _ in pairs] for host, pairs in expiring.items()}
@@ -399,6 +441,7 @@ class Reconciler:
         placement = Placement(work.placement.inventory, [h for h in work.placement.hosts if h in resources], resources,
                               work.placement.source, self.project_dir)
         report = remove(work.writes, placement, None, len(work.desired.resources), kind="expired", pipeline=pipeline)
+        self._hosts_answered(work, [host for host in placement.hosts if host not in answered], report.unreachable)
         for result in report.results:
             resource = by_key[(result.type, result.resource)]
             if result.status != "ok":
@@ -414,10 +457,11 @@ class Reconciler:
                                        changed=result.changed))
         return sum(1 for result in report.results if result.status == "ok")
 
-    def _next_due(self, work: _Pass) -> dict[str, float | None]:
+    def _next_due(self, work: _Pass) -> tuple[dict[str, float], list[str]]:
         """Per claimed host, the earliest moment something is due there: a check, an expiry or its warning, or
-        a backed-off host's retry (``None``: nothing is)."""
-        moments: dict[str, list[float]] = {claim.host: [] for claim in work.claims}
+        a backed-off host's retry (nothing: in an hour, in case the inventory places something there); and the
+        claimed hosts where nothing is placed any more (forgotten until they are added again)."""
+        moments: dict[str, list[float]] = {host: [] for host in work.placement.resources}
         for host, health in work.health.items():
             if host in moments:
                 moments[host].append(health.retry_at)
@@ -432,7 +476,8 @@ class Reconciler:
             if lifetime.host in work.placement.resources and not work.backed_off(lifetime.host):
                 lead = warning_lead(lifetime.expires_at - lifetime.deployed_at)
                 moments[lifetime.host].append(lifetime.expires_at if lifetime.warned else lifetime.expires_at - lead)
-        return {host: min(times, default=None) for host, times in moments.items()}
+        gone = [claim.host for claim in work.claims if not work.placement.resources.get(claim.host)]
+        return {host: min(times, default=work.now + IDLE_RECHECK) for host, times in moments.items()}, gone
 
     # Events and alerts --------------------------------------------------------------
 

@@ -4,7 +4,7 @@ they keep."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -188,10 +188,20 @@ class PassWrites:
 
     def replay(self, store: StateStore, hosts: set[str]) -> None:
         """Make the writes about ``hosts`` on ``store`` (inside the caller's transaction), in the order they came."""
+        watches: list[Watch] = []  # consecutive watches go in as one statement
         for host, method, arguments in self._writes:
-            if host in hosts and not (method == "forget_deployed" and arguments[3] == "expired"
-                                      and not self._still_expired(store, *arguments[:3])):
-                getattr(store, method)(*arguments)
+            if host not in hosts or (method == "forget_deployed" and arguments[3] == "expired"
+                                     and not self._still_expired(store, *arguments[:3])):
+                continue
+            if method == "save_watches":
+                watches += arguments[0]
+                continue
+            if watches:
+                store.save_watches(watches)
+                watches = []
+            getattr(store, method)(*arguments)
+        if watches:
+            store.save_watches(watches)
 
     def _still_expired(self, store: StateStore, type_name: str, name: str, hosts: list[str]) -> bool:
         """Whether the expiry is still past at the pass's ``now`` (an ``extend`` since then keeps it in the store's
@@ -206,15 +216,24 @@ class StateStore(ABC):
 
     @abstractmethod
     @contextmanager
-    def writer(self, command: str, record: bool = True, shared: bool = False) -> Iterator[int]:
+    def writer(self, command: str, record: bool = True, shared: bool = False,
+               stale_after: float | None = None) -> Iterator[int]:
         """Hold the project's write lock (waiting a bounded time, then ``LockTimeout`` naming the holder) and
         record a deployment; yields its id.
 
         An exclusive writer (apply, destroy, update, rollback, extend) runs alone. A
         ``shared`` one (a reconcile pass, which works on the hosts it claimed) runs
         beside other shared ones; an exclusive writer waits for all of them. With
-        ``record=False`` no deployment is recorded and the id is 0.
+        ``record=False`` no deployment is recorded and the id is 0. A shared writer
+        with ``stale_after`` loses the lock when it calls ``keep_lock`` no more for that
+        many seconds (a frozen worker must not block applies; where the store cannot
+        tell, the lock dies with its process only). Waiting workers hear of what an
+        exclusive writer recorded once it lets go (``watch_changes``).
         """
+
+    @abstractmethod
+    def keep_lock(self) -> None:
+        """A shared writer with ``stale_after`` is still at work: it keeps the lock that long again."""
 
     @abstractmethod
     def close(self) -> None:
@@ -305,8 +324,9 @@ class StateStore(ABC):
         every ``lease`` / 3 seconds with ``heartbeat``. Workers silent for a day are forgotten."""
 
     @abstractmethod
-    def heartbeat(self, worker: str, lease: float) -> None:
-        """The worker is alive: its record and every lease it holds now last ``lease`` seconds more."""
+    def heartbeat(self, worker: str, lease: float, claims: list[Claim]) -> None:
+        """The worker is alive: its record, and each of ``claims`` it still holds with time left (an expired lease
+        is never revived), last ``lease`` seconds more."""
 
     @abstractmethod
     def retire_worker(self, worker: str) -> None:
@@ -326,11 +346,17 @@ class StateStore(ABC):
         """Seconds left on each claim the worker still holds (a lost one is missing)."""
 
     @abstractmethod
-    def finish_pass(self, worker: str, claims: list[Claim], writes: PassWrites,
-                    next_due: dict[str, float | None]) -> list[str]:
+    def release(self, worker: str, claims: list[Claim]) -> None:
+        """Give up claims without recording anything (a pass that failed): other workers may take the hosts at
+        once, and they stay as due as they were."""
+
+    @abstractmethod
+    def finish_pass(self, worker: str, claims: list[Claim], writes: PassWrites, next_due: dict[str, float],
+                    gone: Collection[str] = ()) -> list[str]:
         """End a pass in one transaction: for each claim still held (its fence unchanged) make its host's writes,
-        set when it is due next (``None``: nothing is) and give it up. Returns the hosts whose writes were
-        rejected because another worker claimed them since."""
+        set when it is due next and give it up; a host in ``gone`` (nothing is placed there any more) is
+        forgotten, and comes back due when it is added again. Returns the hosts whose writes were rejected
+        because another worker claimed them since, or an apply changed them."""
 
     @abstractmethod
     def next_due(self, now: float) -> float | None:

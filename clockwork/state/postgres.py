@@ -10,6 +10,7 @@ holds it is stored beside it, so that a waiter names the real holder.
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
@@ -24,8 +25,10 @@ from clockwork.state.sql import Dialect, SqlStore, holder
 
 #: Where waiting workers hear that something was applied: the payload is the project.
 CHANNEL = "clockwork"
-#: A transaction of Clockwork's never waits on anything but the database: one idle this long has stalled.
-IDLE_IN_TRANSACTION_MS = 5000
+#: Each session's settings: a transaction of Clockwork's never waits on anything but the database (one idle
+#: for 5 s has stalled); the server notices a client machine that vanished within about 25 s (TCP keepalives).
+SESSION_OPTIONS = ("-c idle_in_transaction_session_timeout=5000 -c tcp_keepalives_idle=10 "
+                   "-c tcp_keepalives_interval=5 -c tcp_keepalives_count=3 -c tcp_user_timeout=25000")
 
 # One entry per schema version; never edit a released one, append a new one.
 MIGRATIONS = [
@@ -85,29 +88,42 @@ MIGRATIONS = [
 ]
 
 
+def _split(url: str) -> tuple[str, str, str | None, str]:
+    """``scheme://``, the user, the password (or ``None``) and the rest of ``url``, split by text (not by a URL
+    parser, which a password holding ``/``, ``#`` or ``?`` unencoded would fool): the user part ends at the last
+    ``@`` (erring, with an ``@`` further on, towards hiding more)."""
+    scheme, found, rest = url.partition("://")
+    if not found:
+        return "", "", None, url
+    at = rest.rfind("@")
+    if at < 0:
+        return f"{scheme}://", "", None, rest
+    user, colon, password = rest[:at].partition(":")
+    return f"{scheme}://", user, password if colon else None, rest[at + 1:]
+
+
+_QUERY_PASSWORD = re.compile(r"([?&])password=[^&#]*&?", re.IGNORECASE)
+
+
 def redact(url: str) -> str:
     """The URL as it may be shown: no password, in the user part or the query.
 
     >>> redact("postgresql://cw:s3cret@db.example:5432/state?sslmode=require&password=s3cret")
     'postgresql://cw@db.example:5432/state?sslmode=require'
+    >>> redact("postgresql://cw:pa/ss#w@rd@db.example/state")
+    'postgresql://cw@db.example/state'
     """
-    try:
-        parts = urllib.parse.urlsplit(url)
-        netloc = parts.netloc.rpartition("@")
-        user = netloc[0].partition(":")[0]
-        query = [(key, value) for key, value in urllib.parse.parse_qsl(parts.query) if key != "password"]
-        return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}@{netloc[2]}" if netloc[1] else netloc[2],
-                                                      query=urllib.parse.urlencode(query)))
-    except ValueError:
-        return "CW_STATE_URL (not a URL)"
+    scheme, user, _password, rest = _split(url)
+    rest = _QUERY_PASSWORD.sub(lambda m: m.group(1), rest).rstrip("?&")
+    return f"{scheme}{user}@{rest}" if user else f"{scheme}{rest}"
 
 
-def _password(url: str) -> str | None:
-    try:
-        parts = urllib.parse.urlsplit(url)
-        return parts.password or dict(urllib.parse.parse_qsl(parts.query)).get("password")
-    except ValueError:
-        return None
+def _passwords(url: str) -> list[str]:
+    """Every password ``url`` carries (user part and query), longest first."""
+    found = [_split(url)[2] or ""]
+    found += [urllib.parse.unquote(match) for match in re.findall(r"[?&]password=([^&#]*)", url, re.IGNORECASE)]
+    found += [urllib.parse.unquote(value) for value in found]
+    return sorted({value for value in found if value}, key=len, reverse=True)
 
 
 def connect(url: str, timeout: float) -> psycopg.Connection[Any]:
@@ -117,8 +133,7 @@ def connect(url: str, timeout: float) -> psycopg.Connection[Any]:
     try:
         return psycopg.connect(url, autocommit=True, row_factory=dict_row, connect_timeout=max(1, round(timeout)),
                                application_name="clockwork", keepalives=1, keepalives_idle=10,
-                               keepalives_interval=5, keepalives_count=3,
-                               options=f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}")
+                               keepalives_interval=5, keepalives_count=3, options=SESSION_OPTIONS)
     except psycopg.Error as error:
         raise StateError(f"cannot use the state database {redact(url)}: {reason(error, url)}") from None
 
@@ -126,8 +141,9 @@ def connect(url: str, timeout: float) -> psycopg.Connection[Any]:
 def reason(error: BaseException, url: str) -> str:
     """What went wrong, on one line, the URL's password never in it."""
     text = "; ".join(line.strip() for line in str(error).splitlines() if line.strip()) or type(error).__name__
-    password = _password(url)
-    return text.replace(password, "***") if password else text
+    for password in _passwords(url):
+        text = text.replace(password, "***")
+    return text
 
 
 def _key(*words: str) -> int:
@@ -154,6 +170,7 @@ class PostgresStore(SqlStore):
         self.where = f"the state database {redact(url)}"
         self.db = self._connect()
         self._lock_db: psycopg.Connection[Any] | None = None
+        self._notify = False
         self._migrate()
         self.schema = str(self._run("SELECT current_schema() AS schema").fetchone()["schema"])
 
@@ -174,7 +191,7 @@ class PostgresStore(SqlStore):
         except psycopg.Error as error:
             if isinstance(error, psycopg.OperationalError) or (connection or self.db).broken:
                 raise StoreLost(f"{self.where} stopped answering: {self._reason(error)}") from None
-            raise
+            raise StateError(f"{self.where} refused: {self._reason(error)}") from None  # a privilege, a clash
 
     def _execute(self, query: str, params: Sequence[Any] = ()) -> Any:
         with self._answering():
@@ -196,7 +213,7 @@ class PostgresStore(SqlStore):
                 self.db.execute("ROLLBACK")
 
     def _changed(self) -> None:
-        self._run("SELECT pg_notify(?, ?)", CHANNEL, self.project)
+        self._notify = True  # told once the writer lets go: a worker woken now would only wait for the lock
 
     def close(self) -> None:
         for connection in (self.db, self._lock_db):
@@ -206,24 +223,34 @@ class PostgresStore(SqlStore):
     # Schema ---------------------------------------------------------------------------------------------
 
     def _migrate(self) -> None:
+        """Create or upgrade the schema, one Clockwork at a time; a schema that is up to date needs nothing (a
+        database user that may only read and write is enough then)."""
+        if self._schema_version() == len(MIGRATIONS):
+            return
         with self._transaction():
             self._run("SELECT pg_advisory_xact_lock(?)", _key("schema"))  # one migrator at a time
             self._run("CREATE TABLE IF NOT EXISTS clockwork_schema (version integer NOT NULL)")
-            row = self._run("SELECT max(version) AS version FROM clockwork_schema").fetchone()
-            current = row["version"] or 0
-            if current > len(MIGRATIONS):
-                raise StateError(f"{self.where} was written by a newer Clockwork (schema {current}, this one knows "
-                                 f"{len(MIGRATIONS)}): upgrade Clockwork")
+            current = self._schema_version() or 0
             for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
                 self._execute(script)
                 self._run("INSERT INTO clockwork_schema (version) VALUES (?)", number)
+
+    def _schema_version(self) -> int | None:
+        """The schema's version (``None``: no Clockwork schema yet); one from a newer Clockwork is refused."""
+        if not self._run("SELECT to_regclass('clockwork_schema') IS NOT NULL AS made").fetchone()["made"]:
+            return None
+        current = int(self._run("SELECT COALESCE(max(version), 0) AS version FROM clockwork_schema").fetchone()["version"])
+        if current > len(MIGRATIONS):
+            raise StateError(f"{self.where} was written by a newer Clockwork (schema {current}, this one knows "
+                             f"{len(MIGRATIONS)}): upgrade Clockwork")
+        return current
 
     @staticmethod
     def exists(url: str, project: str, connect_timeout: float = 10.0) -> bool:
         """Whether anything was ever recorded for ``project`` (looking creates no table)."""
         with connect(url, connect_timeout) as db:
             try:
-                made: Any = db.execute("SELECT to_regclass('deployments') IS NOT NULL AS made").fetchone()
+                made: Any = db.execute("SELECT to_regclass('clockwork_schema') IS NOT NULL AS made").fetchone()
                 if not made["made"]:
                     return False
                 made = db.execute("SELECT EXISTS (SELECT 1 FROM deployments WHERE project = %s) AS made",
@@ -231,15 +258,20 @@ class PostgresStore(SqlStore):
                 return bool(made["made"])
             except psycopg.OperationalError as error:
                 raise StoreLost(f"the state database {redact(url)} stopped answering: {reason(error, url)}") from None
+            except psycopg.Error as error:
+                raise StateError(f"the state database {redact(url)} refused: {reason(error, url)}") from None
 
     # The write lock -----------------------------------------------------------------------------------
 
     @contextmanager
-    def writer(self, command: str, record: bool = True, shared: bool = False) -> Iterator[int]:
+    def writer(self, command: str, record: bool = True, shared: bool = False,
+               stale_after: float | None = None) -> Iterator[int]:
         key = _key(self.schema, self.project)
         lock = self._lock_connection()
         with self._answering(lock):
             lock.execute(f"SET lock_timeout = {max(1, round(self.lock_timeout * 1000))}")
+            # A shared holder that stops calling keep_lock has its session ended by the server, and the lock with it.
+            lock.execute(f"SET idle_session_timeout = {round(stale_after * 1000) if shared and stale_after else 0}")
             try:
                 lock.execute("SELECT pg_advisory_lock_shared(%s)" if shared else "SELECT pg_advisory_lock(%s)", (key,))
             except psycopg.errors.LockNotAvailable:
@@ -259,6 +291,15 @@ class PostgresStore(SqlStore):
                                  (self.project,))
                     lock.execute("SELECT pg_advisory_unlock_shared(%s)" if shared else "SELECT pg_advisory_unlock(%s)",
                                  (key,))
+                    lock.execute("SET idle_session_timeout = 0")
+                    if self._notify:
+                        lock.execute("SELECT pg_notify(%s, %s)", (CHANNEL, self.project))
+            self._notify = False
+
+    def keep_lock(self) -> None:
+        if self._lock_db is not None and not self._lock_db.closed and not self._lock_db.broken:
+            with self._answering(self._lock_db):
+                self._lock_db.execute("SELECT 1")
 
     def _lock_connection(self) -> psycopg.Connection[Any]:
         """The connection the lock is held on: this store's own, used for nothing else."""

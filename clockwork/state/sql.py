@@ -17,7 +17,7 @@ import secrets
 import socket
 import time
 from abc import abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +34,11 @@ _BLOB = re.compile(r"^\u27e6blob:([0-9a-f]{64})\u27e7$")
 FORGET_WORKERS = 86400.0
 _WATCH_COLUMNS = ("type", "name", "host", "next_due", "last_checked", "last_result", "detail", "state", "since",
                   "corrections", "total_corrections")
+
+
+def _in_host_order(claims: list[Claim]) -> list[Claim]:
+    """Claims in the order every transaction locks their rows (by host), so that none waits on another in turn."""
+    return sorted(claims, key=lambda claim: claim.host)
 
 
 def holder(command: str) -> str:
@@ -246,9 +251,12 @@ class SqlStore(StateStore):
             self._due_now(hosts)
 
     def _due_now(self, hosts: list[str]) -> None:
-        """These hosts changed: the reconciler looks at them at once, and waiting workers hear of it."""
+        """These hosts changed: the reconciler looks at them at once, a pass already working on them records nothing
+        (their fence moves on: it worked from what was deployed before), and waiting workers hear of it."""
         self._run_many("INSERT INTO reconcile_hosts (project, host, next_due) VALUES (?, ?, 0) "
-                       "ON CONFLICT (project, host) DO UPDATE SET next_due = 0", [(self.project, host) for host in hosts])
+                       "ON CONFLICT (project, host) DO UPDATE SET next_due = 0, fence = reconcile_hosts.fence + 1, "
+                       "worker = NULL, lease_expires = NULL",
+                       [(self.project, host) for host in sorted(set(hosts))])
         self._changed()
 
     def forget_deployed(self, type_name: str, name: str, hosts: list[str], state: str = "destroyed") -> None:
@@ -331,12 +339,14 @@ class SqlStore(StateStore):
                       "VALUES (?, ?, ?, ?, {now}, {now}, ?) ON CONFLICT (project, id) DO UPDATE SET heartbeat = {now}",
                       self.project, worker, socket.gethostname(), os.getpid(), lease)
 
-    def heartbeat(self, worker: str, lease: float) -> None:
+    def heartbeat(self, worker: str, lease: float, claims: list[Claim]) -> None:
+        # Host order, as finish_pass: two transactions of one worker never wait for each other's rows in turn.
         with self._transaction():
             self._run("UPDATE workers SET heartbeat = {now}, lease = ? WHERE project = ? AND id = ?",
                       lease, self.project, worker)
-            self._run("UPDATE reconcile_hosts SET lease_expires = {now} + ? WHERE project = ? AND worker = ?",
-                      lease, self.project, worker)
+            self._run_many("UPDATE reconcile_hosts SET lease_expires = {now} + ? WHERE project = ? AND host = ? "
+                           "AND worker = ? AND fence = ? AND lease_expires >= {now}",
+                           [(lease, self.project, claim.host, worker, claim.fence) for claim in _in_host_order(claims)])
 
     def retire_worker(self, worker: str) -> None:
         with self._transaction():
@@ -347,7 +357,7 @@ class SqlStore(StateStore):
     def add_hosts(self, hosts: list[str]) -> None:
         with self._transaction():
             self._run_many("INSERT INTO reconcile_hosts (project, host, next_due) VALUES (?, ?, 0) ON CONFLICT DO NOTHING",
-                           [(self.project, host) for host in hosts])
+                           [(self.project, host) for host in sorted(set(hosts))])
 
     def claim(self, worker: str, now: float, capacity: int, lease: float) -> list[Claim]:
         with self._transaction():
@@ -355,7 +365,7 @@ class SqlStore(StateStore):
                 "SELECT host FROM reconcile_hosts WHERE project = ? AND next_due <= ? "
                 "AND (worker IS NULL OR lease_expires < {now}) ORDER BY next_due, host LIMIT ?{skip_locked}",
                 self.project, now, capacity).fetchall()
-            hosts = [row["host"] for row in rows]
+            hosts = sorted(row["host"] for row in rows)
             self._run_many("UPDATE reconcile_hosts SET worker = ?, fence = fence + 1, lease_expires = {now} + ? "
                            "WHERE project = ? AND host = ?", [(worker, lease, self.project, host) for host in hosts])
             fences = self._fences(worker, hosts)
@@ -372,14 +382,26 @@ class SqlStore(StateStore):
         held = {(claim.host, claim.fence) for claim in claims}
         return {row["host"]: float(row["left_s"]) for row in rows if (row["host"], int(row["fence"])) in held}
 
-    def finish_pass(self, worker: str, claims: list[Claim], writes: PassWrites,
-                    next_due: dict[str, float | None]) -> list[str]:
+    def release(self, worker: str, claims: list[Claim]) -> None:
+        with self._transaction():
+            self._run_many("UPDATE reconcile_hosts SET worker = NULL, lease_expires = NULL "
+                           "WHERE project = ? AND host = ? AND worker = ? AND fence = ?",
+                           [(self.project, claim.host, worker, claim.fence) for claim in _in_host_order(claims)])
+
+    def finish_pass(self, worker: str, claims: list[Claim], writes: PassWrites, next_due: dict[str, float],
+                    gone: Collection[str] = ()) -> list[str]:
         with self._transaction():
             held = set()
-            for claim in claims:
-                if self._run("UPDATE reconcile_hosts SET worker = NULL, lease_expires = NULL, next_due = ? "
-                             "WHERE project = ? AND host = ? AND worker = ? AND fence = ?",
-                             next_due.get(claim.host), self.project, claim.host, worker, claim.fence).rowcount:
+            for claim in _in_host_order(claims):
+                key = (self.project, claim.host, worker, claim.fence)
+                if claim.host in gone:
+                    done = self._run("DELETE FROM reconcile_hosts WHERE project = ? AND host = ? AND worker = ? "
+                                     "AND fence = ?", *key)
+                else:
+                    done = self._run("UPDATE reconcile_hosts SET worker = NULL, lease_expires = NULL, next_due = ? "
+                                     "WHERE project = ? AND host = ? AND worker = ? AND fence = ?",
+                                     next_due.get(claim.host), *key)
+                if done.rowcount:
                     held.add(claim.host)
             writes.replay(self, held)
         return sorted({claim.host for claim in claims} - held)

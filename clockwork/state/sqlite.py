@@ -220,6 +220,9 @@ class SqliteStore(SqlStore):
         self.db.execute("PRAGMA foreign_keys=OFF")  # tables are rebuilt (SQLite's documented way), not altered
         for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
             self.db.execute("BEGIN IMMEDIATE")
+            if self.db.execute("PRAGMA user_version").fetchone()[0] >= number:  # another process migrated first
+                self.db.execute("ROLLBACK")
+                continue
             try:
                 for statement in filter(str.strip, script.split(";")):
                     self.db.execute(statement)
@@ -256,8 +259,12 @@ class SqliteStore(SqlStore):
     def watch_changes(self, on_change: Callable[[], None]) -> None:
         return  # one controller: its worker finds changes on its next claim
 
+    def keep_lock(self) -> None:
+        return  # the file lock dies with its process: one machine's frozen process keeps it (as before teams)
+
     @contextmanager
-    def writer(self, command: str, record: bool = True, shared: bool = False) -> Iterator[int]:
+    def writer(self, command: str, record: bool = True, shared: bool = False,
+               stale_after: float | None = None) -> Iterator[int]:
         with self._flock(self.directory / "lock", not shared, holder(command), time.monotonic() + self.lock_timeout):
             yield self._start_deployment(command, not shared, record)
 
