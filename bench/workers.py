@@ -226,6 +226,11 @@ class Run:
     def passes(self) -> list[dict[str, Any]]:
         return self.in_window("pass")
 
+    def claimed_per_worker(self) -> list[int]:
+        """Hosts each worker claimed over the drift phase (summed over its passes): how the fleet was shared."""
+        return [sum(e["hosts"] for e in log if e["event"] == "pass" and self.window[0] <= e["t"] <= self.window[1])
+                for log in self.events]
+
     def pass_seconds(self) -> list[float]:
         """How long each pass that claimed hosts took, from its ``claimed`` event to its ``pass`` event."""
         durations = []
@@ -436,8 +441,9 @@ def report(runs: list[Run], micros: list[Micro], args: argparse.Namespace, heade
     lines = header + [""]
     lines += [
         "| workers | load before | drifts | corrected | lost | doubled | spurious | claimed twice | median s | p95 s "
-        "| max s | passes that claimed | hosts/pass | pass s (median) | CPU % of a core (all workers) |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| max s | passes that claimed | hosts/pass | hosts claimed, per worker | pass s (median) "
+        "| CPU % of a core (all workers) |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|",
     ]
     for run in runs:
         latencies, passes = run.latencies, [p for p in run.passes if p["hosts"]]
@@ -449,6 +455,7 @@ def report(runs: list[Run], micros: list[Micro], args: argparse.Namespace, heade
             f"| {run.workers} | {run.load} | {len(run.drifts)} | {len(latencies)} | {run.lost} | {run.doubled} "
             f"| {run.spurious} | {run.claimed_twice} | {median:.2f} | {p95:.2f} | {max(latencies, default=float('nan')):.2f} "
             f"| {len(passes)} | {statistics.mean(p['hosts'] for p in passes) if passes else 0:.0f} "
+            f"| {' / '.join(str(n) for n in run.claimed_per_worker())} "
             f"| {statistics.median(durations) if durations else float('nan'):.2f} | {100 * sum(run.cpu) / wall:.0f} |")
     lines += ["", "Database, counted by the server over the drift phase (pg_stat_statements calls in the workers' "
                   "database; sessions = connections opened):", "",
