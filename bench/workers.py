@@ -42,10 +42,12 @@ from __future__ import annotations
 
 import argparse
 import random
+import shutil
 import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -343,6 +345,8 @@ def measure(fleet: Fleet, server: PostgresServer, project: Path, count: int, arg
     finally:
         workers.kill()
     events = workers.events()
+    for log in workers.logs:
+        shutil.copy(log, args.logs / log.name)
     run = Run(count, load, drifts,
               [(e["t"], e["host"], e["resource"]) for log in events for e in log if e["event"] == "corrected"],
               events, (began, ended), [b - a for a, b in zip(cpu_before, cpu_after, strict=True)], counted)
@@ -385,53 +389,61 @@ class Micro:
     hosts: int
     claim: float  # median seconds
     finish: float
-    statements: float  # per host per claim + finish
+    statements: float  # per host, of one claim + finish_pass
 
     @property
     def total(self) -> float:
         return self.claim + self.finish
 
 
+def micro_pass(store: PostgresStore, hosts: list[str], files: int) -> tuple[float, float]:
+    """One claim of every host and its ``finish_pass`` (one watch per file per host, every host due again at
+    once); their seconds."""
+    now = time.time()
+    began = time.perf_counter()
+    claims = store.claim("bench", now, len(hosts), 60)
+    claimed = time.perf_counter()
+    if len(claims) != len(hosts):
+        raise common.BenchError(f"claim took {len(claims)} of {len(hosts)} hosts")
+    writes = PassWrites(now)
+    writes.save_watches([Watch("FileResource", f"r{i:02d}.conf", host, next_due=now + 5, last_checked=now,
+                               last_result="ok") for host in hosts for i in range(files)])
+    written = time.perf_counter()
+    rejected = store.finish_pass("bench", claims, writes, {host: 0.0 for host in hosts})
+    finished = time.perf_counter()
+    if rejected:
+        raise common.BenchError(f"finish_pass rejected {len(rejected)} hosts")
+    return claimed - began, finished - written
+
+
 def micro(server: PostgresServer, sizes: list[int], files: int) -> list[Micro]:
-    """Median time of ``claim`` (every host, capacity = all) and ``finish_pass`` (one watch per file per host)."""
-    url, results = server.url(MICRO_DATABASE), []
-    for size in sizes:
-        print(f"  micro-benchmark: {size} hosts…", file=sys.stderr, flush=True)
-        store = PostgresStore(url, project=f"micro-{size}")
-        try:
-            hosts = [f"host-{i:04d}" for i in range(size)]
-            store.add_hosts(hosts)
+    """Median time of ``claim`` (every host, capacity = all) and ``finish_pass`` (one watch per file per host),
+    one project per size, the sizes interleaved (50, 200, …, 50, 200, …) so that a slow moment of the machine
+    does not land on one size only; the first round, untimed, is the one whose statements are counted."""
+    url = server.url(MICRO_DATABASE)
+    stores = {size: PostgresStore(url, project=f"micro-{size}") for size in sizes}
+    try:
+        hosts = {size: [f"host-{i:04d}" for i in range(size)] for size in sizes}
+        statements: dict[int, float] = {}
+        for size, store in stores.items():
+            store.add_hosts(hosts[size])
             store.register_worker("bench", 60)
-            claims_s: list[float] = []
-            finishes_s: list[float] = []
-            before = Counts()
-            for run in range(MICRO_RUNS + 1):  # the first untimed
-                now = time.time()
-                began = time.perf_counter()
-                claims = store.claim("bench", now, size, 60)
-                claimed = time.perf_counter()
-                if len(claims) != size:
-                    raise common.BenchError(f"claim took {len(claims)} of {size} hosts")
-                writes = PassWrites(now)
-                writes.save_watches([Watch("FileResource", f"r{i:02d}.conf", host, next_due=now + 5, last_checked=now,
-                                           last_result="ok") for host in hosts for i in range(files)])
-                written = time.perf_counter()
-                rejected = store.finish_pass("bench", claims, writes, {host: 0.0 for host in hosts})  # due again
-                finished = time.perf_counter()
-                if rejected:
-                    raise common.BenchError(f"finish_pass rejected {len(rejected)} hosts")
-                if run:
-                    claims_s.append(claimed - began)
-                    finishes_s.append(finished - written)
-                if run == 0:
-                    settle_stats()
-                    before = counts(server, MICRO_DATABASE)
             settle_stats()
-            statements = (counts(server, MICRO_DATABASE) - before).statements / (size * MICRO_RUNS)
-        finally:
+            before = counts(server, MICRO_DATABASE)
+            micro_pass(store, hosts[size], files)
+            settle_stats()
+            statements[size] = (counts(server, MICRO_DATABASE) - before).statements / size
+        times: dict[int, list[tuple[float, float]]] = {size: [] for size in sizes}
+        for round_number in range(1, MICRO_RUNS + 1):
+            print(f"  micro-benchmark: round {round_number}/{MICRO_RUNS} over {sizes} hosts…", file=sys.stderr,
+                  flush=True)
+            for size, store in stores.items():
+                times[size].append(micro_pass(store, hosts[size], files))
+    finally:
+        for store in stores.values():
             store.close()
-        results.append(Micro(size, statistics.median(claims_s), statistics.median(finishes_s), statements))
-    return results
+    return [Micro(size, statistics.median(claim for claim, _ in times[size]),
+                  statistics.median(finish for _, finish in times[size]), statements[size]) for size in sizes]
 
 
 # Report ----------------------------------------------------------------------------------------------
@@ -529,6 +541,8 @@ def arguments() -> argparse.Namespace:
     args = parser.parse_args()
     args.worker_counts = [int(n) for n in args.workers.split(",") if n.strip()]
     args.micro_sizes = [int(n) for n in args.micro.split(",") if n.strip()]
+    #: Where the workers' logs are kept (the fleet's directory goes when it stops).
+    args.logs = Path(tempfile.mkdtemp(prefix="cwb-workers-logs-", dir="/tmp"))
     return args
 
 
@@ -575,7 +589,7 @@ def main() -> int:
         f"({args.files} files × {args.hosts} hosts), check_interval {args.interval}s, CW_RECONCILE_CAPACITY "
         f"{args.capacity}, CW_RECONCILE_LEASE {args.lease}; drift ≈ {args.drifts_per_second:g}/s for "
         f"{args.minutes:g} min per run, each file on each host drifted at most once",
-        f"fleet start {start_time:.1f} s, first apply {apply_time:.1f} s",
+        f"fleet start {start_time:.1f} s, first apply {apply_time:.1f} s; the workers' logs are in {args.logs}",
     ]
     print("\n".join(report(runs, micros, args, header)))
     return 0
