@@ -10,8 +10,10 @@ Relative paths are relative to the login user's home in both tools.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
+import random
 import shlex
 import statistics
 import subprocess
@@ -21,12 +23,13 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from testsupport.fleet import Fleet, FleetHost, start_fleet  # noqa: E402
+from testsupport.fleet import Fleet, FleetHost, PrefixInUse, start_fleet  # noqa: E402
 
 #: Fleet users are cwb01, cwb02…: the tests use other prefixes.
 PREFIX = "cwb"
@@ -66,12 +69,21 @@ def arguments(doc: str, hosts: int = 50, runs: int = 5) -> argparse.Namespace:
     return parser.parse_args()
 
 
-def start(hosts: int) -> tuple[Fleet, float]:
-    """A fleet of ``hosts`` sshd hosts under a fresh /tmp directory, and how long it took to start."""
+def start(hosts: int, prefixes: Sequence[str] = (PREFIX,)) -> tuple[Fleet, float]:
+    """A fleet of ``hosts`` sshd hosts under a fresh /tmp directory, and how long it took to start.
+
+    The users' prefix is the first of ``prefixes`` that no other running fleet holds.
+    """
     print(f"Starting a {hosts}-host fleet…", file=sys.stderr, flush=True)
     root = Path(tempfile.mkdtemp(prefix="cwb-fleet-", dir="/tmp"))
     began = time.perf_counter()
-    fleet = start_fleet(hosts, root, prefix=PREFIX)
+    for prefix in prefixes:
+        try:
+            fleet = start_fleet(hosts, root, prefix=prefix)
+            break
+        except PrefixInUse:
+            if prefix == prefixes[-1]:
+                raise
     return fleet, time.perf_counter() - began
 
 
@@ -139,6 +151,64 @@ def set_drift(fleet: Fleet, drifted: bool) -> None:
     result = fleet.run(drift_host(fleet), command)
     if result.returncode != 0:
         raise RuntimeError(f"could not {'drift' if drifted else 'restore'} {DRIFT_FILE}: {result.stderr}")
+
+
+Drift = tuple[float, str, str]  # (epoch seconds when written, host, file name)
+
+
+def inject_drifts(fleet: Fleet, pick: Callable[[], tuple[FleetHost, str]], seconds: float, per_second: float,
+                  directory: str = "rc") -> list[Drift]:
+    """For ``seconds``, overwrite a file (``pick()``: which host, which file in ``directory``) with new content
+    by hand, about ``per_second`` times a second (exponential gaps); returns the drifts that were written."""
+    drifts: list[Drift] = []
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        host, name = pick()
+        drifted_at = time.time()
+        result = fleet.run(host, f"printf %s {shlex.quote(f'drift {drifted_at}')} > {directory}/{name}")
+        if result.returncode == 0:
+            drifts.append((drifted_at, host.name, name))
+        time.sleep(random.expovariate(per_second))
+    return drifts
+
+
+# Processes and their logs ------------------------------------------------------------
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a running process has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
+
+
+def rss_mib(pid: int) -> float:
+    """A running process's resident memory, MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def log_events(log: Path, name: str | None = None) -> list[dict]:
+    """The JSON-line events (``{"at": …, "event": …}``) of a reconcile log, or only those called ``name``;
+    other lines (a traceback) are skipped. Each gets ``t``: its ``at`` in epoch seconds."""
+    events = []
+    for line in log.read_text().splitlines() if log.exists() else []:
+        if not line.startswith("{"):
+            continue
+        event = json.loads(line)
+        if name is None or event["event"] == name:
+            event["t"] = datetime.fromisoformat(event["at"].replace("Z", "+00:00")).timestamp()
+            events.append(event)
+    return events
+
+
+def percentile(values: Sequence[float], share: float) -> float:
+    """The value at ``share`` (0.95: p95) of ``values``, nearest rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
 
 
 # Timing ------------------------------------------------------------------------------

@@ -21,23 +21,17 @@ daemon's CPU for 30 s. Nothing is asserted about the figures.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import random
-import shlex
 import signal
 import statistics
 import subprocess
 import sys
 import time
-from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import common  # noqa: E402
-
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def main_py(files: int, interval: int | str) -> str:
@@ -47,32 +41,9 @@ def main_py(files: int, interval: int | str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def corrections(log: Path) -> list[tuple[float, str, str]]:
     """(time, host, resource) of every ``corrected`` event in the daemon's log."""
-    found = []
-    for line in log.read_text().splitlines() if log.exists() else []:
-        event = json.loads(line)
-        if event["event"] == "corrected":
-            at = datetime.fromisoformat(event["at"].replace("Z", "+00:00")).timestamp()
-            found.append((at, event["host"], event["resource"]))
-    return found
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
+    return [(event["t"], event["host"], event["resource"]) for event in common.log_events(log, "corrected")]
 
 
 def main() -> int:
@@ -97,21 +68,14 @@ def main() -> int:
         daemon = subprocess.Popen([common.CLOCKWORK, "reconcile", "-q"], cwd=project, stdin=subprocess.DEVNULL,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(2 * args.interval)  # first passes: every pair checked once
-        rss_start, cpu_start, began = rss_mib(daemon.pid), cpu_seconds(daemon.pid), time.time()
+        rss_start, cpu_start, began = common.rss_mib(daemon.pid), common.cpu_seconds(daemon.pid), time.time()
         print(f"Drifting for {args.minutes} min…", file=sys.stderr, flush=True)
-        drifts: list[tuple[float, str, str]] = []
-        deadline = began + args.minutes * 60
-        while time.time() < deadline:
-            host = random.choice(fleet.hosts)
-            name = f"r{random.randrange(args.files):02d}.conf"
-            drifted_at = time.time()
-            result = fleet.run(host, f"printf %s {shlex.quote(f'drift {drifted_at}')} > rc/{name}")
-            if result.returncode == 0:
-                drifts.append((drifted_at, host.name, name))
-            time.sleep(random.expovariate(args.drifts_per_second))
+        drifts = common.inject_drifts(
+            fleet, lambda: (random.choice(fleet.hosts), f"r{random.randrange(args.files):02d}.conf"),
+            args.minutes * 60, args.drifts_per_second)
         time.sleep(2 * args.interval)  # the last drifts get their correction
-        busy_wall, busy_cpu = time.time() - began, cpu_seconds(daemon.pid) - cpu_start
-        rss_end = rss_mib(daemon.pid)
+        busy_wall, busy_cpu = time.time() - began, common.cpu_seconds(daemon.pid) - cpu_start
+        rss_end = common.rss_mib(daemon.pid)
 
         fixed = corrections(log)
         latencies = []
@@ -124,9 +88,9 @@ def main() -> int:
         (project / "main.py").write_text(main_py(args.files, "1h"))
         subprocess.run([common.CLOCKWORK, "apply", "-q"], cwd=project, check=True, capture_output=True)
         time.sleep(2 * args.interval + 2)  # every pair's last short-interval check
-        idle_cpu_start, idle_began = cpu_seconds(daemon.pid), time.time()
+        idle_cpu_start, idle_began = common.cpu_seconds(daemon.pid), time.time()
         time.sleep(30)
-        idle_share = (cpu_seconds(daemon.pid) - idle_cpu_start) / (time.time() - idle_began)
+        idle_share = (common.cpu_seconds(daemon.pid) - idle_cpu_start) / (time.time() - idle_began)
         daemon.send_signal(signal.SIGTERM)
         stopped_began = time.monotonic()
         status = daemon.wait(timeout=60)
@@ -148,7 +112,7 @@ def main() -> int:
     ]
     if latencies:
         lines.append(f"drift written → corrected: median {statistics.median(latencies):.2f} s, "
-                     f"p95 {percentile(latencies, 0.95):.2f} s, max {max(latencies):.2f} s "
+                     f"p95 {common.percentile(latencies, 0.95):.2f} s, max {max(latencies):.2f} s "
                      f"(a drift waits up to one interval, {args.interval} s, for its next check)")
     lines += [
         f"daemon CPU while busy: {busy_cpu:.1f} s over {busy_wall:.0f} s = {100 * busy_cpu / busy_wall:.1f}% of one core",
