@@ -78,7 +78,9 @@ def test_a_resolved_alert_has_its_end_and_keeps_the_firing_alerts_identity(http_
 def test_a_failed_delivery_is_retried_and_logged() -> None:
     log = Recorder()
     with HttpReceiver(fail_first=1) as hook:
-        Notifier([WebhookChannel(hook.url)], log, backoff=0.05).send([DRIFT])
+        notifier = Notifier([WebhookChannel(hook.url)], log, backoff=0.05)
+        notifier.send([DRIFT])
+        notifier.flush()
         assert hook.attempts == 2 and len(hook.requests) == 1
     assert log.events() == ["alert-retry", "alert-sent"]
     assert "HTTP Error 500" in log.lines[0][1]["error"]
@@ -87,10 +89,13 @@ def test_a_failed_delivery_is_retried_and_logged() -> None:
 def test_a_dead_channel_is_never_fatal_and_the_others_still_get_the_alert(http_receiver: HttpReceiver) -> None:
     log = Recorder()
     dead = WebhookChannel(f"http://127.0.0.1:{closed_port()}/hook", timeout=1)
-    Notifier([dead, WebhookChannel(http_receiver.url)], log, attempts=2, backoff=0.05).send([DRIFT])
+    notifier = Notifier([dead, WebhookChannel(http_receiver.url)], log, attempts=2, backoff=0.05)
+    notifier.send([DRIFT])
+    notifier.flush()
     http_receiver.wait_for(1)
-    assert log.events() == ["alert-retry", "alert-failed", "alert-sent"]
-    assert log.lines[1][1]["channel"] == "webhook" and "Connection refused" in log.lines[1][1]["error"]
+    assert sorted(log.events()) == ["alert-failed", "alert-retry", "alert-sent"]
+    failed = next(fields for event, fields in log.lines if event == "alert-failed")
+    assert failed["channel"] == "webhook" and "Connection refused" in failed["error"]
 
 
 class FakeClock:
@@ -117,11 +122,14 @@ def test_slack_gets_text_messages_no_faster_than_its_rate(http_receiver: HttpRec
     monkeypatch.setattr(alerts, "_post_json", lambda *args: (posted.append(clock.now), post(*args))[1])
     slack = Notifier([SlackChannel(http_receiver.url, min_interval=0.3)])
     slack.send([DRIFT])
+    slack.flush()
     clock.now += 0.1  # the next batch comes 0.1 s later: it waits the other 0.2 s
     slack.send([FIXED, HOST])
     slack.send([DRIFT])  # at once: it waits a whole interval
+    slack.flush()
     clock.now += 5  # long after: no wait
     slack.send([HOST])
+    slack.flush()
     http_receiver.wait_for(4)
     first, second = http_receiver.requests[:2]
     assert first.body == {"text": ":red_circle: [FIRING] FileResource 'app.conf' on web-1: drifted\ncontent differs"}
@@ -135,7 +143,9 @@ def test_slack_rate_limited_waits_as_told() -> None:
     log = Recorder()
     with HttpReceiver(fail_first=1, fail_status=429) as hook:
         began = time.monotonic()
-        Notifier([SlackChannel(hook.url, min_interval=0.1)], log, backoff=0.01).send([DRIFT])
+        notifier = Notifier([SlackChannel(hook.url, min_interval=0.1)], log, backoff=0.01)
+        notifier.send([DRIFT])
+        notifier.flush()
         assert time.monotonic() - began >= 1.0  # Retry-After: 1
         assert len(hook.requests) == 1
     assert log.events() == ["alert-retry", "alert-sent"]
