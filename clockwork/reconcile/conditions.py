@@ -4,7 +4,7 @@ A pure function of (state before the pass, state after it, what is placed where,
 clock, a host or the store.
 
 >>> from clockwork.resources import FileResource
->>> conf = FileResource(name="app.conf", path="/etc/app.conf", content="x", reconcile=True, on_drift="alert")
+>>> conf = FileResource(name="app.conf", directory="/etc", content="x", reconcile=True, on_drift="alert")
 >>> drift = Watch("FileResource", "app.conf", "web-1", state="drift", since=100.0, detail="content differs")
 >>> [(c.kind, c.resolved, c.ends_at) for c in active_alerts(Snapshot({}, {}), Snapshot({drift.key: drift}, {}),
 ...                                                              {"web-1": [conf]}, now=200.0)]
