@@ -69,7 +69,7 @@ def postable(conditions: list[Condition], project: str) -> list[dict[str, Any]]:
 
 class AlertmanagerChannel:
     """Posts the conditions of a pass to every Alertmanager in ``urls`` (an HA cluster wants them all, not a load
-    balancer); an entry without labels is left out (Alertmanager refuses the whole post with 400 for one).
+    balancer); an entry without labels is left out (Alertmanager answers 400 to a post with one: a failure).
 
     .. code:: python
 

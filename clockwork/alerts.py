@@ -237,7 +237,9 @@ class AppriseChannel(Channel):
         if not sender.add(self.url):
             raise ValueError(f"apprise does not understand the URL {_scheme(self.url)}://…")
         more = f" and {len(alerts) - 1} more" if len(alerts) > 1 else ""
-        if not sender.notify(title=f"[Clockwork] {alerts[0].line()}{more}", body=text(alerts)):
+        firing = any(alert.status == "firing" for alert in alerts)
+        kind = apprise.NotifyType.FAILURE if firing else apprise.NotifyType.SUCCESS
+        if not sender.notify(title=f"[Clockwork] {alerts[0].line()}{more}", body=text(alerts), notify_type=kind):
             raise RuntimeError(f"apprise could not notify {_scheme(self.url)}://… (see apprise's log)")
 
 

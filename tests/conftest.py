@@ -254,7 +254,8 @@ def start_alertmanager() -> Iterator[Callable[[str], am.Alertmanager]]:
 
 
 @pytest.fixture
-def alertmanager(start_alertmanager: Callable[[str], am.Alertmanager], http_receiver: HttpReceiver) -> am.Alertmanager:
+def alertmanager(start_alertmanager: Callable[[str], am.Alertmanager],
+                 http_receiver: HttpReceiver) -> am.Alertmanager:  # noqa: F811 (the fixture imported above)
     """A real Alertmanager whose notifications go to ``http_receiver``."""
     return start_alertmanager(http_receiver.url)
 
