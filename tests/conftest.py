@@ -38,7 +38,7 @@ from testsupport import alertmanager as am  # noqa: E402
 from testsupport import postgres as pg  # noqa: E402
 from testsupport import roothosts  # noqa: E402
 from testsupport.fleet import Fleet, PrefixInUse, start_fleet, wait_until  # noqa: E402
-from testsupport.receivers import HttpReceiver, http_receiver, smtp_receiver  # noqa: E402,F401 (fixtures)
+from testsupport.receivers import HttpReceiver, http_receiver, silent_url, smtp_receiver  # noqa: E402,F401 (fixtures)
 
 
 def _worker_prefix() -> str:

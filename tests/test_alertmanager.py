@@ -5,8 +5,9 @@ alert without labels; and end to end through ``clockwork reconcile --once`` on t
 from __future__ import annotations
 
 import calendar
+import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -128,11 +129,21 @@ watched = FileResource(name="watched.conf", directory="rc", content="mode = watc
 """
 
 
+@pytest.fixture
+def apprise() -> Iterator[HttpReceiver]:
+    """Another loopback HTTP receiver, for apprise's json://."""
+    with HttpReceiver() as receiver:
+        yield receiver
+
+
 def test_reconcile_tells_alertmanager_on_every_pass_while_drift_holds_and_resolves_it(
-    fleet: Fleet, make_project: Callable[..., CwProject], alertmanager: Alertmanager, http_receiver: HttpReceiver
+    fleet: Fleet, make_project: Callable[..., CwProject], alertmanager: Alertmanager, http_receiver: HttpReceiver,
+    apprise: HttpReceiver
 ) -> None:
+    """And, beside it, apprise (a change channel) is told once: Clockwork's once-per-change rule is its."""
     project = make_project(fleet, WATCHED)
-    (project.directory / ".env").write_text(f"CW_ALERT_ALERTMANAGER_URLS={alertmanager.url}\nCW_PROJECT=shop\n")
+    (project.directory / ".env").write_text(f"CW_ALERT_ALERTMANAGER_URLS={alertmanager.url}\nCW_PROJECT=shop\n"
+                                            f"CW_ALERT_APPRISE_URLS=json://127.0.0.1:{apprise.port}/apprise\n")
     assert project.cw("apply").exit_code == 0
     first = fleet.hosts[0]
     drift(fleet, first, "watched.conf")
@@ -158,3 +169,21 @@ def test_reconcile_tells_alertmanager_on_every_pass_while_drift_holds_and_resolv
     assert alertmanager.active() == []
     wait_until(lambda: notified(http_receiver)[-1][0] == "resolved", 20, "Alertmanager's resolved notification")
     assert {labels["resource"] for _, labels in notified(http_receiver)} == {"watched.conf"}
+    assert [request.body["title"] for request in apprise.requests] == [
+        f"[Clockwork] [FIRING] FileResource 'watched.conf' on {first.name}: drifted"]
+
+
+def test_a_channel_that_never_answers_does_not_hold_up_the_pass_and_once_gives_up_before_it_exits(
+    fleet: Fleet, make_project: Callable[..., CwProject], silent_url: str
+) -> None:
+    project = make_project(fleet, WATCHED)
+    (project.directory / ".env").write_text(f"CW_ALERT_WEBHOOK_URL={silent_url}\n")
+    assert project.cw("apply").exit_code == 0
+    drift(fleet, fleet.hosts[0], "watched.conf")
+    result = project.cw("reconcile", "--once")  # a channel's tries: 3 × 5 s, within its 20 s deadline
+    assert result.exit_code == 1, result.output
+    lines = [json.loads(line) for line in (project.directory / ".clockwork" / "reconcile.log").read_text().splitlines()]
+    events = [line["event"] for line in lines]
+    assert events.index("pass") < events.index("alert-retry"), "the pass ended without waiting for the channel"
+    [failed] = [line for line in lines if line["event"] == "alert-failed"]
+    assert failed["channel"] == "webhook" and "timed out" in failed["error"]
