@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shlex
 import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -72,20 +73,12 @@ class Settings(BaseModel):
     @field_validator("alert_alertmanager_urls", mode="before")
     @classmethod
     def _http_urls(cls, value: Any) -> Any:
-        urls = _split(value, "http:// or https:// URLs")
-        for url in urls:
-            cls._http_url(url)
-        return urls
+        return _each(_split(value, "http:// or https:// URLs"), cls._http_url)
 
     @field_validator("alert_apprise_urls", mode="before")
     @classmethod
     def _apprise_urls(cls, value: Any) -> Any:
-        urls = _split(value, "apprise URLs")
-        for url in urls:
-            scheme, separator, rest = url.partition("://")
-            if not (separator and scheme.isidentifier() and rest):
-                raise ValueError(f"must be apprise URLs such as 'ntfy://host/topic', comma-separated, not {url!r}")
-        return urls
+        return _each(_split(value, "apprise URLs"), _apprise_url)
 
     @field_validator("state_url")
     @classmethod
@@ -155,6 +148,19 @@ def _split(value: Any, what: str) -> Any:
     if not parts:
         raise ValueError(f"must be {what}, comma-separated, not {value!r}")
     return parts
+
+
+def _each(values: Any, check: Callable[[str], object]) -> Any:
+    """``values`` when it is a list, after ``check`` raised for none of them."""
+    for value in values if isinstance(values, list) else []:
+        check(value)
+    return values
+
+
+def _apprise_url(url: str) -> None:
+    scheme, separator, rest = url.partition("://")
+    if not (separator and scheme.isidentifier() and rest):
+        raise ValueError(f"must be apprise URLs such as 'ntfy://host/topic', comma-separated, not {url!r}")
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
