@@ -187,3 +187,27 @@ def test_a_channel_that_never_answers_does_not_hold_up_the_pass_and_once_gives_u
     assert events.index("pass") < events.index("alert-retry"), "the pass ended without waiting for the channel"
     [failed] = [line for line in lines if line["event"] == "alert-failed"]
     assert failed["channel"] == "webhook" and "timed out" in failed["error"]
+
+
+def test_an_unreachable_host_is_active_in_alertmanager_until_it_answers_again(
+    fleet: Fleet, make_project: Callable[..., CwProject], alertmanager: Alertmanager
+) -> None:
+    project = make_project(fleet, WATCHED)
+    (project.directory / ".env").write_text(f"CW_ALERT_ALERTMANAGER_URLS={alertmanager.url}\nCW_PROJECT=shop\n")
+    assert project.cw("apply").exit_code == 0
+    down = fleet.hosts[2]
+    fleet.stop_host(down)
+    try:
+        assert project.cw("reconcile", "--once").exit_code == 3
+        assert alertmanager.active() == [], "not before one backoff"
+        make_due(project, down.name)
+        assert project.cw("reconcile", "--once").exit_code == 3
+        [held] = alertmanager.active()
+        assert held["labels"] == {"alertname": "ClockworkHostUnreachable", "project": "shop", "host": down.name,
+                                  "severity": "critical"}
+        assert held["annotations"]["summary"] == f"host {down.name} is unreachable"
+    finally:
+        fleet.start_host(down)
+    make_due(project)
+    assert project.cw("reconcile", "--once").exit_code == 0
+    assert alertmanager.active() == []
