@@ -38,7 +38,14 @@ _SUMMARIES = {"drift": "drifted", "failure": "failed: correction failed or could
 
 @dataclass(frozen=True)
 class Snapshot:
-    """The reconciler's memory at one moment: watches by (type, name, host), health of the hosts backed off."""
+    """The reconciler's memory at one moment: watches by (type, name, host), health of the hosts backed off.
+
+    >>> watches = {}
+    >>> before = Snapshot.of(watches, {})
+    >>> watches[("FileResource", "app.conf", "web-1")] = Watch("FileResource", "app.conf", "web-1", state="drift")
+    >>> len(before.watches)
+    0
+    """
 
     watches: Mapping[tuple[str, str, str], Watch]
     health: Mapping[str, HostHealth]
