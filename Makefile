@@ -2,7 +2,8 @@
 # as root they install the rest with apt-get when missing):
 #   make demo   apply and evaluate examples/quickstart on @local (installs python3.X-venv)
 #   make test   ruff, mypy and the whole test suite (also installs openssh-server, docker.io, busybox-static,
-#               locales, curl, wget, mmdebstrap, netcat-openbsd, apt-utils, dpkg-dev, postgresql:
+#               locales, curl, wget, mmdebstrap, netcat-openbsd, apt-utils, dpkg-dev, postgresql,
+#               prometheus-alertmanager:
 #               see scripts/system-deps.sh)
 #   make docs   write the README's resource reference from the resource kinds
 #   make hosts  start root test hosts (Debian + systemd, testsupport/roothosts.py) in the background and write

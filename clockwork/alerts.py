@@ -1,4 +1,5 @@
-"""Alert channels for the reconciler: an Alertmanager-format webhook, Slack, e-mail; retried, never fatal."""
+"""Alert channels for the reconciler: an Alertmanager-format webhook, Slack, e-mail, apprise, and the Alertmanager API;
+queued, retried, never fatal."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
+from clockwork.alertmanager import AlertmanagerChannel, Condition
 from clockwork.durations import stamp
+from clockwork.outbox import Outbox
 
 
 if TYPE_CHECKING:
@@ -210,43 +213,137 @@ class EmailChannel(Channel):
             smtp.send_message(message)
 
 
-class Notifier:
-    """Sends each batch to every channel; a failed delivery is retried with backoff, logged, and never raised.
+class AppriseChannel(Channel):
+    """One apprise URL (ntfy, PagerDuty, Opsgenie, Matrix, Teams, ``json://``, ``mailto://``…): a title and the
+    batch as text. apprise (``pip install clockwork[apprise]``) is imported when the first alert is sent.
 
     .. code:: python
 
-        Notifier([WebhookChannel("http://127.0.0.1:9093/hook")], log=print).send([alert])
+        AppriseChannel("ntfy://ntfy.example.test/ops").deliver([alert])
+    """
+
+    name = "apprise"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def deliver(self, alerts: list[Alert]) -> None:
+        try:
+            import apprise
+        except ImportError:
+            raise RuntimeError("CW_ALERT_APPRISE_URLS is set but apprise is not installed: "
+                               "pip install 'clockwork[apprise]'") from None
+        sender = apprise.Apprise()
+        if not sender.add(self.url):
+            raise ValueError(f"apprise does not understand the URL {_scheme(self.url)}://…")
+        more = f" and {len(alerts) - 1} more" if len(alerts) > 1 else ""
+        firing = any(alert.status == "firing" for alert in alerts)
+        kind = apprise.NotifyType.FAILURE if firing else apprise.NotifyType.SUCCESS
+        if not sender.notify(title=f"[Clockwork] {alerts[0].line()}{more}", body=text(alerts), notify_type=kind):
+            raise RuntimeError(f"apprise could not notify {_scheme(self.url)}://… (see apprise's log)")
+
+
+def _scheme(url: str) -> str:
+    return url.partition("://")[0]
+
+
+#: How long one batch may take on one channel, its retries included; later it is given up (logged).
+DELIVERY_DEADLINE = 20.0
+
+
+class Notifier:
+    """Sends each batch to every channel from a queue per channel, so that ``send`` returns at once and a dead
+    or slow channel delays nothing else; a failed delivery is retried with backoff within ``deadline`` seconds,
+    logged, and never raised. ``flush`` waits (boundedly) for what is queued, before a process exits.
+
+    The Alertmanager channels (``current``) get every condition active now on each send, not the changes.
+
+    .. code:: python
+
+        notifier = Notifier([WebhookChannel("http://127.0.0.1:9093/hook")], log=print)
+        notifier.send([alert])
+        notifier.flush()
     """
 
     def __init__(self, channels: list[Channel], log: Log = lambda event, fields: None, attempts: int = 3,
-                 backoff: float = 0.5) -> None:
+                 backoff: float = 0.5, deadline: float = DELIVERY_DEADLINE,
+                 current: list[AlertmanagerChannel] | None = None) -> None:
         self.channels, self.log, self.attempts, self.backoff = channels, log, attempts, backoff
+        self.deadline, self.current = deadline, current or []
+        self._outboxes: dict[int, Outbox[_Batch]] = {}
 
-    def send(self, alerts: list[Alert]) -> None:
-        if not alerts:
-            return
-        for channel in self.channels:
-            self._deliver(channel, alerts)
+    def send(self, alerts: list[Alert], active: list[Condition] | None = None) -> None:
+        """Queue ``alerts`` (the changes of a pass) for the change channels and ``active`` (its conditions,
+        firing or just resolved) for the Alertmanager channels; returns at once."""
+        deadline = time.monotonic() + self.deadline
+        if alerts:
+            for channel in self.channels:
+                self._outbox(channel).put(_Batch(channel, alerts, deadline))
+        if active:
+            for current in self.current:
+                self._outbox(current).put(_Batch(current, active, deadline))
 
-    def _deliver(self, channel: Channel, alerts: list[Alert]) -> None:
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until every queued batch was delivered or given up, at most ``timeout`` seconds (by default the
+        delivery deadline and a second); what is still queued then is logged and left."""
+        end = time.monotonic() + (self.deadline + 1.0 if timeout is None else timeout)
+        for outbox in self._outboxes.values():
+            left = outbox.wait_idle(max(end - time.monotonic(), 0.0))
+            if left:
+                self.log("alert-abandoned", {"channel": outbox.name, "batches": left,
+                                             "detail": "still not delivered when the process ended"})
+
+    def _outbox(self, channel: Channel | AlertmanagerChannel) -> Outbox[_Batch]:
+        if id(channel) not in self._outboxes:
+            self._outboxes[id(channel)] = Outbox(channel.name, self._deliver, self._dropped)
+        return self._outboxes[id(channel)]
+
+    def _dropped(self, batch: _Batch) -> None:
+        self.log("alert-failed", {"channel": batch.channel.name, "alerts": len(batch.items),
+                                  "error": "dropped: too many batches waited for this channel"})
+
+    def _deliver(self, batch: _Batch) -> None:
+        channel, items = batch.channel, batch.items
         for attempt in range(1, self.attempts + 1):
+            if time.monotonic() >= batch.deadline:
+                self.log("alert-failed", {"channel": channel.name, "alerts": len(items),
+                                          "error": f"given up: not delivered within {self.deadline:g}s"})
+                return
             try:
-                channel.deliver(alerts)
+                channel.deliver(items)  # type: ignore[arg-type]  # each channel gets the items it was queued with
             except Exception as error:  # any failure of a channel is logged, never fatal
                 reason = f"{type(error).__name__}: {error}"
-                if attempt == self.attempts:
-                    self.log("alert-failed", {"channel": channel.name, "alerts": len(alerts), "error": reason})
+                pause = self.backoff * 2 ** (attempt - 1)
+                if attempt == self.attempts or time.monotonic() + pause >= batch.deadline:
+                    self.log("alert-failed", {"channel": channel.name, "alerts": len(items), "error": reason})
                     return
                 self.log("alert-retry", {"channel": channel.name, "attempt": attempt, "error": reason})
-                time.sleep(self.backoff * 2 ** (attempt - 1))
+                time.sleep(pause)
             else:
-                self.log("alert-sent", {"channel": channel.name, "alerts": len(alerts),
-                                        "kinds": sorted({f"{a.kind}/{a.status}" for a in alerts})})
+                self.log("alert-sent", {"channel": channel.name, "alerts": len(items),
+                                        "kinds": sorted({_kind_status(item) for item in items})})
                 return
 
 
-def notifier_from_settings(settings: Settings, log: Log = lambda event, fields: None) -> Notifier:
-    """The channels configured in the (validated) settings; none: alerts go nowhere."""
+@dataclass(frozen=True)
+class _Batch:
+    """What one channel is to deliver, and until when it may try."""
+
+    channel: Channel | AlertmanagerChannel
+    items: list[Alert] | list[Condition]
+    deadline: float
+
+
+def _kind_status(item: Alert | Condition) -> str:
+    if isinstance(item, Condition):
+        return f"{item.kind}/{'resolved' if item.resolved else 'firing'}"
+    return f"{item.kind}/{item.status}"
+
+
+def notifier_from_settings(settings: Settings, log: Log = lambda event, fields: None,
+                           project: str = "") -> Notifier:
+    """The channels configured in the (validated) settings; none: alerts go nowhere. ``project`` is the
+    ``project`` label of what goes to Alertmanager."""
     channels: list[Channel] = []
     if settings.alert_webhook_url:
         channels.append(WebhookChannel(settings.alert_webhook_url))
@@ -255,4 +352,6 @@ def notifier_from_settings(settings: Settings, log: Log = lambda event, fields: 
     if settings.alert_email_to and settings.smtp_host:
         channels.append(EmailChannel(settings.smtp_host, settings.smtp_port, settings.smtp_from,
                                      settings.alert_email_to, settings.smtp_user, settings.smtp_password))
-    return Notifier(channels, log)
+    channels += [AppriseChannel(url) for url in settings.alert_apprise_urls]
+    current = [AlertmanagerChannel(settings.alert_alertmanager_urls, project, log=log)] if settings.alert_alertmanager_urls else []
+    return Notifier(channels, log, current=current)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shlex
 import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,10 @@ class Settings(BaseModel):
     reconcile_capacity: int = Field(100, description="how many hosts one reconcile worker takes on at once")
     alert_webhook_url: str | None = Field(None, description="an Alertmanager-format webhook receiver")
     alert_slack_webhook_url: str | None = Field(None, description="a Slack incoming webhook")
+    alert_alertmanager_urls: list[str] = Field(default_factory=list, description="Alertmanager base URLs, comma-separated "
+                                               "(every instance of a cluster): each gets the active alerts by its API")
+    alert_apprise_urls: list[str] = Field(default_factory=list, description="apprise URLs, comma-separated "
+                                          "(needs `pip install clockwork[apprise]`)", repr=False)
     alert_email_to: list[str] = Field(default_factory=list, description="e-mail recipients, comma-separated")
     smtp_host: str | None = Field(None, description="the SMTP server for e-mail alerts")
     smtp_port: int = Field(25, description="its port")
@@ -64,6 +69,16 @@ class Settings(BaseModel):
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError(f"must be an http:// or https:// URL, not {value!r}")
         return value
+
+    @field_validator("alert_alertmanager_urls", mode="before")
+    @classmethod
+    def _http_urls(cls, value: Any) -> Any:
+        return _each(_split(value, "http:// or https:// URLs"), cls._http_url)
+
+    @field_validator("alert_apprise_urls", mode="before")
+    @classmethod
+    def _apprise_urls(cls, value: Any) -> Any:
+        return _each(_split(value, "apprise URLs"), _apprise_url)
 
     @field_validator("state_url")
     @classmethod
@@ -124,6 +139,29 @@ class Settings(BaseModel):
         if self.alert_email_to and not self.smtp_host:
             raise ValueError("CW_ALERT_EMAIL_TO is set but CW_SMTP_HOST is not: set the SMTP server to send e-mail through")
         return self
+
+
+def _split(value: Any, what: str) -> Any:
+    """A comma-separated setting as a list (empty parts left out; none at all is an error); a list as it is."""
+    if not isinstance(value, str):
+        return value
+    parts = [part.strip() for part in value.split(",") if part.strip()]
+    if not parts:
+        raise ValueError(f"must be {what}, comma-separated, not {value!r}")
+    return parts
+
+
+def _each(values: Any, check: Callable[[str], object]) -> Any:
+    """``values`` when it is a list, after ``check`` raised for none of them."""
+    for value in values if isinstance(values, list) else []:
+        check(value)
+    return values
+
+
+def _apprise_url(url: str) -> None:
+    scheme, separator, rest = url.partition("://")
+    if not (separator and scheme.isidentifier() and rest):
+        raise ValueError(f"must be apprise URLs such as 'ntfy://host/topic', comma-separated, not {url!r}")
 
 
 def read_dotenv(path: Path) -> dict[str, str]:

@@ -13,6 +13,7 @@
 #   dpkg-dev, openssh-client  dpkg-deb builds that repository's packages; ssh logs in to the root hosts
 #   postgresql       initdb and postgres under /usr/lib/postgresql/<version>/bin (any version: testsupport/postgres.py
 #                    takes the newest), for the PostgreSQL state backend's tests
+#   prometheus-alertmanager  a real Alertmanager (testsupport/alertmanager.py) for the alert channel's tests
 # Safe to run again: it installs nothing when everything is there. The paths can be
 # overridden (SSHD, DOCKERD, BUSYBOX, LOCALES, NC, POSTGRES_LIB) to check another layout.
 set -eu
@@ -53,6 +54,7 @@ has apt-ftparchive || need apt-utils
 has dpkg-deb || need dpkg-dev
 { has ssh && has ssh-keygen; } || need openssh-client
 postgres_installed || need postgresql
+has prometheus-alertmanager || need prometheus-alertmanager
 [ -n "$missing" ] || exit 0
 if [ "$(id -u)" != 0 ]; then
     echo "system-deps: need root to install:$missing" >&2

@@ -34,10 +34,11 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
+from testsupport import alertmanager as am  # noqa: E402
 from testsupport import postgres as pg  # noqa: E402
 from testsupport import roothosts  # noqa: E402
 from testsupport.fleet import Fleet, PrefixInUse, start_fleet, wait_until  # noqa: E402
-from testsupport.receivers import http_receiver, smtp_receiver  # noqa: E402,F401 (fixtures)
+from testsupport.receivers import HttpReceiver, http_receiver, silent_url, smtp_receiver  # noqa: E402,F401 (fixtures)
 
 
 def _worker_prefix() -> str:
@@ -230,6 +231,33 @@ def postgres_url(postgres: pg.PostgresServer) -> Iterator[str]:
     url = postgres.create_database(name)
     yield url
     postgres.drop_database(name)
+
+
+# Alertmanager --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def start_alertmanager() -> Iterator[Callable[[str], am.Alertmanager]]:
+    """Starts real Alertmanagers (testsupport/alertmanager.py), each routing to the webhook URL it is given;
+    all stopped after the test. Skips where none can start; fails instead with ``CLOCKWORK_REQUIRE_ALERTMANAGER=1``
+    (CI)."""
+    _or_skip("Alertmanager", am.unavailable(), am.required(), am.REQUIRE_ENV)
+    started: list[am.Alertmanager] = []
+
+    def start(webhook_url: str) -> am.Alertmanager:
+        started.append(am.start_alertmanager(webhook_url))
+        return started[-1]
+
+    yield start
+    for manager in started:
+        manager.close()
+
+
+@pytest.fixture
+def alertmanager(start_alertmanager: Callable[[str], am.Alertmanager],
+                 http_receiver: HttpReceiver) -> am.Alertmanager:  # noqa: F811 (the fixture imported above)
+    """A real Alertmanager whose notifications go to ``http_receiver``."""
+    return start_alertmanager(http_receiver.url)
 
 
 class Daemon:

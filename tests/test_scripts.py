@@ -52,13 +52,16 @@ ROOTHOST_PACKAGES = "mmdebstrap netcat-openbsd apt-utils dpkg-dev openssh-client
 
 
 def system_paths(root: Path, *, sshd: bool = True, dockerd: bool = True, busybox: str = "static",
-                 locales: bool = True, roothosts: bool = True, postgres: bool = True) -> dict[str, str]:
+                 locales: bool = True, roothosts: bool = True, postgres: bool = True,
+                 alertmanager: bool = True) -> dict[str, str]:
     """The paths the script checks, made present unless told otherwise (root-host tools: in ``root/bin``, the PATH)."""
     paths = {"SSHD": str(root / "sbin" / "sshd"), "DOCKERD": str(root / "sbin" / "dockerd"),
              "BUSYBOX": str(root / "bin-busybox" / f"{busybox}-busybox"), "LOCALES": str(root / "locales"),
              "NC": str(root / "netcat" / "nc"), "POSTGRES_LIB": str(root / "postgresql")}
     if postgres:
         executable(root / "postgresql" / "15" / "bin" / "initdb")
+    if alertmanager:
+        executable(root / "bin" / "prometheus-alertmanager")
     if roothosts:
         for tool in ROOTHOST_TOOLS:
             executable(root / "bin" / tool)
@@ -84,8 +87,10 @@ def test_system_deps_installs_nothing_when_everything_is_there(tmp_path: Path) -
 def test_system_deps_installs_every_missing_part(tmp_path: Path) -> None:
     machine = Machine(tmp_path)
     done, calls = machine.run("system-deps.sh", **system_paths(tmp_path, sshd=False, dockerd=False, busybox="missing",
-                                                                locales=False, roothosts=False, postgres=False))
-    packages = f"openssh-server docker.io busybox-static locales curl wget {ROOTHOST_PACKAGES} postgresql"
+                                                                locales=False, roothosts=False, postgres=False,
+                                                                alertmanager=False))
+    packages = (f"openssh-server docker.io busybox-static locales curl wget {ROOTHOST_PACKAGES} postgresql "
+                "prometheus-alertmanager")
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"system-deps: installing {packages}\n"
     assert calls == ["update -qq", f"install -y -qq --no-install-recommends {packages}"]
@@ -132,6 +137,16 @@ def test_system_deps_installs_postgresql_without_a_server(tmp_path: Path, layout
     done, calls = machine.run("system-deps.sh", **paths)
     assert done.returncode == 0, done.stderr
     assert calls[-1] == "install -y -qq --no-install-recommends postgresql"
+
+
+def test_system_deps_installs_alertmanager_under_the_name_the_tests_run(tmp_path: Path) -> None:
+    from testsupport import alertmanager
+
+    machine = Machine(tmp_path).tools("docker", "localedef", "curl", "wget")
+    done, calls = machine.run("system-deps.sh", **system_paths(tmp_path, alertmanager=False))
+    assert done.returncode == 0, done.stderr
+    assert calls[-1] == "install -y -qq --no-install-recommends prometheus-alertmanager"
+    assert alertmanager.BINARY == "prometheus-alertmanager"
 
 
 def test_system_deps_looks_for_postgresql_where_the_tests_do(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import socket
 import subprocess
 import sys
 import tempfile
@@ -130,6 +131,15 @@ class SmtpReceiver(_Receiver):
 
 
 @pytest.fixture
+def silent_url() -> Iterator[str]:
+    """A loopback HTTP URL whose server accepts connections (the kernel's backlog does) and never answers."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/hook"
+
+
+@pytest.fixture
 def http_receiver() -> Iterator[HttpReceiver]:
     with HttpReceiver() as receiver:
         yield receiver
@@ -183,7 +193,6 @@ def _serve_http(directory: Path, fail_first: int, fail_status: int) -> None:
 
 def _serve_smtp(directory: Path) -> None:
     import signal
-    import socket
 
     from aiosmtpd.controller import Controller
 

@@ -23,14 +23,14 @@ from clockwork.exceptions import ClockworkError, ProjectError
 from clockwork.placement import Placement, place
 from clockwork.project import Project
 from clockwork.reconcile.desired import Desired, desired_state
-from clockwork.reconcile import policy
+from clockwork.reconcile import conditions, policy
 from clockwork.durations import stamp
 from clockwork.reconcile.schedule import backoff, interval_seconds, jitter, warning_lead
 from clockwork.record import CORRECTIVE
 from clockwork.resources.base import Resource
 from clockwork.results import Report, Result
 from clockwork.settings import Settings
-from clockwork.state import connect_store, open_store, state_exists
+from clockwork.state import connect_store, open_store, project_name, state_exists
 from clockwork.state.base import Claim, HostHealth, Lifetime, PassWrites, StateStore, Watch
 
 #: How long a pass waits for an apply or update to release the project's lock.
@@ -112,7 +112,8 @@ class Reconciler:
         self.settings = settings
         self.inventory = inventory
         self.log = log
-        self.notifier = notifier if notifier is not None else notifier_from_settings(settings, log)
+        self.notifier = notifier if notifier is not None else notifier_from_settings(
+            settings, log, project_name(project_dir, settings))
         self.clock = clock
         #: ``loaded``: the inventory already loaded (and checked) by whoever made the reconciler, used by its
         #: first pass; later passes load it again (hosts and States serve one run each, the file may change).
@@ -141,6 +142,7 @@ class Reconciler:
         with (open_store(self.project_dir, self.settings, lock_timeout=PASS_LOCK_WAIT) as store,
               store.writer("reconcile", record=False, shared=True, stale_after=self.lease)):
             work = self._prepare(store)
+            before = conditions.Snapshot.of(work.watches, work.health)  # what Alertmanager was told is active
             self._pass_store = store
             try:
                 corrected, expired, rejected, next_wake = self._work(store, work)
@@ -150,7 +152,9 @@ class Reconciler:
             finally:
                 self._held, self._pass_store = [], None
         dropped = set(rejected) | work.given_up
-        self.notifier.send([alert for alert in work.alerts if alert.host not in dropped])
+        active = conditions.active_alerts(before, conditions.Snapshot(work.watches, work.health),
+                                          work.placement.resources, work.now, set(work.placement.resources) - dropped)
+        self.notifier.send([alert for alert in work.alerts if alert.host not in dropped], active=active)
         results = [result for result in work.results if result.host not in dropped]
         report = Report(results, sorted({r.host for r in results}), work.unreachable, len(work.desired.reconciled))
         self.log("pass", {"evaluated": len(results), "corrected": corrected, "expired": expired, "hosts": len(work.claims),
@@ -204,7 +208,9 @@ class Reconciler:
         return outcome
 
     def close(self) -> None:
-        """Stop the heartbeats and retire this worker: the hosts it holds go back to the others at once."""
+        """Stop the heartbeats and retire this worker: the hosts it holds go back to the others at once; wait
+        (boundedly) for the alerts still queued."""
+        self.notifier.flush()
         if self._heart is not None:
             self._heart.kill()
             self._heart = None
