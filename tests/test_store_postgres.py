@@ -114,16 +114,20 @@ def test_a_user_that_may_only_read_and_write_is_enough_once_the_schema_is_made(p
             db.execute("DROP ROLE cw_none")
 
 
-def test_a_frozen_reconcile_pass_loses_the_lock_and_an_apply_goes_ahead(postgres_url: str) -> None:
-    frozen = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys, time\nfrom clockwork.state.postgres import PostgresStore\n"
-         "store = PostgresStore(sys.argv[1], 'team')\n"
-         "with store.writer('reconcile', record=False, shared=True, stale_after=2):\n"
-         "    print('held', flush=True)\n    time.sleep(600)\n", postgres_url],
+def holding(url: str, writer: str) -> subprocess.Popen[str]:
+    """Another process holding ``store.writer(<writer>)`` of project ``team``, once it says so."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom clockwork.state.postgres import PostgresStore\n"
+         f"store = PostgresStore(sys.argv[1], 'team')\nwith store.writer({writer}):\n"
+         "    print('held', flush=True)\n    time.sleep(600)\n", url],
         cwd=REPO, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None and process.stdout.readline() == "held\n"
+    return process
+
+
+def test_a_frozen_reconcile_pass_loses_the_lock_and_an_apply_goes_ahead(postgres_url: str) -> None:
+    frozen = holding(postgres_url, "'reconcile', record=False, shared=True, stale_after=2")
     try:
-        assert frozen.stdout is not None and frozen.stdout.readline() == "held\n"
         frozen.send_signal(signal.SIGSTOP)  # it never calls keep_lock again
         apply = PostgresStore(postgres_url, "team", lock_timeout=30)
         with apply.writer("apply"):  # the server ended the silent session, and its lock with it
@@ -135,14 +139,8 @@ def test_a_frozen_reconcile_pass_loses_the_lock_and_an_apply_goes_ahead(postgres
 
 
 def test_the_write_lock_names_its_holder_and_dies_with_its_process(tmp_path: Path, postgres_url: str) -> None:
-    holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys, time\nfrom clockwork.state.postgres import PostgresStore\n"
-         "store = PostgresStore(sys.argv[1], 'team')\nwith store.writer('apply'):\n"
-         "    print('held', flush=True)\n    time.sleep(600)\n", postgres_url],
-        cwd=REPO, stdout=subprocess.PIPE, text=True)
+    holder = holding(postgres_url, "'apply'")
     try:
-        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
         waiter = PostgresStore(postgres_url, "team", lock_timeout=0.5)
         with pytest.raises(LockTimeout) as error, waiter.writer("destroy"):
             pass
