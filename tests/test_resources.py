@@ -217,7 +217,7 @@ def test_target_path_expands_home_only_on_local(monkeypatch: pytest.MonkeyPatch)
      "invalid value for DockerServiceResource 'web'.on_drift: Input should be 'auto_correct', 'alert' or 'ignore'"),
     (DockerServiceResource, {"name": "web", "image": "nginx", "colour": "red"},
      ("invalid DockerServiceResource 'web': unknown field 'colour' (the fields are name, description, hosts, reconcile, "
-     "check_interval, max_duration, on_drift, alert_on, checks, sudo, requires, image, ports, volumes, env_vars, networks, "
+     "check_interval, max_duration, on_drift, alert_on, checks, sudo, requires, ignore_fields, image, ports, volumes, env_vars, networks, "
      "restart_policy, command, present, running)")),
     (DockerServiceResource, {"name": "web", "image": "nginx", "env_var": {"A": "1"}},
      "invalid DockerServiceResource 'web': unknown field 'env_var' (did you mean 'env_vars'?)"),

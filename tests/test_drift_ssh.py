@@ -1,0 +1,99 @@
+"""Drift that is not noise, on real hosts: ignored fields, corrections that back off and never latch, unstable
+resources, values a host normalizes, and which changes were intentional or corrective."""
+
+from __future__ import annotations
+
+import json
+
+from tests.test_reconcile_ssh import alerts, make_due, settings, status
+from testsupport.fleet import Fleet, FleetHost
+from testsupport.receivers import HttpReceiver
+
+CONTAINER = """\
+from clockwork.resources import DockerServiceResource
+
+api = DockerServiceResource(name="api", image="{image}", command=["sleep", "3600"], networks=["host"],
+                            env_vars={{"MODE": "prod", "BUILD_ID": "1"}}, restart_policy="no",
+                            reconcile=True, check_interval="1h", ignore_fields=["env_vars.BUILD_ID"])
+"""
+
+
+def env(fleet: Fleet, host: FleetHost, name: str) -> dict[str, str]:
+    result = fleet.run(host, f"docker inspect --type container {name}")
+    assert result.returncode == 0, result.stderr
+    return dict(item.split("=", 1) for item in json.loads(result.stdout)[0]["Config"]["Env"])
+
+
+def container_id(fleet: Fleet, host: FleetHost, name: str) -> str:
+    return fleet.run(host, f"docker inspect -f '{{{{.Id}}}}' {name}").stdout.strip()
+
+
+def rebuild_by_hand(fleet: Fleet, host: FleetHost, image: str, build_id: str) -> None:
+    """What a CI job does: the container again, as Clockwork made it, with another BUILD_ID."""
+    script = (f"docker rm -f api >/dev/null && docker run -d --name api --network host --restart no "
+              f"--label clockwork.env-keys=BUILD_ID,MODE -e MODE=prod -e BUILD_ID={build_id} {image} sleep 3600")
+    assert fleet.run(host, script).returncode == 0
+
+
+def test_an_ignored_env_var_is_applied_on_create_never_drift_and_kept_by_a_correction(
+    docker_fleet: Fleet, make_project, http_receiver: HttpReceiver
+) -> None:
+    fleet, host = docker_fleet, docker_fleet.hosts[0]
+    project = make_project(fleet, CONTAINER.format(image=fleet.docker_image))
+    settings(project, alert_webhook_url=http_receiver.url)
+    assert project.cw("apply").exit_code == 0
+    assert env(fleet, host, "api")["BUILD_ID"] == "1", "applied on create"
+    rebuild_by_hand(fleet, host, fleet.docker_image, "77")
+    evaluated = project.cw("evaluate")
+    assert evaluated.exit_code == 0, evaluated.output
+    assert f"[{host.name}] api: as declared (ignored: env_vars.BUILD_ID)" in evaluated.output, evaluated.output
+    before = container_id(fleet, host, "api")
+    result = project.cw("reconcile", "--once")
+    assert result.exit_code == 0, result.output
+    assert "0 corrected" in result.output
+    assert container_id(fleet, host, "api") == before, "nothing to correct"
+    # Another field drifts: the correction recreates the container and keeps the host's BUILD_ID.
+    assert fleet.run(host, "docker update --restart always api").returncode == 0
+    make_due(project)
+    result = project.cw("reconcile", "--once")
+    assert result.exit_code == 0, result.output
+    assert "1 corrected" in result.output
+    assert env(fleet, host, "api") | {"PATH": ""} == {"MODE": "prod", "BUILD_ID": "77", "PATH": ""}
+    assert project.cw("evaluate").exit_code == 0
+    assert [alert[0] for alert in alerts(http_receiver)] == ["drift"], "one drift (restart_policy), none for BUILD_ID"
+    assert status(project)[("api", host.name)]["state"] == "ok"
+
+
+FILE = """\
+from clockwork.resources import FileResource
+
+conf = FileResource(name="app.conf", directory="rc", content="x = 1\\n", mode="0640", reconcile=True,
+                    check_interval="1h", ignore_fields=["mode"])
+"""
+
+
+def test_an_ignored_mode_is_applied_on_create_and_left_as_the_host_has_it(fleet: Fleet, make_project) -> None:
+    host = fleet.hosts[0]
+    project = make_project(fleet, FILE)
+    assert project.cw("apply").exit_code == 0
+    assert fleet.run(host, "stat -c %a rc/app.conf").stdout.strip() == "640", "applied on create"
+    assert fleet.run(host, "chmod 600 rc/app.conf && printf 'x = 2\\n' > rc/app.conf").returncode == 0
+    evaluated = project.cw("evaluate")
+    assert evaluated.exit_code == 1 and "content differs" in evaluated.output and "mode" not in evaluated.output, \
+        evaluated.output
+    result = project.cw("reconcile", "--once")
+    assert "1 corrected" in result.output, result.output
+    assert fleet.run(host, "cat rc/app.conf; stat -c %a rc/app.conf").stdout == "x = 1\n600\n"
+    assert project.cw("evaluate").exit_code == 0
+
+
+def test_an_unknown_ignored_field_is_a_load_error_naming_file_line_resource_and_field(
+    fleet: Fleet, make_project
+) -> None:
+    project = make_project(fleet, FILE.replace('ignore_fields=["mode"]', 'ignore_fields=["mdoe"]'))
+    result = project.cw("apply")
+    assert result.exit_code == 2, result.output
+    assert ("main.py:3: invalid value for FileResource 'app.conf'.ignore_fields: 'mdoe' names no field "
+            "(did you mean 'mode'?)") in result.output
+    for host in fleet.hosts:
+        assert fleet.run(host, "test -e rc").returncode == 1, "nothing changed on any host"
