@@ -4,9 +4,11 @@ resources, values a host normalizes, and which changes were intentional or corre
 from __future__ import annotations
 
 import json
+import time
 
-from tests.test_reconcile_ssh import alerts, make_due, settings, status
-from testsupport.fleet import Fleet, FleetHost
+from tests.conftest import CwProject
+from tests.test_reconcile_ssh import alerts, make_due, settings, state_db, status
+from testsupport.fleet import Fleet, FleetHost, wait_until
 from testsupport.receivers import HttpReceiver
 
 CONTAINER = """\
@@ -97,3 +99,70 @@ def test_an_unknown_ignored_field_is_a_load_error_naming_file_line_resource_and_
             "(did you mean 'mode'?)") in result.output
     for host in fleet.hosts:
         assert fleet.run(host, "test -e rc").returncode == 1, "nothing changed on any host"
+
+
+BACKOFF = """\
+from clockwork.resources import FileResource
+
+conf = FileResource(name="app.conf", directory="rc", content="x = 1\\n", reconcile=True, check_interval="1h")
+"""
+
+
+def backoff_of(project: CwProject, host: str) -> tuple[int, float]:
+    """(failed corrections in a row, seconds until the next may run) of app.conf on ``host``, as stored."""
+    database = state_db(project)
+    try:
+        failed, retry_at = database.execute("SELECT failed_corrections, retry_at FROM watches WHERE name = 'app.conf' "
+                                            "AND host = ?", (host,)).fetchone()
+    finally:
+        database.close()
+    return failed, (retry_at - time.time() if retry_at else 0.0)
+
+
+def backoff_runs_out(project: CwProject, host: str) -> None:
+    """Let the correction backoff on ``host`` run out in the store (as ``make_due`` lets intervals run out)."""
+    database = state_db(project)
+    try:
+        with database:
+            database.execute("UPDATE watches SET retry_at = ?, next_due = 0 WHERE host = ?", (time.time() - 1, host))
+            database.execute("UPDATE reconcile_hosts SET next_due = 0 WHERE host = ?", (host,))
+    finally:
+        database.close()
+
+
+def test_a_failed_correction_backs_off_is_retried_after_its_backoff_and_the_count_resets_on_success(
+    fleet: Fleet, make_project, http_receiver: HttpReceiver
+) -> None:
+    host = fleet.hosts[0]
+    project = make_project(fleet, BACKOFF)
+    settings(project, alert_webhook_url=http_receiver.url)
+    assert project.cw("apply").exit_code == 0
+    assert fleet.run(host, "printf 'x = 2\\n' > rc/app.conf && chmod 555 rc").returncode == 0  # cannot be written
+    try:
+        first = project.cw("reconcile", "--once")
+        assert first.exit_code == 3 and "app.conf: correction failed" in first.output, first.output
+        failed, wait = backoff_of(project, host.name)
+        assert failed == 1 and 0 < wait <= 2
+        make_due(project, host.name)  # its check is due, its backoff is not over: not corrected, not latched
+        held = project.cw("reconcile", "--once")
+        assert "app.conf: backing off: content differs" in held.output or backoff_of(project, host.name)[0] == 2, \
+            held.output
+        backoff_runs_out(project, host.name)
+        again = project.cw("reconcile", "--once")
+        assert "correction failed" in again.output, again.output
+        failed, wait = backoff_of(project, host.name)
+        assert failed >= 2 and 2 < wait <= 2 ** failed, "it doubles"
+        assert [alert[:2] for alert in alerts(http_receiver)] == [("failure", "firing")], "alerted once"
+    finally:
+        assert fleet.run(host, "chmod 755 rc").returncode == 0
+    # The host can be written again: the next try comes when the backoff ends, with no interval made due by hand.
+    def corrected() -> bool:
+        result = project.cw("reconcile", "--once")
+        assert "correction failed" not in result.output, "the host can be written again: the retry succeeds"
+        return "1 corrected" in result.output
+
+    wait_until(corrected, timeout=30, what="the retry after the backoff", pause=0.5)
+    assert fleet.run(host, "cat rc/app.conf").stdout == "x = 1\n"
+    assert backoff_of(project, host.name) == (0, 0.0), "the count resets on success"
+    row = status(project)[("app.conf", host.name)]
+    assert row["state"] == "ok"

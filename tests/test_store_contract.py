@@ -118,9 +118,10 @@ def test_lifetimes_count_from_the_first_deployment_and_extend(make_store) -> Non
 def test_watches_and_host_health_are_kept_and_a_new_deployment_resets_the_watch(make_store) -> None:
     store = make_store()
     watch = Watch("FileResource", "app.conf", "web-1", next_due=10.0, last_checked=5.0, last_result="corrected",
-                  detail="content differs", state="ok", since=1.0, corrections=[4.0, 5.0], total_corrections=2)
+                  detail="content differs", state="ok", since=1.0, corrections=[4.0, 5.0], total_corrections=2,
+                  failed_corrections=3, retry_at=18.5, version=4)
     store.save_watches([watch])
-    assert store.watches() == {watch.key: watch}
+    assert store.watches() == {watch.key: watch}, "with its correction backoff and the version it counts for"
     store.mark_deployed("FileResource", "app.conf", ["web-1"], 20.0)
     assert store.watches() == {}, "deployed anew: a clean record"
     health = HostHealth("web-3", 2, 30.0, 10.0, "timed out", alerted=True)

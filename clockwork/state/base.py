@@ -49,8 +49,12 @@ class Watch:
     """The reconciler's memory of one resource on one host (times are epoch seconds).
 
     ``state`` is what alerts are about: ``ok``, ``drift``, ``failure``,
-    ``flapping``, or ``expired``/``destroyed`` (then it is left alone until
-    applied again); ``since`` is when that state began.
+    ``flapping``, ``unstable`` (it differed right after Clockwork's own apply:
+    not corrected again until a new version), or ``expired``/``destroyed``
+    (then it is left alone until applied again); ``since`` is when that state
+    began. ``failed_corrections`` in a row back the next one off until
+    ``retry_at``; both count for the resource's ``version`` and reset with a
+    new one, or when it is as declared.
 
     .. code:: python
 
@@ -68,6 +72,9 @@ class Watch:
     since: float | None = None
     corrections: list[float] = field(default_factory=list)
     total_corrections: int = 0
+    failed_corrections: int = 0
+    retry_at: float = 0.0
+    version: int = 0
 
     @property
     def key(self) -> tuple[str, str, str]:
