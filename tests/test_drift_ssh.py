@@ -166,3 +166,50 @@ def test_a_failed_correction_backs_off_is_retried_after_its_backoff_and_the_coun
     assert backoff_of(project, host.name) == (0, 0.0), "the count resets on success"
     row = status(project)[("app.conf", host.name)]
     assert row["state"] == "ok"
+
+
+UNSTABLE = """\
+from clockwork.resources import DockerServiceResource
+
+job = DockerServiceResource(name="job", image="{image}", command={command}, networks=["host"], restart_policy="no",
+                            reconcile=True, check_interval="1h", alert_on=["failure", "recovered"])
+"""
+
+
+def test_a_container_that_stops_right_after_clockwork_starts_it_is_unstable_once_and_not_corrected_in_a_loop(
+    docker_fleet: Fleet, make_project, http_receiver: HttpReceiver
+) -> None:
+    fleet, host = docker_fleet, docker_fleet.hosts[0]
+    project = make_project(fleet, UNSTABLE.format(image=fleet.docker_image, command='["false"]'))  # exits at once
+    settings(project, alert_webhook_url=http_receiver.url)
+    project.cw("apply")
+    wait_until(lambda: project.cw("evaluate").exit_code == 1, timeout=30, what="the container to have stopped")
+    first = project.cw("reconcile", "--once")
+    assert first.exit_code == 3, first.output
+    assert "job: unstable: still not as declared: stopped, wanted running" in first.output, first.output
+    started = fleet.run(host, "docker inspect -f '{{.State.StartedAt}}' job").stdout
+    make_due(project)
+    second = project.cw("reconcile", "--once")
+    assert "0 corrected" in second.output and "job: unstable: stopped, wanted running" in second.output, second.output
+    assert fleet.run(host, "docker inspect -f '{{.State.StartedAt}}' job").stdout == started, "not started again"
+    row = status(project)[("job", host.name)]
+    assert row["state"] == "unstable"
+    fired = [alert for alert in alerts(http_receiver) if alert[3] == host.name]
+    assert fired == [("unstable", "firing", "job", host.name)], "once, as a failure-gated alert"
+    # A new version that can converge: corrected and as declared again.
+    project.write_main(UNSTABLE.format(image=fleet.docker_image, command='["sleep", "3600"]'))
+    assert project.cw("apply").exit_code == 0
+    assert project.cw("reconcile", "--once").exit_code == 0
+    assert status(project)[("job", host.name)]["state"] == "ok"
+    assert ("unstable", "resolved", "job", host.name) in alerts(http_receiver)
+
+
+def test_unstable_is_not_alerted_without_failure_in_alert_on(docker_fleet: Fleet, make_project,
+                                                             http_receiver: HttpReceiver) -> None:
+    project = make_project(docker_fleet, UNSTABLE.format(image=docker_fleet.docker_image, command='["false"]')
+                           .replace('alert_on=["failure", "recovered"]', 'alert_on=["drift"]'))
+    settings(project, alert_webhook_url=http_receiver.url)
+    project.cw("apply")
+    wait_until(lambda: project.cw("evaluate").exit_code == 1, timeout=30, what="the container to have stopped")
+    assert "job: unstable" in project.cw("reconcile", "--once").output
+    assert alerts(http_receiver) == []

@@ -17,7 +17,7 @@ from clockwork.state.base import HostHealth, Lifetime, Watch
 CASES_DIR = Path(__file__).parent / "reconcile"
 CASES = sorted(CASES_DIR.glob("*/*.json"))
 RULE_FUNCTIONS = {"record", "may_correct", "lease_holds", "outcome", "host_failed", "host_answered", "expiry", "expiry_warning",
-                  "expired", "held", "next_check"}
+                  "expired", "held", "next_check", "due"}
 
 
 def _alert(alert: Alert) -> dict[str, Any]:
@@ -48,6 +48,8 @@ def _run(rule: str, case: dict[str, Any]) -> dict[str, Any]:
                                                seen.get("version"))}
     if rule == "held":
         return {"decision": policy.held(_watch(case["before"]), now, seen.get("version"))}
+    if rule == "due":
+        return {"decision": policy.due(_watch(case["before"]), now, seen.get("version"))}
     if rule == "next_check":
         return {"decision": policy.next_check(_watch(case["before"]), seen["due"])}
     if rule == "lease_holds":

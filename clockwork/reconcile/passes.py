@@ -277,7 +277,8 @@ class Reconciler:
                 key = (resource.type_name, resource.name, host)
                 watch = work.watches.get(key)
                 if (not resource.reconcile or (resource.type_name, resource.name) in ending
-                        or (watch is not None and (watch.state in policy.LEFT_ALONE or watch.next_due > work.now))):
+                        or (watch is not None and (watch.state in policy.LEFT_ALONE
+                                                   or not policy.due(watch, work.now, self._version(work, resource))))):
                     continue
                 due.setdefault(host, []).append(resource)
         return due

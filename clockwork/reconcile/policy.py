@@ -87,6 +87,11 @@ def may_correct(watch: Watch, on_drift: str, now: float, flapping_limit: int, ve
             and len(recent(watch.corrections, now)) < flapping_limit)
 
 
+def due(watch: Watch, now: float, version: int | None = None) -> bool:
+    """Whether a pair is checked now: its next check is due, or a new ``version`` was applied since its last."""
+    return watch.next_due <= now or (version is not None and version != watch.version)
+
+
 def next_check(watch: Watch, due: float) -> float:
     """When a pair is checked next: at ``due`` (its interval), or sooner when a failed correction is retried."""
     return min(due, watch.retry_at) if watch.retry_at else due
