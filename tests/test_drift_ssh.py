@@ -213,3 +213,41 @@ def test_unstable_is_not_alerted_without_failure_in_alert_on(docker_fleet: Fleet
     wait_until(lambda: project.cw("evaluate").exit_code == 1, timeout=30, what="the container to have stopped")
     assert "job: unstable" in project.cw("reconcile", "--once").output
     assert alerts(http_receiver) == []
+
+
+NORMALIZED_FILES = """\
+from clockwork.resources import DirectoryResource, FileResource
+
+leading_zero = FileResource(name="zero.conf", directory="nf", content="a\\n", mode="0644")
+octal_int = FileResource(name="octal.conf", directory="nf", content="b\\n", mode=0o640)
+trailing_slash = FileResource(name="slash.conf", directory="nf/", content="c\\n", mode="600")
+double_slash = FileResource(name="double.conf", directory="nf//deep/", content="d\\n")
+dir_zero = DirectoryResource(name="sub", directory="nf/", mode="0750")
+dir_slash = DirectoryResource(name="deep", directory="./nf", mode="0755")
+"""
+
+
+def test_files_and_directories_in_normalizable_forms_evaluate_ok_after_apply(fleet: Fleet, make_project) -> None:
+    project = make_project(fleet, NORMALIZED_FILES)
+    applied = project.cw("apply")
+    assert applied.exit_code == 0, applied.output
+    evaluated = project.cw("evaluate")
+    assert evaluated.exit_code == 0, evaluated.output
+    assert "Nothing to do: every resource is already as declared on 3 hosts" in project.cw("apply").output
+
+
+NORMALIZED_CONTAINER = """\
+from clockwork.resources import DockerServiceResource
+
+api = DockerServiceResource(name="api", image="{image}", command="sleep  3600", networks=["host"],
+                            ports=["18080:80/tcp", "127.0.0.1:18081:81/tcp", "18082:82/udp"],
+                            volumes=["/tmp/cw-normalized/:/data/"], restart_policy="no")
+"""
+
+
+def test_a_container_in_normalizable_forms_evaluates_ok_after_apply(docker_fleet: Fleet, make_project) -> None:
+    project = make_project(docker_fleet, NORMALIZED_CONTAINER.format(image=docker_fleet.docker_image))
+    applied = project.cw("apply")
+    assert applied.exit_code == 0, applied.output
+    evaluated = project.cw("evaluate")
+    assert evaluated.exit_code == 0, evaluated.output

@@ -21,7 +21,7 @@ from pyinfra.api import exceptions as pyinfra_exceptions
 
 from clockwork.checks import CommandCheck, HttpCheck, PortCheck
 from clockwork.facts.commands import Commands, command_id
-from clockwork.resources import RESOURCE_TYPES, DirectoryResource, DockerServiceResource, FileResource
+from clockwork.resources import RESOURCE_TYPES, DirectoryResource, DockerServiceResource, FileResource, PackageResource
 from clockwork.resources.base import InvalidResource
 from clockwork.engine.types import Observed, Target
 from tests import harness
@@ -396,3 +396,8 @@ def test_a_file_is_present_for_destroy_while_a_stale_temporary_file_is_there() -
     assert not resource.is_present(target, Observed({Paths: {"app/a.conf": None}}))
     directory = {"type": "directory", "mode": "755", "user": "u", "group": "u", "sha1": None}
     assert not resource.is_present(target, Observed({Paths: {"app/a.conf": directory}}))
+
+
+def test_a_package_version_with_epoch_zero_is_the_version_apt_reports() -> None:
+    assert PackageResource(name="cwdemo", version="0:1.1").version == "1.1"
+    assert PackageResource(name="cwdemo", version="1:2.0-3").version == "1:2.0-3", "a real epoch is kept"
