@@ -251,3 +251,20 @@ def test_a_container_in_normalizable_forms_evaluates_ok_after_apply(docker_fleet
     assert applied.exit_code == 0, applied.output
     evaluated = project.cw("evaluate")
     assert evaluated.exit_code == 0, evaluated.output
+
+
+def test_status_labels_the_last_change_intentional_or_corrective_in_text_and_json(fleet: Fleet, make_project) -> None:
+    host = fleet.hosts[1]
+    project = make_project(fleet, BACKOFF)
+    assert project.cw("apply").exit_code == 0
+    row = status(project)[("app.conf", host.name)]
+    assert (row["last_event"], row["last_intent"]) == ("changed", "intentional")
+    assert fleet.run(host, "printf 'x = 2\\n' > rc/app.conf").returncode == 0
+    assert "1 corrected" in project.cw("reconcile", "--once").output
+    row = status(project)[("app.conf", host.name)]
+    assert (row["last_event"], row["last_intent"], row["failed_corrections"]) == ("corrected", "corrective", 0)
+    text = project.cw("status").output
+    assert f"✓ [{host.name}] FileResource app.conf: ok; last corrected at " in text
+    assert f"; last change corrected (corrective) at {row['last_event_at']}; next due " in text
+    for other in fleet.hosts[:1] + fleet.hosts[2:]:
+        assert status(project)[("app.conf", other.name)]["last_intent"] == "intentional"

@@ -140,6 +140,19 @@ def test_events_are_labelled_and_the_secret_key_is_stable(make_store) -> None:
     assert len(key) == 32 and make_store().secret_key() == key
 
 
+def test_the_last_event_of_each_resource_on_each_host_says_whether_it_was_intentional_or_corrective(make_store) -> None:
+    store = make_store()
+    store.record_event("changed", "FileResource", "app.conf", "web-1", "created", "intentional")
+    store.record_event("changed", "FileResource", "app.conf", "web-2", "created", "intentional")
+    store.record_event("corrected", "FileResource", "app.conf", "web-1", "content differs", "corrective")
+    store.record_event("rolled-back", "FileResource", "app.conf", None, "to v1", "intentional")  # about no host
+    last = store.last_events()
+    assert {key: (event.kind, event.intent) for key, event in last.items()} == {
+        ("FileResource", "app.conf", "web-1"): ("corrected", "corrective"),
+        ("FileResource", "app.conf", "web-2"): ("changed", "intentional")}
+    assert last[("FileResource", "app.conf", "web-1")].at >= last[("FileResource", "app.conf", "web-2")].at
+
+
 def test_workers_claim_due_hosts_disjointly_up_to_their_capacity(make_store) -> None:
     one, two = make_store(), make_store()
     one.add_hosts(["web-1", "web-2", "web-3"])

@@ -81,6 +81,21 @@ class Watch:
         return (self.type, self.name, self.host)
 
 
+@dataclass(frozen=True)
+class LastEvent:
+    """The newest event of a resource on a host: what happened (``corrected``, ``changed``…), whether it was
+    ``intentional`` (apply, update, rollback, extend) or ``corrective`` (reconcile), and when.
+
+    .. code:: python
+
+        store.last_events()[("FileResource", "app.conf", "web-1")].intent  # 'corrective'
+    """
+
+    kind: str
+    intent: str
+    at: float
+
+
 @dataclass
 class Lifetime:
     """A ``max_duration`` resource on one host: when it expires, and whether the warning went out.
@@ -301,6 +316,10 @@ class StateStore(ABC):
     @abstractmethod
     def record_event(self, kind: str, type_name: str, name: str, host: str | None, detail: str, intent: str) -> None:
         """An event: ``kind`` (changed, destroyed, rolled-back, …), labelled ``intentional`` or ``corrective``."""
+
+    @abstractmethod
+    def last_events(self) -> dict[tuple[str, str, str], LastEvent]:
+        """The newest event of each resource on each host, by (type, name, host)."""
 
 
     # Reconcile workers and their host leases. Lease times are on the store's clock (the database's), due times

@@ -25,7 +25,8 @@ from typing import Any
 from clockwork.durations import stamp
 from clockwork.exceptions import StateError
 from clockwork.secrets import transform
-from clockwork.state.base import Claim, HostHealth, Lifetime, PassWrites, StateStore, Version, Watch, Worker
+from clockwork.state.base import (Claim, HostHealth, LastEvent, Lifetime, PassWrites, StateStore, Version, Watch,
+                                  Worker)
 
 #: Strings longer than this are kept once in ``blobs`` (content-addressed) and referenced from specs.
 BLOB_SIZE = 1024
@@ -322,6 +323,12 @@ class SqlStore(StateStore):
         with self._transaction():
             self._run("INSERT INTO events (project, at, kind, type, name, host, detail, intent) "
                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", self.project, time.time(), kind, type_name, name, host, detail, intent)
+
+    def last_events(self) -> dict[tuple[str, str, str], LastEvent]:
+        rows = self._run("SELECT type, name, host, kind, intent, at FROM events AS e WHERE project = ? AND host IS NOT "
+                         "NULL AND id = (SELECT MAX(id) FROM events WHERE project = e.project AND type = e.type AND "
+                         "name = e.name AND host = e.host)", self.project)
+        return {(row["type"], row["name"], row["host"]): LastEvent(row["kind"], row["intent"], row["at"]) for row in rows}
 
     # Workers and leases -----------------------------------------------------------------------------------
 
