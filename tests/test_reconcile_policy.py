@@ -17,7 +17,7 @@ from clockwork.state.base import HostHealth, Lifetime, Watch
 CASES_DIR = Path(__file__).parent / "reconcile"
 CASES = sorted(CASES_DIR.glob("*/*.json"))
 RULE_FUNCTIONS = {"record", "may_correct", "lease_holds", "outcome", "host_failed", "host_answered", "expiry", "expiry_warning",
-                  "expired"}
+                  "expired", "held", "next_check", "due"}
 
 
 def _alert(alert: Alert) -> dict[str, Any]:
@@ -36,18 +36,27 @@ def _run(rule: str, case: dict[str, Any]) -> dict[str, Any]:
     """Call the rule with the case's inputs; returns what it decided, in the case's terms."""
     now, seen = case["now"], case.get("observation", {})
     if rule == "record":
-        step = policy.record(_watch(case["before"]), seen["result"], seen["detail"], now, _rules(case["rules"]))
+        step = policy.record(_watch(case["before"]), seen["result"], seen["detail"], now, _rules(case["rules"]),
+                             seen.get("version"))
         return {"after": dataclasses.asdict(step.watch), "events": [[e.kind, e.detail] for e in step.events],
                 "alerts": [_alert(a) for a in step.alerts]}
     if rule == "expired":
         step = policy.expired(_watch(case["before"]), seen["detail"], now, _rules(case["rules"]))
         return {"after": dataclasses.asdict(step.watch), "alerts": [_alert(a) for a in step.alerts]}
     if rule == "may_correct":
-        return {"decision": policy.may_correct(_watch(case["before"]), seen["on_drift"], now, seen["flapping_limit"])}
+        return {"decision": policy.may_correct(_watch(case["before"]), seen["on_drift"], now, seen["flapping_limit"],
+                                               seen.get("version"))}
+    if rule == "held":
+        return {"decision": policy.held(_watch(case["before"]), now, seen.get("version"))}
+    if rule == "due":
+        return {"decision": policy.due(_watch(case["before"]), now, seen.get("version"))}
+    if rule == "next_check":
+        return {"decision": policy.next_check(_watch(case["before"]), seen["due"])}
     if rule == "lease_holds":
         return {"decision": policy.lease_holds(seen["left"], seen["lease"])}
     if rule == "outcome":
-        return {"decision": policy.outcome(seen["status"], seen["corrected"], seen.get("failure"), seen["on_drift"])}
+        return {"decision": policy.outcome(seen["status"], seen["corrected"], seen.get("failure"), seen["on_drift"],
+                                           seen.get("held"), seen.get("unstable", False))}
     if rule == "host_failed":
         before = HostHealth(**case["before"]) if case.get("before") else None
         health, alerts = policy.host_failed(before, seen["host"], seen["error"], now, set(seen["gate"]))

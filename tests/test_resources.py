@@ -21,7 +21,7 @@ from pyinfra.api import exceptions as pyinfra_exceptions
 
 from clockwork.checks import CommandCheck, HttpCheck, PortCheck
 from clockwork.facts.commands import Commands, command_id
-from clockwork.resources import RESOURCE_TYPES, DirectoryResource, DockerServiceResource, FileResource
+from clockwork.resources import RESOURCE_TYPES, DirectoryResource, DockerServiceResource, FileResource, PackageResource
 from clockwork.resources.base import InvalidResource
 from clockwork.engine.types import Observed, Target
 from tests import harness
@@ -217,7 +217,7 @@ def test_target_path_expands_home_only_on_local(monkeypatch: pytest.MonkeyPatch)
      "invalid value for DockerServiceResource 'web'.on_drift: Input should be 'auto_correct', 'alert' or 'ignore'"),
     (DockerServiceResource, {"name": "web", "image": "nginx", "colour": "red"},
      ("invalid DockerServiceResource 'web': unknown field 'colour' (the fields are name, description, hosts, reconcile, "
-     "check_interval, max_duration, on_drift, alert_on, checks, sudo, requires, image, ports, volumes, env_vars, networks, "
+     "check_interval, max_duration, on_drift, alert_on, checks, sudo, requires, ignore_fields, image, ports, volumes, env_vars, networks, "
      "restart_policy, command, present, running)")),
     (DockerServiceResource, {"name": "web", "image": "nginx", "env_var": {"A": "1"}},
      "invalid DockerServiceResource 'web': unknown field 'env_var' (did you mean 'env_vars'?)"),
@@ -396,3 +396,8 @@ def test_a_file_is_present_for_destroy_while_a_stale_temporary_file_is_there() -
     assert not resource.is_present(target, Observed({Paths: {"app/a.conf": None}}))
     directory = {"type": "directory", "mode": "755", "user": "u", "group": "u", "sha1": None}
     assert not resource.is_present(target, Observed({Paths: {"app/a.conf": directory}}))
+
+
+def test_a_package_version_with_epoch_zero_is_the_version_apt_reports() -> None:
+    assert PackageResource(name="cwdemo", version="0:1.1").version == "1.1"
+    assert PackageResource(name="cwdemo", version="1:2.0-3").version == "1:2.0-3", "a real epoch is kept"

@@ -118,9 +118,10 @@ def test_lifetimes_count_from_the_first_deployment_and_extend(make_store) -> Non
 def test_watches_and_host_health_are_kept_and_a_new_deployment_resets_the_watch(make_store) -> None:
     store = make_store()
     watch = Watch("FileResource", "app.conf", "web-1", next_due=10.0, last_checked=5.0, last_result="corrected",
-                  detail="content differs", state="ok", since=1.0, corrections=[4.0, 5.0], total_corrections=2)
+                  detail="content differs", state="ok", since=1.0, corrections=[4.0, 5.0], total_corrections=2,
+                  failed_corrections=3, retry_at=18.5, version=4)
     store.save_watches([watch])
-    assert store.watches() == {watch.key: watch}
+    assert store.watches() == {watch.key: watch}, "with its correction backoff and the version it counts for"
     store.mark_deployed("FileResource", "app.conf", ["web-1"], 20.0)
     assert store.watches() == {}, "deployed anew: a clean record"
     health = HostHealth("web-3", 2, 30.0, 10.0, "timed out", alerted=True)
@@ -137,6 +138,19 @@ def test_events_are_labelled_and_the_secret_key_is_stable(make_store) -> None:
         store.record_event("changed", "FileResource", "app.conf", "web-1", "created", "accidental")
     key = store.secret_key()
     assert len(key) == 32 and make_store().secret_key() == key
+
+
+def test_the_last_event_of_each_resource_on_each_host_says_whether_it_was_intentional_or_corrective(make_store) -> None:
+    store = make_store()
+    store.record_event("changed", "FileResource", "app.conf", "web-1", "created", "intentional")
+    store.record_event("changed", "FileResource", "app.conf", "web-2", "created", "intentional")
+    store.record_event("corrected", "FileResource", "app.conf", "web-1", "content differs", "corrective")
+    store.record_event("rolled-back", "FileResource", "app.conf", None, "to v1", "intentional")  # about no host
+    last = store.last_events()
+    assert {key: (event.kind, event.intent) for key, event in last.items()} == {
+        ("FileResource", "app.conf", "web-1"): ("corrected", "corrective"),
+        ("FileResource", "app.conf", "web-2"): ("changed", "intentional")}
+    assert last[("FileResource", "app.conf", "web-1")].at >= last[("FileResource", "app.conf", "web-2")].at
 
 
 def test_workers_claim_due_hosts_disjointly_up_to_their_capacity(make_store) -> None:

@@ -137,11 +137,16 @@ def print_status(rows: list[StatusRow]) -> None:
         return
     for row in rows:
         corrections = f"{count(row.corrections_total, 'correction')} ({row.corrections_last_hour} in the last hour)"
-        parts = [f"{row.state}", f"last {row.last_result or '-'} at {row.last_checked or '-'}",
-                 f"next due {row.next_due or '-'}", corrections]
+        parts = [f"{row.state}", f"last {row.last_result or '-'} at {row.last_checked or '-'}"]
+        if row.last_event:
+            parts.append(f"last change {row.last_event} ({row.last_intent}) at {row.last_event_at}")
+        if row.next_correction:
+            parts.append(f"{count(row.failed_corrections, 'failed correction')}, next try at {row.next_correction}")
+        parts += [f"next due {row.next_due or '-'}", corrections]
         if row.expires_at:
             parts.append(f"expires {row.expires_at}")
-        mark = "✓" if row.state == "ok" else "✗" if row.state in ("drift", "failure", "flapping", "unreachable") else "·"
+        mark = "✓" if row.state == "ok" else "✗" if row.state in ("drift", "failure", "flapping", "unstable",
+                                                                   "unreachable") else "·"
         echo(f"{mark} [{escape(row.host)}] {escape(row.type)} {escape(row.resource)}: {escape('; '.join(parts))}")
         if row.detail and row.state not in ("ok",):
             echo(f"    {escape(row.detail)}")

@@ -78,7 +78,9 @@ class Step:
 
     def operation(self) -> HostOperation:
         resource = self.reading.resource
-        return resource.apply if self.action == "apply" else resource.destroy
+        if self.action != "apply":
+            return resource.destroy
+        return lambda target: resource.as_applied(target, self.reading.observed).apply(target)
 
     @property
     def failed(self) -> bool:

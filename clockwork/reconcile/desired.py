@@ -25,6 +25,8 @@ class Desired:
 
     resources: list[Resource] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    #: Each resource's (``type``, ``name``) recorded version number: a new one resets its correction backoff.
+    versions: dict[tuple[str, str], int] = field(default_factory=dict)
 
     @property
     def reconciled(self) -> list[Resource]:
@@ -62,6 +64,7 @@ def desired_state(store: StateStore, project_dir: Path) -> Desired:
             desired.problems.append(str(error))
             continue
         desired.resources.append(resource)
+        desired.versions[(version.type, version.resource)] = version.version
     return desired
 
 

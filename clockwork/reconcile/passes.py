@@ -323,7 +323,8 @@ class Reconciler:
                 key = (resource.type_name, resource.name, host)
                 watch = work.watches.get(key)
                 if (not resource.reconcile or (resource.type_name, resource.name) in ending
-                        or (watch is not None and (watch.state in policy.LEFT_ALONE or watch.next_due > work.now))):
+                        or (watch is not None and (watch.state in policy.LEFT_ALONE
+                                                   or not policy.due(watch, work.now, self._version(work, resource))))):
                     continue
                 due.setdefault(host, []).append(resource)
         return due
@@ -348,6 +349,7 @@ class Reconciler:
         unreachable = run.unreachable
         verified = self._verify(work, [step.reading for step in run.steps if step.outcome and not step.outcome.error],
                                 pipeline)
+        unstable = {key for key, (_detail, again) in verified.items() if again}
         self._hosts_answered(work, list(due), unreachable)
         shares = {host: random.random() for host in due}  # one jitter share per host: its checks stay in one read
         corrected = 0
@@ -356,15 +358,18 @@ class Reconciler:
             host = reading.host.name
             if host in unreachable or (host, reading.resource.ref) not in checked:
                 continue
-            failure = None
+            failure, key = None, (host, reading.resource.type_name, reading.resource.name)
             if operation is not None:
-                failure = operation.error or verified.get((host, reading.resource.type_name, reading.resource.name))
+                failure = operation.error or verified.get(key, (None, False))[0]
+            holding = policy.held(work.watch(reading.resource, host), work.now, self._version(work, reading.resource))
+            again = operation is not None and operation.error is None and key in unstable
             result = policy.outcome(reading.evaluation.status, operation is not None, failure,
-                                    reading.resource.on_drift)
+                                    reading.resource.on_drift, holding, again)
             corrected += result == "corrected"
             self._record(work, reading.resource, host, result, failure or reading.evaluation.detail or "")
             interval = interval_seconds(reading.resource.check_interval, work.now)
-            work.watch(reading.resource, host).next_due = work.now + interval + jitter(interval, shares[host])
+            watch = work.watch(reading.resource, host)
+            watch.next_due = policy.next_check(watch, work.now + interval + jitter(interval, shares[host]))
         return corrected
 
     def _lease_holds(self, work: _Pass, host: str) -> bool:
@@ -376,10 +381,16 @@ class Reconciler:
 
     def _may_correct(self, work: _Pass, reading: Reading) -> bool:
         return policy.may_correct(work.watch(reading.resource, reading.host.name), reading.resource.on_drift,
-                                  work.now, self.settings.flapping_limit)
+                                  work.now, self.settings.flapping_limit, self._version(work, reading.resource))
 
-    def _verify(self, work: _Pass, corrected: list[Reading], pipeline: Pipeline) -> dict[tuple[str, str, str], str]:
-        """Read the corrected pairs again, on the same connections; returns the ones still not as declared, with why."""
+    def _version(self, work: _Pass, resource: Resource) -> int | None:
+        return work.desired.versions.get((resource.type_name, resource.name))
+
+    def _verify(self, work: _Pass, corrected: list[Reading],
+                pipeline: Pipeline) -> dict[tuple[str, str, str], tuple[str, bool]]:
+        """Read the corrected pairs again, on the same connections; returns the ones still not as declared, with
+        why and whether their own state differs (unstable: the apply did not make it true) rather than only a
+        health check failing."""
         if not corrected:
             return {}
         resources: dict[str, list[Resource]] = {}
@@ -387,12 +398,15 @@ class Reconciler:
             resources.setdefault(reading.host.name, []).append(reading.resource)
         placement = Placement(work.placement.inventory, list(resources), resources, work.placement.source,
                               self.project_dir)
-        return {(r.host.name, r.resource.type_name, r.resource.name): f"still not as declared: {r.evaluation.detail}"
+        return {(r.host.name, r.resource.type_name, r.resource.name):
+                (f"still not as declared: {r.evaluation.detail}",
+                 any(not diff.field.startswith("checks[") for diff in r.evaluation.diffs))
                 for r in pipeline.read(placement).readings if r.evaluation.status != "ok"}
 
     def _record(self, work: _Pass, resource: Resource, host: str, result: policy.Outcome, detail: str) -> None:
         """Store one pair's result with the policy's events and alerts."""
-        step = policy.record(work.watch(resource, host), result, detail, work.now, _rules(resource))
+        step = policy.record(work.watch(resource, host), result, detail, work.now, _rules(resource),
+                             self._version(work, resource))
         self._apply(work, resource, step)
         reported = policy.REPORTED[result]
         work.results.append(Result(host, resource.name, resource.type_name, reported,

@@ -1,5 +1,5 @@
 """The reconciler's rules as pure functions of (state, observation, now): watch states, flapping, alert gating,
-host backoff and recovery, expiry. Nothing here reads a clock, a host or the store.
+correction backoff and unstable resources, host backoff and recovery, expiry. Nothing here reads a clock, a host or the store.
 
 >>> watch = Watch("FileResource", "app.conf", "web-1")
 >>> step = record(watch, "drift", "content differs", now=100.0, rules=Rules("FileResource 'app.conf'", "alert"))
@@ -18,23 +18,28 @@ from clockwork.durations import stamp
 from clockwork.reconcile.schedule import backoff, recent, warning_lead
 from clockwork.state.base import HostHealth, Lifetime, Watch
 
-#: What one pass found for one resource on one host.
-Outcome = Literal["ok", "corrected", "drift", "flapping", "error", "correction failed"]
-#: What a watch remembers about a resource on a host; ``expired``/``destroyed`` are left alone until applied again.
-WatchState = Literal["ok", "drift", "failure", "flapping", "expired", "destroyed"]
+#: What one pass found for one resource on one host. ``backing off``: drifted after a failed correction whose
+#: backoff is not over; ``unstable``: it differs again right after Clockwork's own apply (a Clockwork or kind bug).
+Outcome = Literal["ok", "corrected", "drift", "flapping", "error", "correction failed", "backing off", "unstable"]
+#: What a watch remembers about a resource on a host; ``expired``/``destroyed`` are left alone until applied again,
+#: ``unstable`` is checked but not corrected until a new version.
+WatchState = Literal["ok", "drift", "failure", "flapping", "unstable", "expired", "destroyed"]
 LEFT_ALONE: tuple[WatchState, ...] = ("expired", "destroyed")
+#: Why a drifted ``auto_correct`` pair is not corrected now (``held``).
+Held = Literal["backing off", "unstable"]
 #: What an outcome means for a pass's report (and ``--once``'s exit status).
 REPORTED: dict[Outcome, Literal["ok", "drift", "error"]] = {
-    "ok": "ok", "corrected": "ok", "drift": "drift", "flapping": "drift", "error": "error", "correction failed": "error"}
+    "ok": "ok", "corrected": "ok", "drift": "drift", "flapping": "drift", "error": "error", "correction failed": "error",
+    "backing off": "error", "unstable": "error"}
 #: Which ``alert_on`` entry lets each kind of alert out.
-ALERT_GATE = {"drift": "drift", "failure": "failure", "flapping": "failure", "unreachable": "failure",
-              "expired": "expired", "expiring": "expired"}
+ALERT_GATE = {"drift": "drift", "failure": "failure", "flapping": "failure", "unstable": "failure",
+              "unreachable": "failure", "expired": "expired", "expiring": "expired"}
 #: A host is reported unreachable once it failed this many times in a row (after one backoff).
 UNREACHABLE_AFTER = 2
 
 _STATE_OF: dict[Outcome, WatchState] = {
     "ok": "ok", "corrected": "ok", "drift": "drift", "flapping": "flapping", "error": "failure",
-    "correction failed": "failure"}
+    "correction failed": "failure", "backing off": "failure", "unstable": "unstable"}
 
 
 @dataclass(frozen=True)
@@ -64,10 +69,32 @@ class Step:
     alerts: list[Alert] = field(default_factory=list)
 
 
-def may_correct(watch: Watch, on_drift: str, now: float, flapping_limit: int) -> bool:
-    """Whether a drifted pair is corrected now: ``auto_correct``, and fewer than ``flapping_limit`` corrections
-    in the last hour."""
-    return on_drift == "auto_correct" and len(recent(watch.corrections, now)) < flapping_limit
+def held(watch: Watch, now: float, version: int | None = None) -> Held | None:
+    """What keeps a drifted pair from being corrected now: it is ``unstable``, or the backoff after a failed
+    correction is not over (``backing off``); ``None``: nothing. A new ``version`` (another than the one the
+    watch counted for) clears both: corrections never latch."""
+    if version is not None and version != watch.version:
+        return None
+    if watch.state == "unstable":
+        return "unstable"
+    return "backing off" if watch.retry_at > now else None
+
+
+def may_correct(watch: Watch, on_drift: str, now: float, flapping_limit: int, version: int | None = None) -> bool:
+    """Whether a drifted pair is corrected now: ``auto_correct``, nothing ``held`` holds it, and fewer than
+    ``flapping_limit`` corrections in the last hour."""
+    return (on_drift == "auto_correct" and held(watch, now, version) is None
+            and len(recent(watch.corrections, now)) < flapping_limit)
+
+
+def due(watch: Watch, now: float, version: int | None = None) -> bool:
+    """Whether a pair is checked now: its next check is due, or a new ``version`` was applied since its last."""
+    return watch.next_due <= now or (version is not None and version != watch.version)
+
+
+def next_check(watch: Watch, due: float) -> float:
+    """When a pair is checked next: at ``due`` (its interval), or sooner when a failed correction is retried."""
+    return min(due, watch.retry_at) if watch.retry_at else due
 
 
 #: A worker corrects a host only while at least this share of its lease is left.
@@ -81,13 +108,15 @@ def lease_holds(left: float | None, lease: float) -> bool:
     return left is not None and left >= lease * LEASE_MARGIN
 
 
-def outcome(status: str, corrected: bool, failure: str | None, on_drift: str) -> Outcome:
+def outcome(status: str, corrected: bool, failure: str | None, on_drift: str, holding: Held | None = None,
+            unstable: bool = False) -> Outcome:
     """The outcome of a pair: its evaluation ``status`` (ok, drift, error), whether a correction ran and how it
-    failed. A drift left uncorrected under ``auto_correct`` means the pair is flapping."""
+    failed (``unstable``: its operation succeeded but the host differs right after). A drift left uncorrected
+    under ``auto_correct`` is what ``holding`` says held it, else the pair is flapping."""
     if corrected:
-        return "correction failed" if failure else "corrected"
+        return ("unstable" if unstable else "correction failed") if failure else "corrected"
     if status == "drift":
-        return "flapping" if on_drift == "auto_correct" else "drift"
+        return (holding or "flapping") if on_drift == "auto_correct" else "drift"
     return "ok" if status == "ok" else "error"
 
 
@@ -101,14 +130,30 @@ def _alert(rules: Rules, watch: Watch, kind: str, status: str, summary: str, det
                   ends_at=stamp(now) if status == "resolved" else None)]
 
 
-def record(watch: Watch, result: Outcome, detail: str, now: float, rules: Rules) -> Step:
-    """A pair's new watch after ``result``; on a change of state an event and (per ``alert_on``) an alert.
+def record(watch: Watch, result: Outcome, detail: str, now: float, rules: Rules, version: int | None = None) -> Step:
+    """A pair's new watch after ``result`` (of the resource's ``version``); on a change of state an event and
+    (per ``alert_on``) an alert.
 
     A drift corrected in the same pass is one alert (``drift``, resolved); a pair
     back to ``ok`` resolves the alert of the state it leaves (gated by ``recovered``).
+    A failed correction backs the next one off (2 s, 4 s, 8 s… at most 5 minutes);
+    the count resets when the pair is as declared and with a new version. An
+    ``unstable`` pair fires one ``unstable`` alert (gated by ``failure``).
     """
     after = dataclasses.replace(watch, corrections=list(watch.corrections), last_checked=now, last_result=result,
                                 detail=detail)
+    if version is not None and version != watch.version:
+        after.version, after.failed_corrections, after.retry_at = version, 0, 0.0
+    if result == "correction failed":
+        after.failed_corrections += 1
+        after.retry_at = now + backoff(after.failed_corrections)
+        after.detail = (f"{detail}; correction {after.failed_corrections} in a row failed, next try at "
+                        f"{stamp(after.retry_at)}")
+    elif result == "backing off":
+        after.detail = f"{detail}; backing off after {after.failed_corrections} failed corrections, next try at " \
+                       f"{stamp(after.retry_at)}"
+    elif result in ("ok", "corrected"):
+        after.failed_corrections, after.retry_at = 0, 0.0
     step = Step(after)
     before, host = watch.state, watch.host
     if result == "corrected":
@@ -131,7 +176,10 @@ def record(watch: Watch, result: Outcome, detail: str, now: float, rules: Rules)
         state, state), detail))
     if not (state == "drift" and rules.on_drift == "ignore"):
         summary = {"drift": "drifted", "flapping": "keeps drifting back: no longer corrected (flapping)",
-                   "failure": "correction failed" if result == "correction failed" else "could not be checked"}[state]
+                   "unstable": "differs again right after Clockwork's own apply (unstable: a Clockwork or kind "
+                               "bug, not drift); not corrected again until a new version",
+                   "failure": "correction failed" if result in ("correction failed", "backing off")
+                   else "could not be checked"}[state]
         step.alerts += _alert(rules, after, state, "firing", f"{rules.label} on {host}: {summary}", detail, now)
     return step
 

@@ -40,6 +40,14 @@ class StatusRow:
     detail: str
     #: The reconcile worker that holds the host now (in a pass), if any.
     worker: str | None = None
+    #: The newest change recorded for it there (``corrected``, ``changed``, ``unstable``…), whether that was
+    #: ``intentional`` (apply, update, rollback, extend) or ``corrective`` (reconcile), and when.
+    last_event: str | None = None
+    last_intent: str | None = None
+    last_event_at: str | None = None
+    #: Failed corrections in a row, and when the next may run (``None``: not backing off).
+    failed_corrections: int = 0
+    next_correction: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -59,7 +67,7 @@ def status(project_dir: Path, settings: Settings | None = None) -> list[StatusRo
     now = time.time()
     with open_store(project_dir, settings) as store:
         versions, watches, lifetimes = store.latest_versions(), store.watches(), store.lifetimes()
-        health = store.host_health()
+        health, changes = store.host_health(), store.last_events()
         holders = {host: worker.id for worker in store.workers() for host in worker.hosts}
     expiry = {(lt.type, lt.name, lt.host): lt.expires_at for lt in lifetimes}
     rows = []
@@ -74,6 +82,7 @@ def status(project_dir: Path, settings: Settings | None = None) -> list[StatusRo
             state = watch.state if watch else "not checked yet" if version.spec.get("reconcile") else "expiry only"
             next_due = stamp(watch.next_due) if watch and watch.next_due and not left else None
             detail = watch.detail if watch else ""
+            change = changes.get(key)
             down = health.get(host)
             if down is not None and not left:  # what was last seen there is not what is there now
                 state, next_due = "unreachable", stamp(down.retry_at)
@@ -92,6 +101,11 @@ def status(project_dir: Path, settings: Settings | None = None) -> list[StatusRo
                 corrections_total=watch.total_corrections if watch else 0,
                 detail=detail,
                 worker=holders.get(host),
+                last_event=change.kind if change else None,
+                last_intent=change.intent if change else None,
+                last_event_at=stamp(change.at) if change else None,
+                failed_corrections=watch.failed_corrections if watch else 0,
+                next_correction=stamp(watch.retry_at) if watch and watch.retry_at > now else None,
             ))
     return rows
 

@@ -29,6 +29,7 @@ from clockwork.durations import parse_duration, validate_interval
 from clockwork.exceptions import HostReadError
 from clockwork.engine.types import Observed, Probe, Target
 from clockwork.facts.commands import Commands, command_id
+from clockwork.resources import ignored
 from clockwork.resources.catalog import Catalog
 from clockwork.results import Diff, Evaluation
 from clockwork.secrets import REDACTED, Resolver, mask_value, references
@@ -142,6 +143,9 @@ class Resource(BaseModel):
     requires: list[str] = Field(default_factory=list, description="resources (objects or `\"Type/name\"`) applied "
                                                                   "before this one on each host; when one of them "
                                                                   "fails there, this one is skipped there")
+    ignore_fields: list[str] = Field(default_factory=list, description="fields the host may change: never reported "
+                                     "as drift nor corrected, still applied on create; a mapping's key by a dotted "
+                                     "path (`[\"env_vars.BUILD_ID\", \"mode\"]`)")
 
     #: The fields that say which resource it is and where it lives: a model proposing an update never changes them.
     identity_fields: ClassVar[tuple[str, ...]] = ("name", "hosts")
@@ -203,6 +207,13 @@ class Resource(BaseModel):
     @classmethod
     def _requires(cls, value: object) -> list[str]:
         return resource_refs(value)
+
+    @field_validator("ignore_fields")
+    @classmethod
+    def _ignore_fields(cls, value: list[str]) -> list[str]:
+        ignorable = [name for name in cls.model_fields
+                     if (name not in Resource.model_fields or name == "checks") and name != PRESENCE]
+        return ignored.check_paths(value, cls.model_fields, ignorable)
 
     @field_validator("check_interval", mode="before")
     @classmethod
@@ -342,13 +353,36 @@ class Resource(BaseModel):
     def evaluate(self, target: Target, observed: Observed, health: bool = True) -> Evaluation:
         """Compare the host with the declaration: state first, then (``health``) the health checks."""
         try:
-            evaluation = self.evaluate_state(target, observed)
+            evaluation = self._unignored(self.evaluate_state(target, observed))
             if health and not evaluation.diffs:
                 evaluation.diffs += self._failed_checks(observed)
                 evaluation.detail = describe(evaluation.diffs) or evaluation.detail
         except HostReadError as error:  # the host could not answer; anything else is a bug (exit 4)
             return Evaluation(error=str(error), detail=f"could not evaluate: {error}")
         return evaluation
+
+    def _unignored(self, evaluation: Evaluation) -> Evaluation:
+        """``evaluation`` without the diffs of ``ignore_fields``: what the host may change is never drift."""
+        kept = [diff for diff in evaluation.diffs if not ignored.covers(self.ignore_fields, diff.field)]
+        if len(kept) == len(evaluation.diffs):
+            return evaluation
+        left_out = ", ".join(diff.field for diff in evaluation.diffs if diff not in kept)
+        return replace(evaluation, diffs=kept, detail=describe(kept) or f"as declared (ignored: {left_out})")
+
+    def as_applied(self, target: Target, observed: Observed | None) -> Resource:
+        """What applying sends to a host: itself, except that a resource the host already has keeps its
+        ``ignore_fields`` as the host has them (they are applied only on create)."""
+        if not self.ignore_fields or observed is None:
+            return self
+        try:
+            found = self.from_observed(target, observed)
+        except HostReadError:
+            return self
+        if found is None:
+            return self
+        kept = type(self)(**ignored.keep_found(self.model_dump(), found.model_dump(), self.ignore_fields))
+        kept._origin = self._origin
+        return kept
 
     def _failed_checks(self, observed: Observed) -> list[Diff]:
         if not self.checks:

@@ -52,7 +52,8 @@ class PackageResource(Resource):
     def _version(cls, value: str | None) -> str | None:
         if value is not None and (not value or any(char.isspace() for char in value) or not value[0].isdigit()):
             raise ValueError(f"{value!r} is not a Debian version: it starts with a digit and has no spaces")
-        return value
+        # Epoch 0 is the absent epoch: dpkg and apt report "1.1" for "0:1.1", and apt finds no "0:1.1".
+        return value.removeprefix("0:") if value is not None else None
 
     def state_probes(self, target: Target) -> list[Probe]:
         return [(DebPackages, self.name)]

@@ -49,8 +49,12 @@ class Watch:
     """The reconciler's memory of one resource on one host (times are epoch seconds).
 
     ``state`` is what alerts are about: ``ok``, ``drift``, ``failure``,
-    ``flapping``, or ``expired``/``destroyed`` (then it is left alone until
-    applied again); ``since`` is when that state began.
+    ``flapping``, ``unstable`` (it differed right after Clockwork's own apply:
+    not corrected again until a new version), or ``expired``/``destroyed``
+    (then it is left alone until applied again); ``since`` is when that state
+    began. ``failed_corrections`` in a row back the next one off until
+    ``retry_at``; both count for the resource's ``version`` and reset with a
+    new one, or when it is as declared.
 
     .. code:: python
 
@@ -68,10 +72,28 @@ class Watch:
     since: float | None = None
     corrections: list[float] = field(default_factory=list)
     total_corrections: int = 0
+    failed_corrections: int = 0
+    retry_at: float = 0.0
+    version: int = 0
 
     @property
     def key(self) -> tuple[str, str, str]:
         return (self.type, self.name, self.host)
+
+
+@dataclass(frozen=True)
+class LastEvent:
+    """The newest event of a resource on a host: what happened (``corrected``, ``changed``…), whether it was
+    ``intentional`` (apply, update, rollback, extend) or ``corrective`` (reconcile), and when.
+
+    .. code:: python
+
+        store.last_events()[("FileResource", "app.conf", "web-1")].intent  # 'corrective'
+    """
+
+    kind: str
+    intent: str
+    at: float
 
 
 @dataclass
@@ -313,6 +335,10 @@ class StateStore(ABC):
     @abstractmethod
     def record_event(self, kind: str, type_name: str, name: str, host: str | None, detail: str, intent: str) -> None:
         """An event: ``kind`` (changed, destroyed, rolled-back, …), labelled ``intentional`` or ``corrective``."""
+
+    @abstractmethod
+    def last_events(self) -> dict[tuple[str, str, str], LastEvent]:
+        """The newest event of each resource on each host, by (type, name, host)."""
 
 
     # Reconcile workers and their host leases. Lease times are on the store's clock (the database's), due times

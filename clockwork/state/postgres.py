@@ -85,6 +85,12 @@ MIGRATIONS = [
         project text NOT NULL, backend_pid integer NOT NULL, holder text NOT NULL, PRIMARY KEY (project, backend_pid)
     );
     """,
+    # As SQLite's: failed corrections in a row, when the next may run, and the version they belong to.
+    """
+    ALTER TABLE watches ADD COLUMN failed_corrections integer NOT NULL DEFAULT 0;
+    ALTER TABLE watches ADD COLUMN retry_at double precision NOT NULL DEFAULT 0;
+    ALTER TABLE watches ADD COLUMN version integer NOT NULL DEFAULT 0;
+    """,
 ]
 
 

@@ -25,7 +25,8 @@ from typing import Any
 from clockwork.durations import stamp
 from clockwork.exceptions import StateError
 from clockwork.secrets import transform
-from clockwork.state.base import Claim, HostHealth, Lifetime, PassWrites, StateStore, Version, Watch, Worker
+from clockwork.state.base import (Claim, HostHealth, LastEvent, Lifetime, PassWrites, StateStore, Version, Watch,
+                                  Worker)
 
 #: Strings longer than this are kept once in ``blobs`` (content-addressed) and referenced from specs.
 BLOB_SIZE = 1024
@@ -33,7 +34,7 @@ _BLOB = re.compile(r"^\u27e6blob:([0-9a-f]{64})\u27e7$")
 #: A dead worker is listed (as dead) for this long after its last heartbeat, then forgotten.
 FORGET_WORKERS = 86400.0
 _WATCH_COLUMNS = ("type", "name", "host", "next_due", "last_checked", "last_result", "detail", "state", "since",
-                  "corrections", "total_corrections")
+                  "corrections", "total_corrections", "failed_corrections", "retry_at", "version")
 
 
 def _in_host_order(claims: list[Claim]) -> list[Claim]:
@@ -308,7 +309,8 @@ class SqlStore(StateStore):
                 f"INSERT INTO watches (project, {', '.join(_WATCH_COLUMNS)}) VALUES (?, {', '.join('?' * len(_WATCH_COLUMNS))}) "
                 f"ON CONFLICT (project, type, name, host) DO UPDATE SET {updates}",
                 [(self.project, w.type, w.name, w.host, w.next_due, w.last_checked, w.last_result, w.detail, w.state, w.since,
-                  json.dumps(w.corrections), w.total_corrections) for w in watches],
+                  json.dumps(w.corrections), w.total_corrections, w.failed_corrections, w.retry_at, w.version)
+                 for w in watches],
             )
 
     def host_health(self) -> dict[str, HostHealth]:
@@ -329,6 +331,12 @@ class SqlStore(StateStore):
         with self._transaction():
             self._run("INSERT INTO events (project, at, kind, type, name, host, detail, intent) "
                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", self.project, time.time(), kind, type_name, name, host, detail, intent)
+
+    def last_events(self) -> dict[tuple[str, str, str], LastEvent]:
+        rows = self._run("SELECT type, name, host, kind, intent, at FROM events AS e WHERE project = ? AND host IS NOT "
+                         "NULL AND id = (SELECT MAX(id) FROM events WHERE project = e.project AND type = e.type AND "
+                         "name = e.name AND host = e.host)", self.project)
+        return {(row["type"], row["name"], row["host"]): LastEvent(row["kind"], row["intent"], row["at"]) for row in rows}
 
     # Workers and leases -----------------------------------------------------------------------------------
 

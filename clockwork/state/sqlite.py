@@ -174,6 +174,14 @@ MIGRATIONS = [
         heartbeat REAL NOT NULL, lease REAL NOT NULL, PRIMARY KEY (project, id)
     );
     """,
+    # Corrections back off and never latch; a resource that differs right after Clockwork's own apply is unstable
+    # until a new version: per watch, the failed corrections in a row, when the next may run, and the version
+    # those belong to.
+    """
+    ALTER TABLE watches ADD COLUMN failed_corrections INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE watches ADD COLUMN retry_at REAL NOT NULL DEFAULT 0;
+    ALTER TABLE watches ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 class SqliteStore(SqlStore):
