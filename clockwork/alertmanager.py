@@ -28,8 +28,8 @@ class Condition:
 
     >>> drift = Condition("drift", "web-1", "app.conf", "FileResource", "FileResource 'app.conf' on web-1: drifted",
     ...                   "content differs", starts_at=0.0, ends_at=540.0)
-    >>> drift.labels("shop")
-    {'alertname': 'ClockworkDrift', 'project': 'shop', 'resource': 'app.conf', 'type': 'FileResource', 'host': 'web-1', 'severity': 'warning'}
+    >>> drift.labels("shop")["alertname"], drift.labels("shop")["intent"]
+    ('ClockworkDrift', 'corrective')
     """
 
     kind: str
@@ -50,7 +50,7 @@ class Condition:
         """Its Alertmanager labels (those with a value): what identifies it there."""
         name = ALERTNAMES.get(self.kind) or "Clockwork" + "".join(part.capitalize() for part in self.kind.split("-"))
         labels = {"alertname": name, "project": project, "resource": self.resource or "", "type": self.type or "",
-                  "host": self.host, "severity": SEVERITIES.get(self.kind, "warning")}
+                  "host": self.host, "severity": SEVERITIES.get(self.kind, "warning"), "intent": "corrective"}
         return {key: value for key, value in labels.items() if value}
 
 

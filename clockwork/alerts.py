@@ -51,11 +51,14 @@ class Alert:
     type: str | None = None
     starts_at: str = ""
     ends_at: str | None = None
+    #: Whose change it is about: the reconciler's own (``corrective``: every alert so far), or a person's
+    #: (``intentional``: apply, update, rollback, extend).
+    intent: str = "corrective"
 
     def labels(self) -> dict[str, str]:
         name = "Clockwork" + "".join(part.capitalize() for part in self.kind.split("-"))
         return {"alertname": name, "resource": self.resource or "", "type": self.type or "", "host": self.host or "",
-                "kind": self.kind}
+                "kind": self.kind, "intent": self.intent}
 
     def as_alertmanager(self) -> dict[str, Any]:
         """The alert as one entry of Alertmanager's webhook ``alerts[]``."""

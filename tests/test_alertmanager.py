@@ -21,7 +21,7 @@ from testsupport.fleet import Fleet, wait_until
 from testsupport.receivers import HttpReceiver
 
 LABELS = {"alertname": "ClockworkDrift", "project": "shop", "resource": "app.conf", "type": "FileResource",
-          "host": "web-1", "severity": "warning"}
+          "host": "web-1", "severity": "warning", "intent": "corrective"}
 
 
 def drifted(now: float, ends_in: float = 180.0, resolved: bool = False) -> Condition:
@@ -151,7 +151,7 @@ def test_reconcile_tells_alertmanager_on_every_pass_while_drift_holds_and_resolv
     assert project.cw("reconcile", "--once").exit_code == 1
     [held] = alertmanager.active()
     assert held["labels"] == {"alertname": "ClockworkDrift", "project": "shop", "resource": "watched.conf",
-                              "type": "FileResource", "host": first.name, "severity": "warning"}
+                              "type": "FileResource", "host": first.name, "severity": "warning", "intent": "corrective"}
     assert held["annotations"]["summary"] == f"FileResource 'watched.conf' on {first.name}: drifted"
     ends = epoch(held["endsAt"])
     assert began + 3 * 3600 - 2 <= ends <= time.time() + 3 * 3600 + 1, "three check intervals of 1h"
@@ -204,7 +204,7 @@ def test_an_unreachable_host_is_active_in_alertmanager_until_it_answers_again(
         assert project.cw("reconcile", "--once").exit_code == 3
         [held] = alertmanager.active()
         assert held["labels"] == {"alertname": "ClockworkHostUnreachable", "project": "shop", "host": down.name,
-                                  "severity": "critical"}
+                                  "severity": "critical", "intent": "corrective"}
         assert held["annotations"]["summary"] == f"host {down.name} is unreachable"
     finally:
         fleet.start_host(down)

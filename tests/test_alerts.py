@@ -57,12 +57,12 @@ def test_the_webhook_speaks_alertmanager(http_receiver: HttpReceiver) -> None:
     assert (body["version"], body["status"], body["receiver"]) == ("4", "firing", "clockwork")
     first, second = body["alerts"]
     assert first["labels"] == {"alertname": "ClockworkDrift", "resource": "app.conf", "type": "FileResource",
-                               "host": "web-1", "kind": "drift"}
+                               "host": "web-1", "kind": "drift", "intent": "corrective"}
     assert first["annotations"] == {"summary": DRIFT.summary, "detail": "content differs"}
     assert (first["status"], first["startsAt"], first["endsAt"]) == ("firing", "2026-11-24T13:00:00Z", ZERO_TIME)
     assert second["labels"] == {"alertname": "ClockworkUnreachable", "resource": "", "type": "", "host": "web-2",
-                                "kind": "unreachable"}
-    assert body["commonLabels"] == {}
+                                "kind": "unreachable", "intent": "corrective"}
+    assert body["commonLabels"] == {"intent": "corrective"}, "every alert is about the reconciler's own changes"
     assert len(first["fingerprint"]) == 16 and first["fingerprint"] != second["fingerprint"]
 
 

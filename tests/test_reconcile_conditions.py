@@ -105,6 +105,7 @@ def test_a_condition_says_what_and_since_when() -> None:
     assert condition.summary == "FileResource 'app.conf' on web-1: drifted"
     assert condition.description == "drift detail"
     assert condition.labels("shop") == {"alertname": "ClockworkDrift", "project": "shop", "resource": "app.conf",
-                                        "type": "FileResource", "host": "web-1", "severity": "warning"}
+                                        "type": "FileResource", "host": "web-1", "severity": "warning",
+                                        "intent": "corrective"}
     unknown = active_alerts(snap(), snap(watch("wobbly")), {"web-1": [conf()]}, NOW)
     assert unknown[0].labels("shop")["alertname"] == "ClockworkWobbly", "a new state is a condition by its name"
