@@ -168,6 +168,30 @@ def test_a_failed_correction_backs_off_is_retried_after_its_backoff_and_the_coun
     assert row["state"] == "ok"
 
 
+def test_a_new_version_ends_a_correction_backoff_at_once(fleet: Fleet, make_project) -> None:
+    """Argo CD's counter never reset: here a new version (an apply) starts the count again and is tried at once."""
+    host = fleet.hosts[0]
+    project = make_project(fleet, BACKOFF)
+    assert project.cw("apply").exit_code == 0
+    assert fleet.run(host, "printf 'x = 2\\n' > rc/app.conf && chmod 555 rc").returncode == 0  # cannot be written
+    try:
+        for _attempt in range(2):
+            assert "correction failed" in project.cw("reconcile", "--once").output
+            backoff_runs_out(project, host.name)
+        assert "correction failed" in project.cw("reconcile", "--once").output
+        failed, wait = backoff_of(project, host.name)
+        assert failed == 3 and wait > 4, "backing off"
+        project.write_main(BACKOFF.replace("x = 1", "x = 3"))
+        assert project.cw("apply").exit_code == 3, "the new version cannot be written there either (yet)"
+    finally:
+        assert fleet.run(host, "chmod 755 rc").returncode == 0
+    make_due(project, host.name)  # its check is due; its backoff is not over, but it was for the old version
+    result = project.cw("reconcile", "--once")
+    assert "1 corrected" in result.output and "backing off" not in result.output, result.output
+    assert fleet.run(host, "cat rc/app.conf").stdout == "x = 3\n"
+    assert backoff_of(project, host.name) == (0, 0.0)
+
+
 UNSTABLE = """\
 from clockwork.resources import DockerServiceResource
 
