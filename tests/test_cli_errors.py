@@ -46,7 +46,7 @@ def assert_refused(result, message: str, project: Path) -> None:
         (
             "bad = FileResource(name='b.txt', content='x', colour='red')\n",
             ("main.py:3: invalid FileResource 'b.txt': unknown field 'colour' (the fields are name, description, hosts, "
-            "reconcile, check_interval, max_duration, on_drift, alert_on, checks, sudo, requires, directory, owner, group, "
+            "reconcile, check_interval, max_duration, on_drift, alert_on, checks, sudo, requires, ignore_fields, directory, owner, group, "
             "content, template, template_text, vars, mode)"),
         ),
         (

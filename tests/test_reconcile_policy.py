@@ -21,7 +21,8 @@ RULE_FUNCTIONS = {"record", "may_correct", "lease_holds", "outcome", "host_faile
 
 
 def _alert(alert: Alert) -> dict[str, Any]:
-    return {key: value for key, value in dataclasses.asdict(alert).items() if value not in (None, "")}
+    assert alert.intent == "corrective", "every alert of the reconciler is about its own changes"
+    return {key: value for key, value in dataclasses.asdict(alert).items() if value not in (None, "") and key != "intent"}
 
 
 def _rules(data: dict[str, Any]) -> policy.Rules:
