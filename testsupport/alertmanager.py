@@ -18,10 +18,10 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from testsupport.fleet import _free_ports, _tail
+from testsupport.servers import LocalServer, end
 
 #: Debian's prometheus-alertmanager package installs it under this name.
 BINARY = "prometheus-alertmanager"
@@ -65,7 +65,7 @@ def required(environ: dict[str, str] | None = None) -> bool:
     return (os.environ if environ is None else environ).get(REQUIRE_ENV, "").strip().lower() in ("1", "yes", "true")
 
 
-class Alertmanager:
+class Alertmanager(LocalServer):
     """One alertmanager on 127.0.0.1:``port`` with its data and config in ``directory``, stopped by its PID.
 
     .. code:: python
@@ -102,26 +102,7 @@ class Alertmanager:
 
     def stop(self) -> None:
         """SIGTERM to its PID, SIGKILL when it outlasts the deadline."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(TIMEOUT)
-
-    def close(self) -> None:
-        """Stop it and remove its directory."""
-        try:
-            self.stop()
-        finally:
-            shutil.rmtree(self.directory, ignore_errors=True)
-
-    def __enter__(self) -> Alertmanager:
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
-        self.close()
+        end(self.process, signal.SIGTERM, TIMEOUT)
 
     def _ready(self) -> bool:
         try:

@@ -14,7 +14,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 from urllib.parse import quote
 
@@ -22,6 +21,7 @@ import psycopg
 from psycopg import sql
 
 from testsupport.fleet import _free_ports, _tail
+from testsupport.servers import LocalServer, end
 
 #: Where Debian's postgresql-NN packages put their binaries (``<version>/bin``); the newest version is used.
 LIB = Path("/usr/lib/postgresql")
@@ -76,7 +76,7 @@ def required(environ: dict[str, str] | None = None) -> bool:
     return (os.environ if environ is None else environ).get(REQUIRE_ENV, "").strip().lower() in ("1", "yes", "true")
 
 
-class PostgresServer:
+class PostgresServer(LocalServer):
     """One postmaster on 127.0.0.1:``port``, with its data in ``directory``, stopped by its PID.
 
     Made by :func:`start_postgres`; ``stop()`` and ``start()`` take it down and back on the same
@@ -151,27 +151,7 @@ class PostgresServer:
     def stop(self) -> None:
         """Fast shutdown of this postmaster (SIGINT to its PID), SIGKILL when it outlasts the deadline."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(TIMEOUT)
-
-    def close(self) -> None:
-        """Stop the server and remove its directory."""
-        try:
-            self.stop()
-        finally:
-            shutil.rmtree(self.directory, ignore_errors=True)
-
-    def __enter__(self) -> PostgresServer:
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
-        self.close()
+        end(process, signal.SIGINT, TIMEOUT)
 
     def _answers(self) -> bool:
         """Whether this postmaster accepts a login on its own Unix socket, which it opens after its TCP one (a
