@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import re
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -95,26 +94,19 @@ def main() -> int:
     finally:
         fleet.stop()
 
-    lines = [f"## bench/apply.py — {time.strftime('%Y-%m-%d %H:%M')}", ""]
-    lines += common.environment(n, args.runs, load)
-    lines += [
+    common.print_report("apply.py", common.environment(n, args.runs, load), [
         f"project: 1 DirectoryResource + {len(common.FILES)} FileResources per host = {pairs} host × resource pairs "
         f"(pyinfra: files.directory + {len(common.FILES)} files.put); pyinfra default --parallel",
         f"fleet start {start_time:.2f} s",
-        "",
-    ]
-    lines += common.table([
+    ], [
         ("clockwork apply -q, first (clean fleet)", clockwork_first),
         ("pyinfra -y deploy.py, first (clean fleet)", pyinfra_first),
         ("clockwork apply -q, no change", clockwork_again),
         ("pyinfra -y deploy.py, no change", pyinfra_again),
-    ])
-    lines += [
-        "",
+    ], [
         common.ratio_line("first apply: pyinfra / clockwork", pyinfra_first, clockwork_first),
         common.ratio_line("no change: pyinfra / clockwork", pyinfra_again, clockwork_again),
-    ]
-    print("\n".join(lines))
+    ])
     return 0
 
 

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 from datetime import datetime
 from pathlib import Path
 
@@ -327,6 +328,21 @@ def environment(hosts: int, runs: int | None, load: str, kind: str = "sshd on 12
         f"{hosts} hosts ({kind})"
         + (f", {runs} runs each, interleaved, whole processes, wall clock" if runs is not None else ""),
     ]
+
+
+def stop_fleet(fleet: Any) -> float:
+    """Stop a fleet (an sshd one or root hosts); how long that took, in seconds."""
+    began = time.perf_counter()
+    fleet.stop()
+    return time.perf_counter() - began
+
+
+def print_report(script: str, environment_lines: list[str], notes: list[str], rows: Sequence[tuple[str, Command]],
+                 ratios: list[str]) -> None:
+    """What a timing benchmark prints: its heading, where it ran, what it measured, the table, the ratios."""
+    lines = [f"## bench/{script} — {time.strftime('%Y-%m-%d %H:%M')}", "", *environment_lines, *notes, "",
+             *table(rows), "", *ratios]
+    print("\n".join(lines))
 
 
 def table(rows: Sequence[tuple[str, Command]]) -> list[str]:

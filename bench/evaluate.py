@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import re
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -107,32 +106,23 @@ def main() -> int:
         print(f"benchmark stopped: {error}", file=sys.stderr)
         return 1
     finally:
-        stop_began = time.perf_counter()
-        fleet.stop()
-        stop_time = time.perf_counter() - stop_began
+        stop_time = common.stop_fleet(fleet)
 
-    lines = [f"## bench/evaluate.py — {time.strftime('%Y-%m-%d %H:%M')}", ""]
-    lines += common.environment(n, args.runs, load)
-    lines += [
+    common.print_report("evaluate.py", common.environment(n, args.runs, load), [
         f"project: 1 DirectoryResource + {len(common.FILES)} FileResources per host = {pairs} host × resource pairs; "
         f"drift: app/{common.DRIFT_FILE} on {drifted}",
         f"fleet start {start_time:.2f} s, stop {stop_time:.2f} s; first clockwork apply {first_apply.times[0]:.2f} s; "
         f"apply fixing the drift {reapply.times[0]:.2f} s",
-        "",
-    ]
-    lines += common.table([
+    ], [
         ("clockwork evaluate -q (drift, exit 1)", evaluate),
         ("pyinfra inventory.py deploy.py --dry", pyinfra_dry),
         ("floor: connect_all + 1 command/host", floor),
         ("clockwork apply -q, no change", no_change),
-    ])
-    lines += [
-        "",
+    ], [
         common.ratio_line("evaluate / floor", evaluate, floor, "<= 1.5"),
         common.ratio_line("pyinfra --dry / evaluate", pyinfra_dry, evaluate, ">= 3"),
         common.ratio_line("no-change apply / evaluate", no_change, evaluate, "<= 1.2"),
-    ]
-    print("\n".join(lines))
+    ])
     return 0
 
 

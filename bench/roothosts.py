@@ -317,14 +317,11 @@ def main() -> int:
         print(f"benchmark stopped: {error}", file=sys.stderr)
         return 1
     finally:
-        stop_began = time.perf_counter()
-        fleet.stop()
-        stop_time = time.perf_counter() - stop_began
+        stop_time = common.stop_fleet(fleet)
 
-    lines = [f"## bench/roothosts.py — {time.strftime('%Y-%m-%d %H:%M')}", ""]
-    lines += common.environment(n, args.runs, load, kind="root hosts: Debian 12 + systemd containers, "
-                                                         "SSH as root through a ProxyCommand")
-    lines += [
+    environment = common.environment(n, args.runs, load, kind="root hosts: Debian 12 + systemd containers, "
+                                                              "SSH as root through a ProxyCommand")
+    common.print_report("roothosts.py", environment, [
         f"project: {len(PACKAGES)} PackageResources (pinned {VERSION}), {len(SERVICES)} ServiceResources "
         f"(units from the packages), {len(CONF_FILES)} templated FileResources per host = {pairs} host × resource "
         f"pairs (pyinfra: 1 apt.packages, {len(SERVICES)} systemd.service, {len(CONF_FILES)} files.template); "
@@ -332,9 +329,7 @@ def main() -> int:
         f"fleet start {start_time:.2f} s, stop {stop_time:.2f} s",
         f"runs of Clockwork run again after {CLOSE_RACE!r} on closing its connections (exit 4): "
         f"first apply {clockwork_first.retried}, evaluate {evaluate.retried}, no-change apply {clockwork_again.retried}",
-        "",
-    ]
-    lines += common.table([
+    ], [
         ("clockwork apply -q, first (clean fleet)", clockwork_first),
         ("pyinfra -y deploy.py, first (clean fleet)", pyinfra_first),
         ("clockwork evaluate -q (drift, exit 1)", evaluate),
@@ -342,15 +337,12 @@ def main() -> int:
         ("floor: connect_all + 1 command/host", floor),
         ("clockwork apply -q, no change", clockwork_again),
         ("pyinfra -y deploy.py, no change", pyinfra_again),
-    ])
-    lines += [
-        "",
+    ], [
         common.ratio_line("evaluate / floor", evaluate, floor),
         common.ratio_line("pyinfra --dry / evaluate", pyinfra_dry, evaluate),
         common.ratio_line("first apply: pyinfra / clockwork", pyinfra_first, clockwork_first),
         common.ratio_line("no change: pyinfra / clockwork", pyinfra_again, clockwork_again),
-    ]
-    print("\n".join(lines))
+    ])
     return 0
 
 
