@@ -14,7 +14,7 @@ import re
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import psycopg
@@ -144,6 +144,19 @@ def connect(url: str, timeout: float) -> psycopg.Connection[Any]:
         raise StateError(f"cannot use the state database {redact(url)}: {reason(error, url)}") from None
 
 
+@contextmanager
+def answering(url: str, connection: psycopg.Connection[Any]) -> Iterator[None]:
+    """The database's own errors as Clockwork's: a dropped or ended ``connection`` is ``StoreLost`` (exit 3), any
+    other refusal (a privilege, a clashing table) a ``StateError`` (exit 2); both name the URL without its password."""
+    try:
+        yield
+    except psycopg.Error as error:
+        where = f"the state database {redact(url)}"
+        if isinstance(error, psycopg.OperationalError) or connection.broken:
+            raise StoreLost(f"{where} stopped answering: {reason(error, url)}") from None
+        raise StateError(f"{where} refused: {reason(error, url)}") from None
+
+
 def reason(error: BaseException, url: str) -> str:
     """What went wrong, on one line, the URL's password never in it."""
     text = "; ".join(line.strip() for line in str(error).splitlines() if line.strip()) or type(error).__name__
@@ -185,19 +198,8 @@ class PostgresStore(SqlStore):
     def _connect(self) -> psycopg.Connection[Any]:
         return connect(self.url, self.connect_timeout)
 
-    def _reason(self, error: BaseException) -> str:
-        return reason(error, self.url)
-
-    @contextmanager
-    def _answering(self, connection: psycopg.Connection[Any] | None = None) -> Iterator[None]:
-        """The database's own errors as Clockwork's: a dropped or ended connection (``connection``, by default
-        the store's) is ``StoreLost`` (exit 3); other errors (a constraint) are raised as they are."""
-        try:
-            yield
-        except psycopg.Error as error:
-            if isinstance(error, psycopg.OperationalError) or (connection or self.db).broken:
-                raise StoreLost(f"{self.where} stopped answering: {self._reason(error)}") from None
-            raise StateError(f"{self.where} refused: {self._reason(error)}") from None  # a privilege, a clash
+    def _answering(self, connection: psycopg.Connection[Any] | None = None) -> AbstractContextManager[None]:
+        return answering(self.url, connection or self.db)
 
     def _execute(self, query: str, params: Sequence[Any] = ()) -> Any:
         with self._answering():
@@ -254,18 +256,13 @@ class PostgresStore(SqlStore):
     @staticmethod
     def exists(url: str, project: str, connect_timeout: float = 10.0) -> bool:
         """Whether anything was ever recorded for ``project`` (looking creates no table)."""
-        with connect(url, connect_timeout) as db:
-            try:
-                made: Any = db.execute("SELECT to_regclass('clockwork_schema') IS NOT NULL AS made").fetchone()
-                if not made["made"]:
-                    return False
-                made = db.execute("SELECT EXISTS (SELECT 1 FROM deployments WHERE project = %s) AS made",
-                                  (project,)).fetchone()
-                return bool(made["made"])
-            except psycopg.OperationalError as error:
-                raise StoreLost(f"the state database {redact(url)} stopped answering: {reason(error, url)}") from None
-            except psycopg.Error as error:
-                raise StateError(f"the state database {redact(url)} refused: {reason(error, url)}") from None
+        with connect(url, connect_timeout) as db, answering(url, db):
+            made: Any = db.execute("SELECT to_regclass('clockwork_schema') IS NOT NULL AS made").fetchone()
+            if not made["made"]:
+                return False
+            made = db.execute("SELECT EXISTS (SELECT 1 FROM deployments WHERE project = %s) AS made",
+                              (project,)).fetchone()
+            return bool(made["made"])
 
     # The write lock -----------------------------------------------------------------------------------
 
