@@ -115,11 +115,11 @@ def test_a_user_that_may_only_read_and_write_is_enough_once_the_schema_is_made(p
 
 
 def holding(url: str, writer: str) -> subprocess.Popen[str]:
-    """Another process holding ``store.writer(<writer>)`` of project ``team``, once it says so."""
+    """Another process holding ``store.writer(<writer>)`` of project ``team``, once it says so, until it is killed."""
     process = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom clockwork.state.postgres import PostgresStore\n"
+        [sys.executable, "-c", "import signal, sys\nfrom clockwork.state.postgres import PostgresStore\n"
          f"store = PostgresStore(sys.argv[1], 'team')\nwith store.writer({writer}):\n"
-         "    print('held', flush=True)\n    time.sleep(600)\n", url],
+         "    print('held', flush=True)\n    signal.pause()  # until the test kills it\n", url],
         cwd=REPO, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None and process.stdout.readline() == "held\n"
     return process
