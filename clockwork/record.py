@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from clockwork.complete.lock import resource_key
@@ -18,7 +19,6 @@ from clockwork.engine.types import Observed, Target
 from clockwork.results import Result
 from clockwork.secrets import REDACTED, Resolver, held, held_digest, matches_held, protect, shows_secrets, transform
 from clockwork.state.base import StateStore, Version
-from clockwork.durations import stamp
 
 #: Where a project's manifest lives on ``@local`` (relative to the project), so projects do not share one.
 PROJECT_MANIFEST = ".clockwork/manifest.json"
@@ -73,24 +73,46 @@ def record_versions(
     """
     versions: dict[str, Version] = {}
     at = time.time()
+    for resource, placed, version, new in _versions(store, resources, results, source, resolver):
+        if new and version is not None:
+            version = store.record_version(deployment, resource.type_name, resource.name, version.spec, source,
+                                           placed, version.fingerprints)
+        if version is not None:
+            versions[resource_key(resource)] = version
+        if placed:
+            store.mark_deployed(resource.type_name, resource.name, placed, at, resource.lifetime)
+        for result in results:
+            if result.changed and (result.type, result.resource) == (resource.type_name, resource.name):
+                store.record_event("changed", result.type, result.resource, result.host, result.detail, INTENTIONAL)
+    return versions
+
+
+def planned_versions(store: StateStore, resources: list[Resource], results: list[Result], source: str,
+                     resolver: Resolver) -> dict[str, Version]:
+    """The versions ``record_versions`` will return for these results, without recording anything (a new one
+    gets the number the store will give it: the project's lock is held in between)."""
+    return {resource_key(resource): version
+            for resource, _placed, version, _new in _versions(store, resources, results, source, resolver)
+            if version is not None}
+
+
+def _versions(store: StateStore, resources: list[Resource], results: list[Result], source: str,
+              resolver: Resolver) -> Iterator[tuple[Resource, list[str], Version | None, bool]]:
+    """Per resource: the hosts where it is in place after these results, its current version (a new one, not
+    recorded yet, when its spec differs from the last one and it is in place somewhere), whether that is new."""
     key = store.secret_key()
     for resource in resources:
-        mine = [r for r in results if r.type == resource.type_name and r.resource == resource.name]
-        placed = [r.host for r in mine if r.status == "ok"]
+        placed = [r.host for r in results
+                  if (r.type, r.resource) == (resource.type_name, resource.name) and r.status == "ok"]
         latest = store.latest(resource.type_name, resource.name)
         spec, fingerprints = stored_spec(resource, key, resolver)
         if placed and (latest is None or (latest.spec, latest.fingerprints) != (spec, fingerprints)
                        or source == "rollback"):
-            latest = store.record_version(deployment, resource.type_name, resource.name, spec, source, placed,
-                                          fingerprints)
-        if latest is not None:
-            versions[resource_key(resource)] = latest
-        if placed:
-            store.mark_deployed(resource.type_name, resource.name, placed, at, resource.lifetime)
-        for result in mine:
-            if result.changed:
-                store.record_event("changed", result.type, result.resource, result.host, result.detail, INTENTIONAL)
-    return versions
+            number = latest.version + 1 if latest is not None else 1
+            yield resource, placed, Version(resource.type_name, resource.name, number, time.time(), source, spec,
+                                            placed, fingerprints), True
+        else:
+            yield resource, placed, latest, False
 
 
 def read_manifest(observed: Observed, target: Target) -> ManifestFile:
@@ -105,11 +127,11 @@ def corrupt_manifest_warning(target: Target) -> str:
 
 
 def manifest_updates(
-    pipeline: Pipeline, run: Run, results: list[Result], versions: dict[str, Version],
+    pipeline: Pipeline, run: Run, results: list[Result], versions: dict[str, Version], at: str,
 ) -> dict[str, dict[str, dict[str, Any] | None]]:
-    """Per host name, the manifest entries that differ from what the host's manifest says (as the run read it)."""
+    """Per host name, the manifest entries that differ from what the host's manifest says (as the run read it),
+    deployed ``at``."""
     updates: dict[str, dict[str, dict[str, Any] | None]] = {}
-    at = stamp(time.time())
     hosts = {host.name: (host, observed) for host, observed in run.observed.items()}
     for result in results:
         key = f"{result.type}/{result.resource}"
@@ -125,13 +147,37 @@ def manifest_updates(
     return updates
 
 
+def manifests_left(pipeline: Pipeline, run: Run, updates: dict[str, dict[str, dict[str, Any] | None]],
+                   planned: dict[str, dict[str, dict[str, Any] | None]]) -> dict[str, dict[str, dict[str, Any] | None]]:
+    """What is still to be written of the manifests after a run that wrote ``planned`` on the hosts in
+    ``run.recorded`` (in the same command as their changes): nothing where that is what ``updates`` says; where
+    it is not, ``updates`` with every other planned entry put back as the run read it; elsewhere ``updates``."""
+    left: dict[str, dict[str, dict[str, Any] | None]] = {}
+    hosts = {host.name: (host, observed) for host, observed in run.observed.items()}
+    for name in set(updates) | set(planned):
+        wanted = updates.get(name, {})
+        if name not in run.recorded:
+            if wanted:
+                left[name] = wanted
+            continue
+        if planned.get(name, {}) == wanted:
+            continue
+        host, observed = hosts[name]
+        assert isinstance(observed, Observed)  # a host whose manifest was written was read
+        entries = read_manifest(observed, pipeline.target(host))["entries"]
+        left[name] = {**{key: entries.get(key) for key in planned.get(name, {})}, **wanted}
+    return left
+
+
+def manifest_writer(entries: dict[str, dict[str, Any] | None]) -> HostOperation:
+    """The manifest operation that sets these entries (``None``: removes one) in a host's manifest."""
+    return lambda target: manifest(path=manifest_path(target), entries=entries)
+
+
 def write_manifests(pipeline: Pipeline, updates: dict[str, dict[str, dict[str, Any] | None]]) -> dict[str, str]:
     """The pipeline's record step: the manifest operation on each connected host with updates, as the last
     operation of the run; returns host → error for those that failed."""
-    def writer(entries: dict[str, dict[str, Any] | None]) -> HostOperation:
-        return lambda target: manifest(path=manifest_path(target), entries=entries)
-
-    return pipeline.record({host: writer(entries) for host, entries in updates.items()})
+    return pipeline.record({host: manifest_writer(entries) for host, entries in updates.items()})
 
 
 def restore(version: Version, *declared: Resource | None, key: bytes | None = None) -> dict[str, Any]:

@@ -112,7 +112,30 @@ def test_a_stale_temporary_file_goes_with_a_rewrite_and_with_destroy(fleet: Flee
         assert fleet.run(host, "ls -A app").stdout == ""
 
 
-def test_sigkill_mid_write_leaves_a_temporary_file_that_evaluate_reports_and_apply_removes(
+def _batches(host) -> set[int]:
+    """The sessions of the apply commands running on ``host`` (its sshd's children, seen from here)."""
+    sessions = set()
+    for pid in host.pids():
+        try:
+            if b'eval "$(cat)"' in Path(f"/proc/{pid}/cmdline").read_bytes():
+                sessions.add(os.getsid(pid))
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # it ended
+    return sessions
+
+
+def _kill_batches(host) -> None:
+    """SIGKILL what the apply commands on ``host`` run, whole (their sessions)."""
+    sessions = _batches(host)
+    for pid in host.pids():
+        try:
+            if os.getsid(pid) in sessions:
+                os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            continue
+
+
+def test_a_write_killed_on_the_host_leaves_a_temporary_file_that_evaluate_reports_and_apply_removes(
         fleet: Fleet, make_project) -> None:
     # 4 MiB of content: 86 commands of 64 KiB of base64 each, so the kill lands between two of them.
     content = "0123456789abcdef" * (256 * 1024)
@@ -123,8 +146,8 @@ def test_sigkill_mid_write_leaves_a_temporary_file_that_evaluate_reports_and_app
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_until(lambda: _size(temp) > 0, 60, "the write began", pause=0.005, process=run)
-        run.send_signal(signal.SIGKILL)
-        run.wait()
+        _kill_batches(host)
+        assert run.wait(timeout=60) == 3, "apply reports the resource as failed"
     finally:
         run.kill()
     assert 0 < _size(temp) < len(content), "the kill landed mid-write"
@@ -136,6 +159,27 @@ def test_sigkill_mid_write_leaves_a_temporary_file_that_evaluate_reports_and_app
     assert temp_files(fleet, host) == []
     assert (host.home / "app" / "big.txt").read_text() == content
     ok(project.cw("evaluate", "--limit", "host-01"))
+
+
+def test_a_killed_apply_lets_the_write_in_progress_finish_and_nothing_after_it_run(fleet: Fleet, make_project) -> None:
+    content = "0123456789abcdef" * (256 * 1024)
+    project = make_project(fleet, IMPORTS + f"big = FileResource(name='big.txt', directory='app', content={content!r})\n"
+                                            "after = FileResource(name='after.txt', directory='app', content='x\\n')\n")
+    host = fleet.hosts[0]
+    temp = host.home / "app" / ".big.txt.clockwork-tmp"
+    run = subprocess.Popen([str(CLOCKWORK), "apply", "-q", "--limit", "host-01"], cwd=project.directory,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: _size(temp) > 0, 60, "the write began", pause=0.005, process=run)
+        run.send_signal(signal.SIGKILL)
+        run.wait()
+    finally:
+        run.kill()
+    wait_until(lambda: not _batches(host), 60, "the command on the host ended")
+    assert (host.home / "app" / "big.txt").read_text() == content, "the write in progress finished, whole"
+    assert temp_files(fleet, host) == []
+    assert not (host.home / "app" / "after.txt").exists(), "nothing after it ran"
+    assert not (host.home / ".clockwork" / "manifest.json").exists(), "no manifest records what the store did not"
 
 
 def _size(path: Path) -> int:

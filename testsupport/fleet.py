@@ -107,6 +107,11 @@ class FleetHost:
         log = self.dir / "sshd.log"
         return log.read_text(errors="replace").count("Accepted publickey for ") if log.exists() else 0
 
+    def commands(self) -> int:
+        """How many remote commands (SSH exec requests) this host's sshd ran so far (one log line each)."""
+        log = self.dir / "sshd.log"
+        return log.read_text(errors="replace").count("Starting session: command ") if log.exists() else 0
+
     def pids(self) -> list[int]:
         """Live PIDs of every process this host runs: sshd and its sessions, dockerd, containerd, shims, containers."""
         table = _process_table()
@@ -392,7 +397,9 @@ def _start_sshd(host: FleetHost, root: Path) -> None:
         "KbdInteractiveAuthentication no",
         "UsePAM no",
         f"AllowUsers {host.user}",
-        "LogLevel INFO",  # one "Accepted publickey" line per connection: tests count connections
+        # One "Accepted publickey" line per connection and one "Starting session: command" per remote command
+        # (VERBOSE): tests count connections and round trips.
+        "LogLevel VERBOSE",
         "Subsystem sftp internal-sftp",
     ]
     config.append(f'SetEnv "DOCKER_HOST={host.docker_host or _no_docker(host)}"')

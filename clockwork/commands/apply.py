@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 
-from clockwork.engine import Action, Observed, Pipeline, Probe, Progress, Reading, Run, Step, Target
+from clockwork.engine import Action, HostOperation, Observed, Pipeline, Probe, Progress, Reading, Run, Step, Target
 from clockwork.facts.manifest import Manifest
 from clockwork.placement import Placement, place
 from clockwork.project import Project
+from clockwork.durations import stamp
 from clockwork.record import (
     corrupt_manifest_warning,
     manifest_path,
     manifest_updates,
+    manifest_writer,
+    manifests_left,
+    planned_versions,
     read_manifest,
     record_versions,
     stored_spec,
@@ -25,8 +30,9 @@ from clockwork.results import Report, Result
 from clockwork.state import Version, open_store, state_exists
 
 
-def _results(run: Run) -> list[Result]:
-    """A result per step; a drifted step without an operation (plan) says what apply would do."""
+def _results(run: Run, assume_success: bool = False) -> list[Result]:
+    """A result per step; a drifted step without an operation (plan) says what apply would do, or, with
+    ``assume_success``, what it will be once its chosen operation succeeds."""
     results = []
     for step in run.steps:
         reading, outcome = step.reading, step.outcome
@@ -34,7 +40,11 @@ def _results(run: Run) -> list[Result]:
             results.append(_handled(step, reading.result(changed=False if reading.evaluation.status == "ok" else None)))
             continue
         summary = reading.resource.change_summary(reading.evaluation.diffs)
-        if outcome is None:
+        if assume_success and step.action is not None:
+            result = reading.result(detail=summary, changed=True)
+            result.status = "ok"
+            results.append(result)
+        elif outcome is None:
             results.append(reading.result(detail=f"would be {summary}: {reading.evaluation.detail}"))
         else:
             result = reading.result(detail=summary, changed=outcome.changed)
@@ -76,7 +86,15 @@ def run_apply(project: Project, placement: Placement, source: str, settings: Set
     """
     with (open_store(project.directory, settings) as store, store.writer(source) as deployment,
           nullcontext(pipeline) if pipeline else Pipeline.open(placement, progress) as pipeline):
-        run = pipeline.run(placement, _drifted, health=False, extra=_manifest_probe)
+        at, planned = stamp(time.time()), {}
+
+        def record(run: Run) -> dict[str, HostOperation]:  # written with the changes, where they all succeed
+            assumed = _results(run, assume_success=True)
+            versions = planned_versions(store, project.resources, assumed, source, project.resolver)
+            planned.update(manifest_updates(pipeline, run, assumed, versions, at))
+            return {host: manifest_writer(entries) for host, entries in planned.items()}
+
+        run = pipeline.run(placement, _drifted, health=False, extra=_manifest_probe, record=record)
         results = _results(run)
         versions = record_versions(store, deployment, project.resources, results, source, project.resolver)
         read = {step.reading.host for step in run.steps}
@@ -84,7 +102,7 @@ def run_apply(project: Project, placement: Placement, source: str, settings: Set
                     if host in read and isinstance(observed, Observed)
                     and read_manifest(observed, pipeline.target(host))["corrupt"]]
         unreachable = run.unreachable | pipeline.lost
-        updates = manifest_updates(pipeline, run, results, versions)
+        updates = manifests_left(pipeline, run, manifest_updates(pipeline, run, results, versions, at), planned)
         if updates:  # the last operations of the same run, on the same connections
             failed = write_manifests(pipeline, updates)
             for result in results:

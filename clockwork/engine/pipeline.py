@@ -16,13 +16,13 @@ manifest) as the last operation of the same run.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from pyinfra.api.host import Host
 from pyinfra.api.operation import OperationMeta
 
-from clockwork.engine.session import OperationOutcome, Progress, Session
+from clockwork.engine.session import Call, OperationOutcome, Progress, Session
 from clockwork.engine.types import Observed, Probe, RootObserved, Target, as_root
 from clockwork.exceptions import HostReadError
 from clockwork.facts.privilege import LoginPrivilege
@@ -63,6 +63,10 @@ class Reading:
 #: The choose step: the action a command takes for one reading, or ``None`` to leave the host as it is.
 Choose = Callable[[Reading], Action | None]
 
+#: The hosts' own record of a run (their manifest), made once its actions are chosen as if every chosen
+#: operation will succeed: host name → the operation that writes it.
+Record = Callable[["Run"], dict[str, HostOperation]]
+
 
 @dataclass
 class Step:
@@ -99,6 +103,8 @@ class Run:
     steps: list[Step]
     observed: dict[Host, Observed | str]
     unreachable: dict[str, str]
+    #: Hosts whose own record (``run``'s ``record``) was written in the same command as their changes.
+    recorded: set[str] = field(default_factory=set)
 
     @property
     def readings(self) -> list[Reading]:
@@ -119,6 +125,8 @@ class Pipeline:
         self.session = session
         #: Hosts whose login user is not root but may use sudo: what needs root there runs with it.
         self.sudo: set[Host] = set()
+        #: What the last read found on each host, until the host's record (its manifest) is written from it.
+        self._unrecorded: dict[Host, Observed] = {}
 
     def _probes(self, host: Host, resource: Resource, health: bool) -> list[Probe]:
         """What to read of ``resource`` on ``host``: as root when it needs root."""
@@ -183,6 +191,7 @@ class Pipeline:
             for host in session.hosts if host.name in placement.resources
         }
         observed = session.observe(probes)
+        self._unrecorded.update({host: seen for host, seen in observed.items() if isinstance(seen, Observed)})
         steps = []
         for name in (name for name in session.selected if name in placement.resources):
             host = session.inventory.get_host(name)
@@ -199,15 +208,22 @@ class Pipeline:
         return Run(steps, observed, unreachable)
 
     def run(self, placement: Placement, choose: Choose, health: bool = True,
-            extra: Callable[[Target], list[Probe]] | None = None) -> Run:
-        """Read (as ``read``), choose an action for each reading, and operate the chosen steps (see ``_operate``)."""
+            extra: Callable[[Target], list[Probe]] | None = None, record: Record | None = None) -> Run:
+        """Read (as ``read``), choose an action for each reading, and operate the chosen steps (see ``_operate``).
+
+        ``record`` gives each host's record of the run as if every chosen operation succeeds. Where nothing can
+        run on a host after its changes (no ``requires`` among its resources, nothing for a handler to do), it
+        is written in the same command, last, and only if every change before it succeeded; ``Run.recorded``
+        names those hosts. The caller writes the record elsewhere (``record``), and where what really happened
+        differs from what it assumed.
+        """
         run = self.read(placement, health, extra)
         for step in run.steps:
             step.action = choose(step.reading)
-        self._operate(run.steps, choose, health)
+        self._operate(run, choose, health, record(run) if record else {})
         return run
 
-    def _operate(self, steps: list[Step], choose: Choose, health: bool) -> None:
+    def _operate(self, run: Run, choose: Choose, health: bool, records: dict[str, HostOperation]) -> None:
         """Run the chosen steps' operations, all hosts in parallel, in waves that follow ``requires=[...]``.
 
         A host's steps run after the steps they depend on (``Resource.dependencies``) on
@@ -216,15 +232,18 @@ class Pipeline:
         is skipped there. A step whose requirement changed its host is read again and
         chosen again before it runs, from fresh facts (pyinfra plans from facts read
         before anything ran: pyinfra#387). Without ``requires``, every step is in the
-        first wave: one batch per host, as before. Last, once per host, the handlers of
+        first wave: one remote command per host (``batch``), with the host's record
+        (``records``) last in it. Last, once per host, the handlers of
         what changed there (a service's ``restart_on``). A failed operation does not stop
         its host's later ones; a lost connection makes them ``NOT_RUN_LOST``.
         """
         by_host: dict[Host, list[Step]] = {}
-        for step in steps:
+        for step in run.steps:
             if step.reading.observed is not None:
                 by_host.setdefault(step.reading.host, []).append(step)
         levels = {key: level for host_steps in by_host.values() for key, level in _levels(host_steps).items()}
+        early = {host: records[host.name] for host, host_steps in by_host.items()
+                 if host.name in records and _last_wave(host_steps, levels)}
         for level in range(max(levels.values(), default=-1) + 1):
             wave = [step for host_steps in by_host.values() for step in host_steps if levels[id(step)] == level]
             self._settle(wave, by_host, choose, health)
@@ -235,7 +254,15 @@ class Pipeline:
             for host, host_steps in chosen.items():  # what is destroyed goes newest first: files before their directory
                 chosen[host] = ([step for step in host_steps if step.action == "apply"]
                                 + [step for step in reversed(host_steps) if step.action == "destroy"])
-            self._run_batch(chosen, lambda step: step.operation(), "outcome")
+            last = {host: Call("record", early[host], self._unrecorded.get(host), guarded=True)
+                    for host in early} if level == 0 else {}
+            written = self._run_batch(chosen, lambda step: step.operation(), "outcome",
+                                      lambda step: step.reading.observed, last)
+            for host, outcome in written.items():
+                if not outcome.skipped:
+                    self._unrecorded.pop(host, None)  # the manifest is not as read any more
+                if outcome.error is None:
+                    run.recorded.add(host.name)
         self._handle(by_host)
 
     def _settle(self, wave: list[Step], by_host: dict[Host, list[Step]], choose: Choose, health: bool) -> None:
@@ -282,18 +309,25 @@ class Pipeline:
                     due.setdefault(host, []).append(step)
         self._run_batch(due, _handler_operation, "handler_outcome")
 
-    def _run_batch(self, steps: dict[Host, list[Step]], operation: Callable[[Step], HostOperation], outcome: str) -> None:
+    def _run_batch(self, steps: dict[Host, list[Step]], operation: Callable[[Step], HostOperation], outcome: str,
+                   facts: Callable[[Step], Observed | None] = lambda step: None,
+                   last: dict[Host, Call] | None = None) -> dict[Host, OperationOutcome]:
         """One batch of operations on the session (what needs root with sudo where the login user is not root);
-        each step gets its outcome in ``outcome``."""
-        if not steps:
-            return
-        outcomes = self.session.operate({
-            host: [(index, self._privileged(host, step, operation(step))) for index, step in enumerate(host_steps)]
-            for host, host_steps in steps.items()
-        })
+        each step gets its outcome in ``outcome``; its operation's facts are what ``facts`` gives (``None``:
+        read again as it runs). ``last`` adds one more operation at the end of a host's; returns their outcomes."""
+        last = last or {}
+        calls = {host: [Call(index, self._privileged(host, step, operation(step)), facts(step))
+                        for index, step in enumerate(host_steps)]
+                 for host, host_steps in steps.items()}
+        for host, call in last.items():
+            calls.setdefault(host, []).append(call)
+        if not calls:
+            return {}
+        outcomes = self.session.operate(calls)
         for host, host_steps in steps.items():
             for index, step in enumerate(host_steps):
                 setattr(step, outcome, outcomes[(host, index)])
+        return {host: outcomes[(host, call.key)] for host, call in last.items()}
 
     def _privileged(self, host: Host, step: Step, operation: HostOperation) -> HostOperation:
         """``operation``, run with sudo when its resource needs root and the login user is not root."""
@@ -311,11 +345,24 @@ class Pipeline:
 
     def record(self, operations: dict[str, HostOperation]) -> dict[str, str]:
         """The hosts' own record of the run (their manifest): one last operation per connected host named in
-        ``operations``, on the same connections. Returns host → error for those that failed."""
+        ``operations``, on the same connections, from what the last read found there (once: a second record
+        reads the host again). Returns host → error for those that failed."""
         outcomes = self.session.operate({
-            host: [("record", operations[host.name])] for host in self.session.hosts if host.name in operations
+            host: [Call("record", operations[host.name], self._unrecorded.pop(host, None))]
+            for host in self.session.hosts if host.name in operations
         })
         return {host.name: outcome.error for (host, _key), outcome in outcomes.items() if outcome.error}
+
+
+def _last_wave(steps: list[Step], levels: dict[int, int]) -> bool:
+    """Whether nothing can run on a host after its first wave: no step there waits on another, and no handler
+    would run even if every chosen step changed the host."""
+    if any(levels[id(step)] for step in steps):
+        return False
+    changing = {step.reading.resource.ref for step in steps if step.action is not None}
+    return not changing or not any(
+        step.reading.resource.handler(changing, step.reading.evaluation.diffs if step.action == "apply" else [])
+        for step in steps)
 
 
 def _handler_operation(step: Step) -> HostOperation:

@@ -8,17 +8,17 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import gevent
 from paramiko import ProxyCommand, SSHClient, SSHException
 from pyinfra.api import Config, FactBase, Inventory, State
 from pyinfra.api.host import Host
 from pyinfra.api.operation import OperationMeta
-from pyinfra.api.operations import run_host_op
 from pyinfra.api.state import BaseStateCallback
 from pyinfra.context import ctx_host, ctx_state
 
+from clockwork.engine import batch
 from clockwork.engine.inventory import host_target
 from clockwork.engine.types import Observed, Probe, Target
 from clockwork.facts.batch import Batch
@@ -26,6 +26,16 @@ from clockwork.operations.files import LEFT_IN_PLACE
 
 if TYPE_CHECKING:
     from typing import Self
+
+class Call(NamedTuple):
+    """One operation for ``Session.operate``: the caller's key, what adds it on a host, what was read on that
+    host for it (its facts come from there; ``None``: read as it runs), and whether it runs only if every
+    operation of its host before it succeeded (``guarded``; it then comes last)."""
+
+    key: Any
+    add: Callable[[Target], OperationMeta]
+    facts: Observed | None = None
+    guarded: bool = False
 
 #: Progress callback: (phase, hosts done, hosts in all). Phases: connect, read, apply.
 Progress = Callable[[str, int, int], None]
@@ -173,12 +183,14 @@ class Session:
                 return f"could not read host state: {error or type(error).__name__}"
             if len(values) != len(requests):
                 return "could not read host state: incomplete output"
-            return Observed(dict(zip(by_fact, values, strict=True)))
+            return Observed(dict(zip(by_fact, values, strict=True)), {fact: tuple(keys) for fact, keys in by_fact.items()})
 
         return self._parallel("read", [host for host in self.hosts if host in probes], read)
 
-    def operate(self, calls: dict[Host, list[tuple[Any, Callable[[Target], OperationMeta]]]]) -> dict[tuple[Host, Any], OperationOutcome]:
-        """Add each host's operations (``call(target)`` returns the pyinfra OperationMeta) and run them.
+    def operate(self, calls: dict[Host, list[Call]]) -> dict[tuple[Host, Any], OperationOutcome]:
+        """Add each host's operations (``call(target)`` returns the pyinfra OperationMeta) and run them: what
+        one host runs goes in one round trip where its commands allow (``batch``), each operation's facts
+        taken from what the call says was read there (``None``: read again).
 
         Hosts run independently of each other; one failed operation does not stop
         the others on its host. A host whose connection drops keeps the outcomes of
@@ -188,21 +200,26 @@ class Session:
         the connections it already has.
         """
         metas: dict[tuple[Host, Any], OperationMeta] = {}
+        facts: dict[Host, dict[str, Observed | None]] = {}
+        guarded: dict[Host, frozenset[str]] = {}
         for host, host_calls in calls.items():
             with ctx_state.use(self.state), ctx_host.use(host):
-                for key, call in host_calls:
-                    metas[(host, key)] = call(self.target(host))
+                for call in host_calls:
+                    meta = metas[(host, call.key)] = call.add(self.target(host))
+                    facts.setdefault(host, {})[meta._hash] = call.facts
+                    if call.guarded:
+                        guarded[host] = guarded.get(host, frozenset()) | {meta._hash}
         if not metas:
             return {}
         # This batch's operations, per host (pyinfra's hashes are per host position: another host's earlier
         # operation may share a hash), in pyinfra's order.
-        mine = {host: {meta._hash for (owner, _key), meta in metas.items() if owner is host} for host in calls}
         order = {op_hash: index for index, op_hash in enumerate(self.state.get_op_order())}
         self.state.is_executing = True
         self.progress("apply", 0, len(calls))
         try:
             runs = self._parallel("apply", list(calls), lambda host: self._run_host(
-                host, [op_hash for op_hash in order if op_hash in mine[host]]))
+                host, [op_hash for op_hash in order if op_hash in facts[host]], facts[host],
+                guarded.get(host, frozenset())))
         finally:
             self.state.is_executing = False  # else pyinfra runs the next batch's operations as they are added
         for host, (lost_at, _errors) in runs.items():
@@ -220,25 +237,23 @@ class Session:
                 outcomes[(host, key)] = _outcome(meta)
         return outcomes
 
-    def _run_host(self, host: Host, order: list[str]) -> tuple[str | None, dict[str, str]]:
-        """Run ``host``'s operations in order (pyinfra's ``run_host_op``), stopping when its connection is lost.
+    def _run_host(self, host: Host, order: list[str], facts: dict[str, Observed | None],
+                  guarded: frozenset[str]) -> tuple[str | None, dict[str, str]]:
+        """Run ``host``'s operations in order (``batch.run``), stopping when its connection is lost.
 
         Returns the operation it was lost at (or ``None``) and the errors of
-        operations that raised on a live connection.
+        operations that did not run on a live connection.
         """
         errors: dict[str, str] = {}
-        for op_hash in order:
-            if op_hash not in self.state.ops[host]:
+        for op_hash, ran in batch.run(self.state, host, order, facts, guarded):
+            if ran is True:
                 continue
-            try:
-                succeeded = run_host_op(self.state, host, op_hash)
-                succeeded = succeeded and self.state.get_op_data_for_host(host, op_hash).operation_meta.did_succeed()
-            except (OSError, EOFError, SSHException) as error:  # the connection dropped, or a transfer failed
-                succeeded = False
-                errors[op_hash] = f"not run: {error or type(error).__name__}"
-            if not succeeded and not _connected(host):
+            if not _connected(host):
                 return op_hash, errors
+            if isinstance(ran, Exception):
+                errors[op_hash] = f"not run: {ran or type(ran).__name__}"
         return None, errors
+
     def close(self) -> None:
         """Close every SSH connection (pyinfra's disconnect leaves the sockets open)."""
         for host in self.hosts:
@@ -284,6 +299,8 @@ def _outcome(meta: OperationMeta) -> OperationOutcome:
     if meta.did_succeed():
         return OperationOutcome(meta.did_change())
     output = (meta.stderr or meta.stdout or "command failed").strip().splitlines()
+    if output == [batch.SKIPPED]:
+        return OperationOutcome(False, batch.SKIPPED, skipped=True)
     if output and output[-1].startswith(DECLINED):
         return OperationOutcome(False, declined=output[-1])
     return OperationOutcome(bool(meta.did_change()), output[-1] if output else "command failed")

@@ -49,14 +49,20 @@ class Observed:
     """What one host answered to the probes of a run: fact class → processed value.
 
     A fact that failed on the host holds its exception; asking for it raises it as a ``HostReadError``.
+    ``keys`` are the keys each keyed fact was read for.
     """
 
-    def __init__(self, values: dict[type[FactBase], Any]) -> None:
+    def __init__(self, values: dict[type[FactBase], Any], keys: Mapping[type[FactBase], tuple[str, ...]] | None = None) -> None:
         self._values = values
+        self._keys = keys or {}
 
     def has(self, fact_class: type[FactBase]) -> bool:
         """Whether ``fact_class`` was read (asked for) on this host."""
         return fact_class in self._values
+
+    def covers(self, fact_class: type[FactBase], keys: tuple[str, ...]) -> bool:
+        """Whether ``fact_class`` was read for all of ``keys`` (so its value answers for them)."""
+        return fact_class in self._values and set(keys) <= set(self._keys.get(fact_class, ()))
 
     def __getitem__(self, fact_class: type[FactBase]) -> Any:
         value = self._values[fact_class]
@@ -90,7 +96,7 @@ class RootObserved(Observed):
     """What a host answered, as a resource read as root sees it: each fact as read by ``as_root``, where it was."""
 
     def __init__(self, observed: Observed) -> None:
-        super().__init__(observed._values)
+        super().__init__(observed._values, observed._keys)
 
     def _as_read(self, fact_class: type[FactBase]) -> type[FactBase]:
         root = as_root(fact_class)
@@ -98,6 +104,9 @@ class RootObserved(Observed):
 
     def has(self, fact_class: type[FactBase]) -> bool:
         return super().has(self._as_read(fact_class))
+
+    def covers(self, fact_class: type[FactBase], keys: tuple[str, ...]) -> bool:
+        return super().covers(self._as_read(fact_class), keys)
 
     def __getitem__(self, fact_class: type[FactBase]) -> Any:
         return super().__getitem__(self._as_read(fact_class))
