@@ -389,6 +389,73 @@ def test_a_container_in_normalizable_forms_evaluates_ok_after_apply(docker_fleet
     assert evaluated.exit_code == 0, evaluated.output
 
 
+IMAGE_FORM = """\
+from clockwork.resources import DockerServiceResource
+
+api = DockerServiceResource(name="api", image="{image}", command=["sleep", "3600"], networks=["host"],
+                            restart_policy="no", hosts=["{host}"])
+"""
+#: One image on Docker Hub written four ways; Docker takes each for docker.io/library/nginx:latest.
+NGINX = ["nginx", "nginx:latest", "docker.io/library/nginx:latest", "library/nginx"]
+
+
+@pytest.mark.parametrize("image", NGINX)
+def test_a_container_image_in_each_form_of_one_reference_evaluates_ok_after_apply_and_as_docker_reports_it(
+    docker_fleet: Fleet, make_project, image: str
+) -> None:
+    fleet, host = docker_fleet, docker_fleet.hosts[0]
+    assert fleet.run(host, f"docker tag {fleet.docker_image} nginx:latest").returncode == 0  # no registry here
+    project = make_project(fleet, IMAGE_FORM.format(image=image, host=host.name))
+    applied = project.cw("apply")
+    assert applied.exit_code == 0, applied.output
+    evaluated = project.cw("evaluate")
+    assert evaluated.exit_code == 0, evaluated.output
+    # The same container made by hand from another form of the reference (as docker run keeps it): the same image.
+    other = NGINX[(NGINX.index(image) + 2) % len(NGINX)]
+    assert fleet.run(host, f"docker rm -f api >/dev/null && docker run -d --name api --network host --restart no "
+                           f"{other} sleep 3600").returncode == 0
+    assert fleet.run(host, "docker inspect -f '{{.Config.Image}}' api").stdout.strip() == other
+    evaluated = project.cw("evaluate")
+    assert evaluated.exit_code == 0, evaluated.output
+    assert "Nothing to do" in project.cw("apply").output
+
+
+def test_another_image_is_still_drift_whatever_its_form(docker_fleet: Fleet, make_project) -> None:
+    fleet, host = docker_fleet, docker_fleet.hosts[0]
+    assert fleet.run(host, f"docker tag {fleet.docker_image} nginx:1.27 && "
+                           f"docker tag {fleet.docker_image} nginx:latest").returncode == 0
+    project = make_project(fleet, IMAGE_FORM.format(image="docker.io/library/nginx:1.27", host=host.name))
+    assert project.cw("apply").exit_code == 0
+    assert fleet.run(host, "docker rm -f api >/dev/null && docker run -d --name api --network host --restart no "
+                           "nginx sleep 3600").returncode == 0
+    evaluated = project.cw("evaluate")
+    assert evaluated.exit_code == 1, evaluated.output
+    assert "image nginx, wanted docker.io/library/nginx:1.27" in evaluated.output, evaluated.output
+
+
+CONTAINER_PORTS = """\
+from clockwork.resources import DockerServiceResource
+
+api = DockerServiceResource(name="api", image="{image}", command=["sleep", "3600"], networks=["host"],
+                            ports={ports}, restart_policy="no", hosts=["{host}"])
+"""
+
+
+@pytest.mark.parametrize("ports", [["80"], ["80/tcp"], ["53/udp"], ["80", "8443:443/tcp", "53/udp"]],
+                         ids=["port", "port-tcp", "port-udp", "mixed"])
+def test_container_only_ports_evaluate_ok_after_apply(docker_fleet: Fleet, make_project, ports: list[str]) -> None:
+    """A container port with no host port given (published on one Docker picks, as ``docker run -p 80``)."""
+    fleet, host = docker_fleet, docker_fleet.hosts[0]
+    project = make_project(fleet, CONTAINER_PORTS.format(image=fleet.docker_image, ports=ports, host=host.name))
+    applied = project.cw("apply")
+    assert applied.exit_code == 0, applied.output
+    bindings = json.loads(fleet.run(host, "docker inspect -f '{{json .HostConfig.PortBindings}}' api").stdout)
+    assert {port.split(":")[-1] if "/" in port else f"{port}/tcp" for port in ports} == set(bindings)
+    evaluated = project.cw("evaluate")
+    assert evaluated.exit_code == 0, evaluated.output
+    assert "Nothing to do" in project.cw("apply").output
+
+
 def test_status_labels_the_last_change_intentional_or_corrective_in_text_and_json(fleet: Fleet, make_project) -> None:
     host = fleet.hosts[1]
     project = make_project(fleet, BACKOFF)

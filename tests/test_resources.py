@@ -188,9 +188,9 @@ def test_target_path_expands_home_only_on_local(monkeypatch: pytest.MonkeyPatch)
     (DirectoryResource, {"name": "x", "directory": "a\nb"},
      ("invalid value for DirectoryResource 'x'.directory: 'a\\nb' is not a directory: "
       "it holds a newline, a tab or a NUL character")),
-    (DockerServiceResource, {"name": "web", "image": "nginx", "ports": ["8080:80", "80"]},
-     ("invalid value for DockerServiceResource 'web'.ports: '80' is not a port binding: use 'HOST:CONTAINER', "
-     "e.g. '8080:80' or '127.0.0.1:53:53/udp'")),
+    (DockerServiceResource, {"name": "web", "image": "nginx", "ports": ["8080:80", "80", "8080:http"]},
+     ("invalid value for DockerServiceResource 'web'.ports: '8080:http' is not a port binding: use 'HOST:CONTAINER' "
+      "or 'CONTAINER', e.g. '8080:80', '127.0.0.1:53:53/udp' or '80'")),
     (DockerServiceResource, {"name": "web", "image": "nginx", "env_vars": {"MODE": "x", "1BAD": "x"}},
      "invalid value for DockerServiceResource 'web'.env_vars: '1BAD' is not an environment variable name"),
     (DockerServiceResource, {"name": "web", "image": "nginx", "env_vars": {"MY-VAR": "x"}},
