@@ -13,9 +13,9 @@ from clockwork.secrets import keyed_hash
 
 def fingerprint(resource: Resource, target: Target, observed: Observed, key: bytes) -> str | None:
     """A keyed hash (secret values may be part of it) of what is declared for the host (the resource as sent, its
-    secrets resolved, and the host's inventory data and groups that templates render) and of what the host has
-    for it as the kind reads it (``from_observed``, and whether anything of it is there); ``None`` when the host
-    could not say. The same inputs give the same fingerprint, in any process.
+    secrets resolved, and the host's inventory data and groups that templates render) and of what the host
+    answered for it (``observed_state``: all that the kind compares); ``None`` when the host could not say. The
+    same inputs give the same fingerprint, in any process.
 
     >>> from clockwork.resources import FileResource
     >>> from clockwork.facts.paths import Paths
@@ -29,14 +29,12 @@ def fingerprint(resource: Resource, target: Target, observed: Observed, key: byt
     False
     """
     try:
-        found = resource.from_observed(target, observed)
-        there = resource.is_present(target, observed)
+        state = resource.observed_state(target, observed)
     except HostReadError:
         return None
     document = {
         "declared": resource.model_dump(mode="json"),
         "host": {"name": target.host, "data": dict(target.data), "groups": list(target.groups)},
-        "found": found.model_dump(mode="json") if found is not None else None,
-        "there": there,
+        "state": state,
     }
     return keyed_hash(key, json.dumps(document, sort_keys=True, default=repr))

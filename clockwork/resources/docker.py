@@ -146,6 +146,10 @@ class DockerServiceResource(Resource):
             raise HostReadError(f"docker: {result['error']}")
         return result["containers"].get(self.name)
 
+    def observed_state(self, target: Target, observed: Observed) -> ContainerInfo | None:
+        """The container of this name as ``docker inspect`` describes it (``None``: there is none)."""
+        return self._actual(observed)
+
     def evaluate_state(self, target: Target, observed: Observed) -> Evaluation:
         actual = self._actual(observed)
         if not self.present:
