@@ -45,9 +45,9 @@ def _ports(bindings: dict | None) -> list[str]:
         port, _, proto = container_port.partition("/")
         suffix = "" if proto in ("", "tcp") else f"/{proto}"
         for binding in host_ports or []:
-            host_ip = binding.get("HostIp") or ""
+            host_ip, host_port = binding.get("HostIp") or "", binding.get("HostPort") or ""
             prefix = f"{host_ip}:" if host_ip else ""
-            ports.append(f"{prefix}{binding.get('HostPort', '')}:{port}{suffix}")
+            ports.append(f"{prefix}{host_port}:{port}{suffix}" if host_ip or host_port else f"{port}{suffix}")
     return sorted(ports)
 
 

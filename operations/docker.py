@@ -18,8 +18,31 @@ Difference = tuple[str, Any, Any]
 
 
 def normalize_port(port: str) -> str:
-    """``"8080:80/tcp"`` → ``"8080:80"``: the form ``DockerContainers`` reports."""
+    """``"8080:80/tcp"`` → ``"8080:80"``, ``"80/tcp"`` → ``"80"``: the form ``DockerContainers`` reports."""
     return port[: -len("/tcp")] if port.endswith("/tcp") else port
+
+
+def normalize_image(image: str) -> str:
+    """An image reference as Docker understands it: Docker Hub's registry, ``library/`` namespace and ``latest``
+    tag written out where they are implied, so that every way of writing one reference compares equal.
+
+    >>> {normalize_image(ref) for ref in ("nginx", "nginx:latest", "library/nginx", "docker.io/library/nginx:latest",
+    ...                                   "index.docker.io/library/nginx")}
+    {'docker.io/library/nginx:latest'}
+    >>> normalize_image("registry.local:5000/api"), normalize_image("nginx@sha256:ab12")
+    ('registry.local:5000/api:latest', 'docker.io/library/nginx@sha256:ab12')
+    """
+    name, at, digest = image.partition("@")
+    first, slash, rest = name.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        registry, path = ("docker.io" if first == "index.docker.io" else first), rest
+    else:
+        registry, path = "docker.io", name
+    if registry == "docker.io" and "/" not in path:
+        path = f"library/{path}"
+    if not at and ":" not in path.rpartition("/")[2]:
+        path += ":latest"
+    return f"{registry}/{path}{at}{digest}"
 
 
 @dataclass(frozen=True)
@@ -46,7 +69,7 @@ def container_differences(actual: ContainerInfo | None, spec: ContainerSpec) -> 
     if actual is None:
         return [("present", True, False)]
     differences: list[Difference] = []
-    if actual["image"] != spec.image:
+    if normalize_image(actual["image"]) != normalize_image(spec.image):
         differences.append(("image", spec.image, actual["image"]))
     wanted_ports = sorted(normalize_port(port) for port in spec.ports)
     if actual["ports"] != wanted_ports:
@@ -112,7 +135,8 @@ def container(
 
     + container: container name (``name`` is pyinfra's operation-name argument)
     + image: image reference, e.g. ``"nginx:1.25-alpine"``
-    + ports: ``"HOST:CONTAINER"`` bindings (``"127.0.0.1:8080:80"``, ``"53:53/udp"``)
+    + ports: ``"HOST:CONTAINER"`` bindings (``"127.0.0.1:8080:80"``, ``"53:53/udp"``), or a container port
+      alone (``"80"``, ``"53/udp"``: published on a host port Docker picks)
     + volumes: ``"SOURCE:TARGET[:ro]"`` bind mounts or named volumes
     + env: environment variables
     + networks: networks to attach, the first at creation (e.g. ``["host"]``)

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 
+import pytest
+
+from clockwork.engine.types import Observed, Target
+from clockwork.resources import RESOURCE_TYPES, FileResource
+from clockwork.resources.base import describe
+from clockwork.results import Evaluation
 from tests.conftest import CwProject
 from tests.test_reconcile_ssh import alerts, make_due, settings, state_db, status
 from testsupport.fleet import Fleet, FleetHost, wait_until
@@ -239,6 +246,111 @@ def test_unstable_is_not_alerted_without_failure_in_alert_on(docker_fleet: Fleet
     assert alerts(http_receiver) == []
 
 
+EDITED = """\
+from clockwork.resources import FileResource
+
+conf = FileResource(name="app.conf", directory="rc", content="x = 1\\n", mode="640", hosts=["{host}"],
+                    reconcile=True, check_interval="1h", alert_on=["drift", "failure", "recovered"])
+"""
+
+
+def stat(fleet: Fleet, host: FleetHost, path: str) -> str:
+    """The inode, mode and change time of ``path``: what any write to it, or of its mode, changes."""
+    result = fleet.run(host, f"stat -c '%i %a %Z.%z' {path}")
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_a_file_a_person_edits_twice_in_a_row_is_drift_corrected_both_times_never_unstable(
+    fleet: Fleet, make_project, http_receiver: HttpReceiver
+) -> None:
+    """Puppet's idempotency rule must not take a person's (or a cron job's) repeated edit for Clockwork's fault:
+    each edit changes what the host has since Clockwork's correction left it."""
+    host = fleet.hosts[0]
+    project = make_project(fleet, EDITED.format(host=host.name))
+    settings(project, alert_webhook_url=http_receiver.url)
+    assert project.cw("apply").exit_code == 0
+    for edit in ("x = 2", "x = 2"):  # the same edit twice, as a cron job would make it
+        assert fleet.run(host, f"printf '{edit}\\n' > rc/app.conf").returncode == 0
+        result = project.cw("reconcile", "--once")
+        assert result.exit_code == 0, result.output
+        assert "1 corrected" in result.output and "unstable" not in result.output, result.output
+        assert fleet.run(host, "cat rc/app.conf").stdout == "x = 1\n"
+        make_due(project)
+    assert fleet.run(host, "chmod 600 rc/app.conf").returncode == 0  # and another kind of edit
+    assert "1 corrected" in project.cw("reconcile", "--once").output
+    assert status(project)[("app.conf", host.name)]["state"] == "ok"
+    assert [alert[:2] for alert in alerts(http_receiver)] == [("drift", "resolved")] * 3, "drift each time"
+    make_due(project)  # nobody edits it: as declared, nothing done, nothing alerted
+    quiet = project.cw("reconcile", "--once")
+    assert quiet.exit_code == 0 and "0 corrected" in quiet.output, quiet.output
+    assert len(alerts(http_receiver)) == 3
+
+
+@pytest.fixture
+def misjudging_kind() -> Iterator[dict[str, bool]]:
+    """A resource kind only for this test, registered as a kind's module registers it: a file that, once its
+    switch is on, compares its mode without normalizing it ("640" is not "0640"), as a Clockwork upgrade with that
+    bug in its comparison would, though nothing changed on the host. Yields the switch."""
+    switch = {"misjudges": False}
+
+    class MisjudgingFileResource(FileResource):
+        """A file whose comparison may be wrong (a test kind)."""
+
+        def evaluate_state(self, target: Target, observed: Observed) -> Evaluation:
+            evaluation = super().evaluate_state(target, observed)
+            if not switch["misjudges"]:
+                return evaluation
+            diffs = [*evaluation.diffs, self.diff("mode", f"0{self.mode}", self.mode)]
+            return Evaluation(diffs, describe(diffs))
+
+    try:
+        yield switch
+    finally:
+        del RESOURCE_TYPES[MisjudgingFileResource.__name__]
+
+
+MISJUDGED = """\
+from clockwork.resources import MisjudgingFileResource
+
+conf = MisjudgingFileResource(name="app.conf", directory="rc", content="x = 1\\n", mode="640", hosts=["{host}"],
+                              reconcile=True, check_interval="1h", alert_on=["failure", "recovered"])
+"""
+
+
+def test_a_resource_that_differs_on_the_next_pass_with_nothing_changed_since_its_correction_is_unstable_once(
+    fleet: Fleet, make_project, http_receiver: HttpReceiver, misjudging_kind: dict[str, bool]
+) -> None:
+    host = fleet.hosts[0]
+    project = make_project(fleet, MISJUDGED.format(host=host.name))
+    settings(project, alert_webhook_url=http_receiver.url)
+    assert project.cw("apply").exit_code == 0
+    assert fleet.run(host, "printf 'x = 2\\n' > rc/app.conf").returncode == 0  # a person's edit: drift
+    corrected = project.cw("reconcile", "--once")
+    assert corrected.exit_code == 0 and "1 corrected" in corrected.output, corrected.output
+    left = stat(fleet, host, "rc/app.conf")
+    misjudging_kind["misjudges"] = True  # nothing on the host changes; the kind's comparison does
+    make_due(project)
+    first = project.cw("reconcile", "--once")
+    assert first.exit_code == 3, first.output
+    assert ("app.conf: unstable: differs with the host as Clockwork's own correction left it: mode 640, wanted 0640"
+            in first.output), first.output
+    assert "0 corrected" in first.output
+    make_due(project)
+    second = project.cw("reconcile", "--once")
+    assert second.exit_code == 3 and "0 corrected" in second.output, second.output
+    assert "app.conf: unstable: mode 640, wanted 0640" in second.output, second.output
+    assert stat(fleet, host, "rc/app.conf") == left, "never corrected again: not a write, not a chmod"
+    assert status(project)[("app.conf", host.name)]["state"] == "unstable"
+    assert alerts(http_receiver) == [("unstable", "firing", "app.conf", host.name)], "once, a failure-gated alert"
+    # A new version is checked and corrected again at once (here: as declared, once the comparison is right).
+    misjudging_kind["misjudges"] = False
+    project.write_main(MISJUDGED.format(host=host.name).replace('mode="640"', 'mode="600"'))
+    assert project.cw("apply").exit_code == 0
+    assert project.cw("reconcile", "--once").exit_code == 0
+    assert status(project)[("app.conf", host.name)]["state"] == "ok"
+
+
 NORMALIZED_FILES = """\
 from clockwork.resources import DirectoryResource, FileResource
 
@@ -275,6 +387,73 @@ def test_a_container_in_normalizable_forms_evaluates_ok_after_apply(docker_fleet
     assert applied.exit_code == 0, applied.output
     evaluated = project.cw("evaluate")
     assert evaluated.exit_code == 0, evaluated.output
+
+
+IMAGE_FORM = """\
+from clockwork.resources import DockerServiceResource
+
+api = DockerServiceResource(name="api", image="{image}", command=["sleep", "3600"], networks=["host"],
+                            restart_policy="no", hosts=["{host}"])
+"""
+#: One image on Docker Hub written four ways; Docker takes each for docker.io/library/nginx:latest.
+NGINX = ["nginx", "nginx:latest", "docker.io/library/nginx:latest", "library/nginx"]
+
+
+@pytest.mark.parametrize("image", NGINX)
+def test_a_container_image_in_each_form_of_one_reference_evaluates_ok_after_apply_and_as_docker_reports_it(
+    docker_fleet: Fleet, make_project, image: str
+) -> None:
+    fleet, host = docker_fleet, docker_fleet.hosts[0]
+    assert fleet.run(host, f"docker tag {fleet.docker_image} nginx:latest").returncode == 0  # no registry here
+    project = make_project(fleet, IMAGE_FORM.format(image=image, host=host.name))
+    applied = project.cw("apply")
+    assert applied.exit_code == 0, applied.output
+    evaluated = project.cw("evaluate")
+    assert evaluated.exit_code == 0, evaluated.output
+    # The same container made by hand from another form of the reference (as docker run keeps it): the same image.
+    other = NGINX[(NGINX.index(image) + 2) % len(NGINX)]
+    assert fleet.run(host, f"docker rm -f api >/dev/null && docker run -d --name api --network host --restart no "
+                           f"{other} sleep 3600").returncode == 0
+    assert fleet.run(host, "docker inspect -f '{{.Config.Image}}' api").stdout.strip() == other
+    evaluated = project.cw("evaluate")
+    assert evaluated.exit_code == 0, evaluated.output
+    assert "Nothing to do" in project.cw("apply").output
+
+
+def test_another_image_is_still_drift_whatever_its_form(docker_fleet: Fleet, make_project) -> None:
+    fleet, host = docker_fleet, docker_fleet.hosts[0]
+    assert fleet.run(host, f"docker tag {fleet.docker_image} nginx:1.27 && "
+                           f"docker tag {fleet.docker_image} nginx:latest").returncode == 0
+    project = make_project(fleet, IMAGE_FORM.format(image="docker.io/library/nginx:1.27", host=host.name))
+    assert project.cw("apply").exit_code == 0
+    assert fleet.run(host, "docker rm -f api >/dev/null && docker run -d --name api --network host --restart no "
+                           "nginx sleep 3600").returncode == 0
+    evaluated = project.cw("evaluate")
+    assert evaluated.exit_code == 1, evaluated.output
+    assert "image nginx, wanted docker.io/library/nginx:1.27" in evaluated.output, evaluated.output
+
+
+CONTAINER_PORTS = """\
+from clockwork.resources import DockerServiceResource
+
+api = DockerServiceResource(name="api", image="{image}", command=["sleep", "3600"], networks=["host"],
+                            ports={ports}, restart_policy="no", hosts=["{host}"])
+"""
+
+
+@pytest.mark.parametrize("ports", [["80"], ["80/tcp"], ["53/udp"], ["80", "8443:443/tcp", "53/udp"]],
+                         ids=["port", "port-tcp", "port-udp", "mixed"])
+def test_container_only_ports_evaluate_ok_after_apply(docker_fleet: Fleet, make_project, ports: list[str]) -> None:
+    """A container port with no host port given (published on one Docker picks, as ``docker run -p 80``)."""
+    fleet, host = docker_fleet, docker_fleet.hosts[0]
+    project = make_project(fleet, CONTAINER_PORTS.format(image=fleet.docker_image, ports=ports, host=host.name))
+    applied = project.cw("apply")
+    assert applied.exit_code == 0, applied.output
+    bindings = json.loads(fleet.run(host, "docker inspect -f '{{json .HostConfig.PortBindings}}' api").stdout)
+    assert {port.split(":")[-1] if "/" in port else f"{port}/tcp" for port in ports} == set(bindings)
+    evaluated = project.cw("evaluate")
+    assert evaluated.exit_code == 0, evaluated.output
+    assert "Nothing to do" in project.cw("apply").output
 
 
 def test_status_labels_the_last_change_intentional_or_corrective_in_text_and_json(fleet: Fleet, make_project) -> None:

@@ -94,10 +94,21 @@ def test_host_context_is_restored() -> None:
 
 @pytest.mark.parametrize(("port", "normal"), [
     ("8080:80/tcp", "8080:80"), ("8080:80", "8080:80"), ("53:53/udp", "53:53/udp"),
-    ("127.0.0.1:8080:80/tcp", "127.0.0.1:8080:80"), ("5000:5000/sctp", "5000:5000/sctp"),
+    ("127.0.0.1:8080:80/tcp", "127.0.0.1:8080:80"), ("5000:5000/sctp", "5000:5000/sctp"), ("80/tcp", "80"),
+    ("80", "80"), ("53/udp", "53/udp"),
 ])
 def test_normalize_port(port: str, normal: str) -> None:
     assert docker.normalize_port(port) == normal
+
+
+@pytest.mark.parametrize(("image", "normal"), [
+    ("nginx", "docker.io/library/nginx:latest"), ("library/nginx:1.27", "docker.io/library/nginx:1.27"),
+    ("bitnami/redis", "docker.io/bitnami/redis:latest"), ("index.docker.io/bitnami/redis:7", "docker.io/bitnami/redis:7"),
+    ("localhost/api", "localhost/api:latest"), ("registry.local:5000/team/api:4.2", "registry.local:5000/team/api:4.2"),
+    ("ghcr.io/org/app@sha256:ab12", "ghcr.io/org/app@sha256:ab12"), ("nginx:1.27@sha256:ab12", "docker.io/library/nginx:1.27@sha256:ab12"),
+])
+def test_normalize_image_writes_out_what_docker_implies(image: str, normal: str) -> None:
+    assert docker.normalize_image(image) == normal
 
 
 def test_content_sha1_is_the_sha1_of_the_utf8_bytes() -> None:

@@ -17,7 +17,7 @@ from clockwork.state.base import HostHealth, Lifetime, Watch
 CASES_DIR = Path(__file__).parent / "reconcile"
 CASES = sorted(CASES_DIR.glob("*/*.json"))
 RULE_FUNCTIONS = {"record", "may_correct", "lease_holds", "outcome", "host_failed", "host_answered", "expiry", "expiry_warning",
-                  "expired", "held", "next_check", "due"}
+                  "expired", "held", "next_check", "due", "unchanged"}
 
 
 def _alert(alert: Alert) -> dict[str, Any]:
@@ -38,7 +38,7 @@ def _run(rule: str, case: dict[str, Any]) -> dict[str, Any]:
     now, seen = case["now"], case.get("observation", {})
     if rule == "record":
         step = policy.record(_watch(case["before"]), seen["result"], seen["detail"], now, _rules(case["rules"]),
-                             seen.get("version"))
+                             seen.get("version"), seen.get("fingerprint", ""))
         return {"after": dataclasses.asdict(step.watch), "events": [[e.kind, e.detail] for e in step.events],
                 "alerts": [_alert(a) for a in step.alerts]}
     if rule == "expired":
@@ -46,9 +46,11 @@ def _run(rule: str, case: dict[str, Any]) -> dict[str, Any]:
         return {"after": dataclasses.asdict(step.watch), "alerts": [_alert(a) for a in step.alerts]}
     if rule == "may_correct":
         return {"decision": policy.may_correct(_watch(case["before"]), seen["on_drift"], now, seen["flapping_limit"],
-                                               seen.get("version"))}
+                                               seen.get("version"), seen.get("fingerprint"))}
     if rule == "held":
-        return {"decision": policy.held(_watch(case["before"]), now, seen.get("version"))}
+        return {"decision": policy.held(_watch(case["before"]), now, seen.get("version"), seen.get("fingerprint"))}
+    if rule == "unchanged":
+        return {"decision": policy.unchanged(_watch(case["before"]), seen["fingerprint"], seen.get("version"))}
     if rule == "due":
         return {"decision": policy.due(_watch(case["before"]), now, seen.get("version"))}
     if rule == "next_check":

@@ -7,6 +7,7 @@ then evaluated against ``Observed`` built from ``facts`` (processed fact values)
 
 from __future__ import annotations  # noqa: I001 (clockwork.facts is facts/ via package_dir: isort takes it for a third party)
 
+import json
 import builtins
 import socket
 import subprocess
@@ -24,6 +25,7 @@ from clockwork.facts.commands import Commands, command_id
 from clockwork.resources import RESOURCE_TYPES, DirectoryResource, DockerServiceResource, FileResource, PackageResource
 from clockwork.resources.base import InvalidResource
 from clockwork.engine.types import Observed, Target
+from clockwork.exceptions import HostReadError
 from tests import harness
 
 CASES = harness.cases("resources")
@@ -71,6 +73,23 @@ def test_resource(name: str, data: dict[str, Any]) -> None:
 
 def test_fixture_set_covers_every_resource_type() -> None:
     assert {name.split("/")[0] for name, _data in (param.values for param in CASES)} == set(RESOURCE_TYPES)
+
+
+@pytest.mark.parametrize(("name", "data"), CASES)
+def test_observed_state_is_json_data_from_the_state_facts_only(name: str, data: dict[str, Any]) -> None:
+    """What the reconciler fingerprints: read from the facts of ``state_probes`` (never a health check's), JSON
+    data, the same each time; a fact that failed raises as ``evaluate`` reports an error."""
+    resource = RESOURCE_TYPES[name.split("/")[0]](**data["resource"])
+    target = Target(**data["target"])
+    state = resource.evaluate(target, _observed(data), health=False)
+    observed = _observed(data)
+    try:
+        found = resource.observed_state(target, observed)
+    except HostReadError as error:
+        assert state.error == f"{error}", "observed_state raised where evaluate did not"
+        return
+    assert observed.read <= {fact_class for fact_class, _key in resource.state_probes(target)}
+    assert json.loads(json.dumps(found)) == found == resource.observed_state(target, _observed(data))
 
 
 @pytest.mark.parametrize(("name", "data"), CASES)
@@ -188,9 +207,9 @@ def test_target_path_expands_home_only_on_local(monkeypatch: pytest.MonkeyPatch)
     (DirectoryResource, {"name": "x", "directory": "a\nb"},
      ("invalid value for DirectoryResource 'x'.directory: 'a\\nb' is not a directory: "
       "it holds a newline, a tab or a NUL character")),
-    (DockerServiceResource, {"name": "web", "image": "nginx", "ports": ["8080:80", "80"]},
-     ("invalid value for DockerServiceResource 'web'.ports: '80' is not a port binding: use 'HOST:CONTAINER', "
-     "e.g. '8080:80' or '127.0.0.1:53:53/udp'")),
+    (DockerServiceResource, {"name": "web", "image": "nginx", "ports": ["8080:80", "80", "8080:http"]},
+     ("invalid value for DockerServiceResource 'web'.ports: '8080:http' is not a port binding: use 'HOST:CONTAINER' "
+      "or 'CONTAINER', e.g. '8080:80', '127.0.0.1:53:53/udp' or '80'")),
     (DockerServiceResource, {"name": "web", "image": "nginx", "env_vars": {"MODE": "x", "1BAD": "x"}},
      "invalid value for DockerServiceResource 'web'.env_vars: '1BAD' is not an environment variable name"),
     (DockerServiceResource, {"name": "web", "image": "nginx", "env_vars": {"MY-VAR": "x"}},

@@ -89,18 +89,19 @@ def test_a_store_of_iso_times_is_migrated_to_epoch_seconds(tmp_path: Path) -> No
         assert version.as_dict()["created_at"] == "2026-11-24T11:40:04Z"
 
 
-def test_a_watch_of_the_last_schema_is_migrated_with_no_correction_backoff(tmp_path: Path) -> None:
+def test_a_watch_of_an_older_schema_is_migrated_with_no_correction_backoff_nor_fingerprint(tmp_path: Path) -> None:
     path = tmp_path / ".clockwork" / "state.db"
     path.parent.mkdir()
-    with sqlite3.connect(path) as db:  # a store as the release before correction backoff left it
-        for script in MIGRATIONS[:-1]:
+    with sqlite3.connect(path) as db:  # a store as the release before correction backoff (and fingerprints) left it
+        for script in MIGRATIONS[:-2]:
             db.executescript(script)
-        db.execute(f"PRAGMA user_version = {len(MIGRATIONS) - 1}")
+        db.execute(f"PRAGMA user_version = {len(MIGRATIONS) - 2}")
         db.execute("INSERT INTO watches (project, type, name, host, next_due, state) "
                    "VALUES ('', 'FileResource', 'a', 'h', 9.0, 'failure')")
     with open_store(tmp_path, Settings()) as store:
         watch = store.watches()[("FileResource", "a", "h")]
-    assert (watch.state, watch.failed_corrections, watch.retry_at, watch.version) == ("failure", 0, 0.0, 0)
+    assert (watch.state, watch.failed_corrections, watch.retry_at, watch.version, watch.fingerprint) == \
+        ("failure", 0, 0.0, 0, "")
 
 
 def test_a_store_of_one_project_is_migrated_to_project_keyed_rows_with_nothing_lost(tmp_path: Path) -> None:

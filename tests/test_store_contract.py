@@ -119,9 +119,9 @@ def test_watches_and_host_health_are_kept_and_a_new_deployment_resets_the_watch(
     store = make_store()
     watch = Watch("FileResource", "app.conf", "web-1", next_due=10.0, last_checked=5.0, last_result="corrected",
                   detail="content differs", state="ok", since=1.0, corrections=[4.0, 5.0], total_corrections=2,
-                  failed_corrections=3, retry_at=18.5, version=4)
+                  failed_corrections=3, retry_at=18.5, version=4, fingerprint="hmac:5d41402abc4b2a76b9719d911017c592")
     store.save_watches([watch])
-    assert store.watches() == {watch.key: watch}, "with its correction backoff and the version it counts for"
+    assert store.watches() == {watch.key: watch}, "with its correction backoff, fingerprint and the version they count for"
     store.mark_deployed("FileResource", "app.conf", ["web-1"], 20.0)
     assert store.watches() == {}, "deployed anew: a clean record"
     health = HostHealth("web-3", 2, 30.0, 10.0, "timed out", alerted=True)

@@ -32,7 +32,7 @@ DEFAULT_INTERVAL = 300.0
 NOT_CONDITIONS = ("ok", "destroyed", "expired")
 _SUMMARIES = {"drift": "drifted", "failure": "failed: correction failed or could not be checked",
               "flapping": "keeps drifting back: no longer corrected (flapping)",
-              "unstable": "differs again right after Clockwork's own apply (unstable)",
+              "unstable": "differs again after Clockwork's own apply with nothing else changing it (unstable)",
               "expired": "expired and was destroyed"}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import secrets
@@ -23,12 +24,13 @@ from clockwork.exceptions import ClockworkError, ProjectError
 from clockwork.placement import Placement, place
 from clockwork.project import Project
 from clockwork.reconcile.desired import Desired, desired_state
+from clockwork.reconcile.fingerprint import fingerprint
 from clockwork.reconcile import conditions, policy
 from clockwork.durations import stamp
 from clockwork.reconcile.schedule import backoff, interval_seconds, jitter, warning_lead
 from clockwork.record import CORRECTIVE
 from clockwork.resources.base import Resource
-from clockwork.results import Report, Result
+from clockwork.results import Evaluation, Report, Result
 from clockwork.settings import Settings
 from clockwork.state import connect_store, open_store, project_name, state_exists
 from clockwork.state.base import Claim, HostHealth, Lifetime, PassWrites, StateStore, Watch
@@ -90,6 +92,11 @@ class _Pass:
 
     def backed_off(self, host: str) -> bool:
         return policy.backed_off(self.health.get(host), self.now)
+
+    @functools.cached_property
+    def key(self) -> bytes:
+        """The project's key for the pairs' fingerprints (keyed hashes: a host's state may hold secret values)."""
+        return self.store.secret_key()
 
 
 class Reconciler:
@@ -337,18 +344,22 @@ class Reconciler:
                               {host: _with_handlers(resources, work.placement.resources[host]) for host, resources in due.items()},
                               work.placement.source, self.project_dir)
         checked = {(host, resource.ref) for host, resources in due.items() for resource in resources}
+        prints: dict[tuple[str, str, str], str | None] = {}  # of the drifted pairs that a correction fingerprinted
 
         def correct(reading: Reading) -> Action | None:
             if (reading.host.name, reading.resource.ref) not in checked:
                 return None  # there only to run its handler (a service's restart_on) after a correction
-            if reading.evaluation.status != "drift" or not self._may_correct(work, reading):
+            if reading.evaluation.status != "drift":
+                return None
+            prints[_key(reading)] = self._fingerprint_now(work, reading, pipeline)
+            if not self._may_correct(work, reading, prints[_key(reading)]):
                 return None
             return "apply" if self._lease_holds(work, reading.host.name) else None
 
         run = pipeline.run(placement, correct)
         unreachable = run.unreachable
-        verified = self._verify(work, [step.reading for step in run.steps if step.outcome and not step.outcome.error],
-                                pipeline)
+        verified, settled = self._verify(work, [step.reading for step in run.steps
+                                                if step.outcome and not step.outcome.error], pipeline)
         unstable = {key for key, (_detail, again) in verified.items() if again}
         self._hosts_answered(work, list(due), unreachable)
         shares = {host: random.random() for host in due}  # one jitter share per host: its checks stay in one read
@@ -358,15 +369,18 @@ class Reconciler:
             host = reading.host.name
             if host in unreachable or (host, reading.resource.ref) not in checked:
                 continue
-            failure, key = None, (host, reading.resource.type_name, reading.resource.name)
+            failure, key, watch = None, _key(reading), work.watch(reading.resource, host)
             if operation is not None:
                 failure = operation.error or verified.get(key, (None, False))[0]
-            holding = policy.held(work.watch(reading.resource, host), work.now, self._version(work, reading.resource))
+            holding = policy.held(watch, work.now, self._version(work, reading.resource), prints.get(key))
             again = operation is not None and operation.error is None and key in unstable
             result = policy.outcome(reading.evaluation.status, operation is not None, failure,
                                     reading.resource.on_drift, holding, again)
             corrected += result == "corrected"
-            self._record(work, reading.resource, host, result, failure or reading.evaluation.detail or "")
+            detail = failure or reading.evaluation.detail or ""
+            if result == "unstable" and operation is None and watch.state != "unstable":
+                detail = f"differs with the host as Clockwork's own correction left it: {detail}"
+            self._record(work, reading.resource, host, result, detail, settled.get(key) or "")
             interval = interval_seconds(reading.resource.check_interval, work.now)
             watch = work.watch(reading.resource, host)
             watch.next_due = policy.next_check(watch, work.now + interval + jitter(interval, shares[host]))
@@ -379,34 +393,45 @@ class Reconciler:
             work.given_up.add(host)
         return host not in work.given_up
 
-    def _may_correct(self, work: _Pass, reading: Reading) -> bool:
+    def _may_correct(self, work: _Pass, reading: Reading, found: str | None) -> bool:
         return policy.may_correct(work.watch(reading.resource, reading.host.name), reading.resource.on_drift,
-                                  work.now, self.settings.flapping_limit, self._version(work, reading.resource))
+                                  work.now, self.settings.flapping_limit, self._version(work, reading.resource), found)
+
+    def _fingerprint_now(self, work: _Pass, reading: Reading, pipeline: Pipeline) -> str | None:
+        """The fingerprint of a drifted pair, when its own state differs (not only a health check) and a correction
+        of Clockwork's left a fingerprint to compare it with; else ``None``."""
+        if (not work.watch(reading.resource, reading.host.name).fingerprint or reading.observed is None
+                or not _state_differs(reading.evaluation)):
+            return None
+        return fingerprint(reading.resource, pipeline.target(reading.host), reading.observed, work.key)
 
     def _version(self, work: _Pass, resource: Resource) -> int | None:
         return work.desired.versions.get((resource.type_name, resource.name))
 
-    def _verify(self, work: _Pass, corrected: list[Reading],
-                pipeline: Pipeline) -> dict[tuple[str, str, str], tuple[str, bool]]:
+    def _verify(self, work: _Pass, corrected: list[Reading], pipeline: Pipeline
+                ) -> tuple[dict[tuple[str, str, str], tuple[str, bool]], dict[tuple[str, str, str], str | None]]:
         """Read the corrected pairs again, on the same connections; returns the ones still not as declared, with
         why and whether their own state differs (unstable: the apply did not make it true) rather than only a
-        health check failing."""
+        health check failing; and the fingerprints of the ones as declared now (as the correction left them)."""
         if not corrected:
-            return {}
+            return {}, {}
         resources: dict[str, list[Resource]] = {}
         for reading in corrected:
             resources.setdefault(reading.host.name, []).append(reading.resource)
         placement = Placement(work.placement.inventory, list(resources), resources, work.placement.source,
                               self.project_dir)
-        return {(r.host.name, r.resource.type_name, r.resource.name):
-                (f"still not as declared: {r.evaluation.detail}",
-                 any(not diff.field.startswith("checks[") for diff in r.evaluation.diffs))
-                for r in pipeline.read(placement).readings if r.evaluation.status != "ok"}
+        readings = pipeline.read(placement).readings
+        return ({_key(r): (f"still not as declared: {r.evaluation.detail}", _state_differs(r.evaluation))
+                 for r in readings if r.evaluation.status != "ok"},
+                {_key(r): fingerprint(r.resource, pipeline.target(r.host), r.observed, work.key)
+                 for r in readings if r.evaluation.status == "ok" and r.observed is not None})
 
-    def _record(self, work: _Pass, resource: Resource, host: str, result: policy.Outcome, detail: str) -> None:
-        """Store one pair's result with the policy's events and alerts."""
+    def _record(self, work: _Pass, resource: Resource, host: str, result: policy.Outcome, detail: str,
+                settled: str = "") -> None:
+        """Store one pair's result with the policy's events and alerts (``settled``: the fingerprint of a verified
+        correction)."""
         step = policy.record(work.watch(resource, host), result, detail, work.now, _rules(resource),
-                             self._version(work, resource))
+                             self._version(work, resource), settled)
         self._apply(work, resource, step)
         reported = policy.REPORTED[result]
         work.results.append(Result(host, resource.name, resource.type_name, reported,
@@ -504,6 +529,16 @@ class Reconciler:
     def _event(self, work: _Pass, kind: str, resource: Resource, host: str, detail: str) -> None:
         work.writes.record_event(kind, resource.type_name, resource.name, host, detail, CORRECTIVE)
         self.log(kind, {"type": resource.type_name, "resource": resource.name, "host": host, "detail": detail})
+
+
+def _key(reading: Reading) -> tuple[str, str, str]:
+    """A reading's (host, type, name)."""
+    return (reading.host.name, reading.resource.type_name, reading.resource.name)
+
+
+def _state_differs(evaluation: Evaluation) -> bool:
+    """Whether the resource's own state differs, rather than only a health check failing."""
+    return any(not diff.field.startswith("checks[") for diff in evaluation.diffs)
 
 
 def _rules(resource: Resource) -> policy.Rules:

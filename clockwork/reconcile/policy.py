@@ -19,7 +19,8 @@ from clockwork.reconcile.schedule import backoff, recent, warning_lead
 from clockwork.state.base import HostHealth, Lifetime, Watch
 
 #: What one pass found for one resource on one host. ``backing off``: drifted after a failed correction whose
-#: backoff is not over; ``unstable``: it differs again right after Clockwork's own apply (a Clockwork or kind bug).
+#: backoff is not over; ``unstable``: it differs again after Clockwork's own apply with nothing else changing it (right
+#: after, or on a later pass with the host as that apply left it): a Clockwork or kind bug.
 Outcome = Literal["ok", "corrected", "drift", "flapping", "error", "correction failed", "backing off", "unstable"]
 #: What a watch remembers about a resource on a host; ``expired``/``destroyed`` are left alone until applied again,
 #: ``unstable`` is checked but not corrected until a new version.
@@ -69,21 +70,33 @@ class Step:
     alerts: list[Alert] = field(default_factory=list)
 
 
-def held(watch: Watch, now: float, version: int | None = None) -> Held | None:
-    """What keeps a drifted pair from being corrected now: it is ``unstable``, or the backoff after a failed
-    correction is not over (``backing off``); ``None``: nothing. A new ``version`` (another than the one the
-    watch counted for) clears both: corrections never latch."""
+def unchanged(watch: Watch, fingerprint: str | None, version: int | None = None) -> bool:
+    """Whether a pair that differs now is as Clockwork's last verified correction left it: its ``fingerprint``
+    now (of what is declared for the host and of what the host has, as the kind reads it; ``None``: unknown) is
+    the one the watch kept then, for the same ``version``. Then nothing outside touched it, and its differing is
+    the kind's comparison or Clockwork at fault (Puppet's idempotency rule), not drift: a cron job's or a
+    person's edit changes the fingerprint."""
+    return (bool(fingerprint) and fingerprint == watch.fingerprint
+            and (version is None or version == watch.version))
+
+
+def held(watch: Watch, now: float, version: int | None = None, fingerprint: str | None = None) -> Held | None:
+    """What keeps a drifted pair from being corrected now: it is ``unstable`` (already, or now because it is
+    ``unchanged`` since Clockwork's own verified correction), or the backoff after a failed correction is not
+    over (``backing off``); ``None``: nothing. A new ``version`` (another than the one the watch counted for)
+    clears them all: corrections never latch."""
     if version is not None and version != watch.version:
         return None
-    if watch.state == "unstable":
+    if watch.state == "unstable" or unchanged(watch, fingerprint, version):
         return "unstable"
     return "backing off" if watch.retry_at > now else None
 
 
-def may_correct(watch: Watch, on_drift: str, now: float, flapping_limit: int, version: int | None = None) -> bool:
+def may_correct(watch: Watch, on_drift: str, now: float, flapping_limit: int, version: int | None = None,
+                fingerprint: str | None = None) -> bool:
     """Whether a drifted pair is corrected now: ``auto_correct``, nothing ``held`` holds it, and fewer than
     ``flapping_limit`` corrections in the last hour."""
-    return (on_drift == "auto_correct" and held(watch, now, version) is None
+    return (on_drift == "auto_correct" and held(watch, now, version, fingerprint) is None
             and len(recent(watch.corrections, now)) < flapping_limit)
 
 
@@ -130,7 +143,8 @@ def _alert(rules: Rules, watch: Watch, kind: str, status: str, summary: str, det
                   ends_at=stamp(now) if status == "resolved" else None)]
 
 
-def record(watch: Watch, result: Outcome, detail: str, now: float, rules: Rules, version: int | None = None) -> Step:
+def record(watch: Watch, result: Outcome, detail: str, now: float, rules: Rules, version: int | None = None,
+           fingerprint: str = "") -> Step:
     """A pair's new watch after ``result`` (of the resource's ``version``); on a change of state an event and
     (per ``alert_on``) an alert.
 
@@ -138,12 +152,16 @@ def record(watch: Watch, result: Outcome, detail: str, now: float, rules: Rules,
     back to ``ok`` resolves the alert of the state it leaves (gated by ``recovered``).
     A failed correction backs the next one off (2 s, 4 s, 8 s… at most 5 minutes);
     the count resets when the pair is as declared and with a new version. An
-    ``unstable`` pair fires one ``unstable`` alert (gated by ``failure``).
+    ``unstable`` pair fires one ``unstable`` alert (gated by ``failure``). A
+    correction keeps the ``fingerprint`` its verifying read found (see ``unchanged``);
+    a failed one, and a new version, forget it.
     """
     after = dataclasses.replace(watch, corrections=list(watch.corrections), last_checked=now, last_result=result,
                                 detail=detail)
     if version is not None and version != watch.version:
-        after.version, after.failed_corrections, after.retry_at = version, 0, 0.0
+        after.version, after.failed_corrections, after.retry_at, after.fingerprint = version, 0, 0.0, ""
+    if result in ("corrected", "correction failed"):
+        after.fingerprint = fingerprint if result == "corrected" else ""
     if result == "correction failed":
         after.failed_corrections += 1
         after.retry_at = now + backoff(after.failed_corrections)
@@ -176,8 +194,8 @@ def record(watch: Watch, result: Outcome, detail: str, now: float, rules: Rules,
         state, state), detail))
     if not (state == "drift" and rules.on_drift == "ignore"):
         summary = {"drift": "drifted", "flapping": "keeps drifting back: no longer corrected (flapping)",
-                   "unstable": "differs again right after Clockwork's own apply (unstable: a Clockwork or kind "
-                               "bug, not drift); not corrected again until a new version",
+                   "unstable": "differs again after Clockwork's own apply with nothing else changing it (unstable: "
+                               "a Clockwork or kind bug, not drift); not corrected again until a new version",
                    "failure": "correction failed" if result in ("correction failed", "backing off")
                    else "could not be checked"}[state]
         step.alerts += _alert(rules, after, state, "firing", f"{rules.label} on {host}: {summary}", detail, now)

@@ -416,6 +416,13 @@ class Resource(BaseModel):
         """Whether anything of this resource exists on the host (what destroy would remove)."""
         raise NotImplementedError
 
+    def observed_state(self, target: Target, observed: Observed) -> Any:
+        """What the host answered to this resource's ``state_probes``, as JSON data: its own entries only (not
+        those of other resources read in the same batch) and all that ``evaluate_state`` compares, so that the
+        same answer always evaluates the same (the reconciler fingerprints it to tell whether anything changed
+        the resource since Clockwork's correction). A fact that failed raises, as in ``evaluate_state``."""
+        raise NotImplementedError
+
     def from_observed(self, target: Target, observed: Observed) -> Resource | None:
         """The inverse of ``evaluate_state``: this resource as the host has it (what its ``state_probes`` read
         replaces the declared values, the rest is kept), or ``None`` when the host has none. A fact that

@@ -18,7 +18,7 @@ from clockwork.resources.catalog import Catalog
 from clockwork.results import Diff, Evaluation
 
 _CONTAINER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
-_PORT = re.compile(r"^(?:(?:\d{1,3}\.){3}\d{1,3}:)?\d{1,5}:\d{1,5}(?:/(?:tcp|udp|sctp))?$")
+_PORT = re.compile(r"^(?:(?:(?:\d{1,3}\.){3}\d{1,3}:)?\d{1,5}:)?\d{1,5}(?:/(?:tcp|udp|sctp))?$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 #: The offline catalog of pinned images: product names first, then kinds of service.
@@ -74,7 +74,9 @@ class DockerServiceResource(Resource):
     image: str | None = Field(None, description="image reference (`\"nginx:1.25-alpine\"`); when left out, chosen from "
                                                 "the `description` by a model or the offline catalog")
     ports: list[str] = Field(default_factory=list, description="`\"HOST:CONTAINER\"` bindings: `\"8080:80\"`, "
-                                                               "`\"127.0.0.1:8080:80\"`, `\"53:53/udp\"`")
+                                                               "`\"127.0.0.1:8080:80\"`, `\"53:53/udp\"`; a container "
+                                                               "port alone (`\"80\"`) is published on a host port "
+                                                               "Docker picks")
     volumes: list[str] = Field(default_factory=list, description="`\"SOURCE:TARGET\"` or `\"SOURCE:TARGET:ro\"` bind "
                                                                  "mounts or named volumes")
     env_vars: dict[str, str] = Field(default_factory=dict, description="environment variables; a variable removed from "
@@ -111,7 +113,8 @@ class DockerServiceResource(Resource):
     def _ports(cls, value: list[str]) -> list[str]:
         for port in value:
             if not _PORT.match(port):
-                raise ValueError(f"{port!r} is not a port binding: use 'HOST:CONTAINER', e.g. '8080:80' or '127.0.0.1:53:53/udp'")
+                raise ValueError(f"{port!r} is not a port binding: use 'HOST:CONTAINER' or 'CONTAINER', e.g. '8080:80', "
+                                 "'127.0.0.1:53:53/udp' or '80'")
         return value
 
     @field_validator("volumes")
@@ -142,6 +145,10 @@ class DockerServiceResource(Resource):
         if result["error"]:
             raise HostReadError(f"docker: {result['error']}")
         return result["containers"].get(self.name)
+
+    def observed_state(self, target: Target, observed: Observed) -> ContainerInfo | None:
+        """The container of this name as ``docker inspect`` describes it (``None``: there is none)."""
+        return self._actual(observed)
 
     def evaluate_state(self, target: Target, observed: Observed) -> Evaluation:
         actual = self._actual(observed)

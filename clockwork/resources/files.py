@@ -118,6 +118,11 @@ class _PathResource(Resource):
     def _info(self, target: Target, observed: Observed) -> PathInfo | None:
         return observed[Paths].get(self.path(target))
 
+    def observed_state(self, target: Target, observed: Observed) -> dict[str, PathInfo | None]:
+        """The path and its temporary sibling (a killed write's leftover) as ``Paths`` found them."""
+        path = self.path(target)
+        return {path: observed[Paths].get(path), temp_sibling(path): observed[Paths].get(temp_sibling(path))}
+
     def _found_path(self, info: PathInfo | None, kind: str, **fields: object) -> Resource | None:
         """This resource as the host has it at its path, when a ``kind`` is there (``from_observed``)."""
         if info is None or info["type"] != kind:

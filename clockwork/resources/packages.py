@@ -90,6 +90,10 @@ class PackageResource(Resource):
             return f"version {fields['version'].actual} → {fields['version'].expected}"
         return super().change_summary(diffs)
 
+    def observed_state(self, target: Target, observed: Observed) -> PackageInfo | None:
+        """The package as dpkg knows it (``None``: never seen)."""
+        return self._actual(observed)
+
     def is_present(self, target: Target, observed: Observed) -> bool:
         return bool(apt.package_differences(self._actual(observed), present=False, purge=self.purge))
 

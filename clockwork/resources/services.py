@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field, field_validator
 from pyinfra.api.operation import OperationMeta
 
@@ -87,6 +89,11 @@ class ServiceResource(Resource):
         if result["error"]:
             raise HostReadError(f"systemd: {result['error']}")
         return result["units"].get(self.unit)
+
+    def observed_state(self, target: Target, observed: Observed) -> dict[str, Any]:
+        """The unit as systemd has it, and the declared unit file's path as ``Paths`` found it."""
+        path = self._unit_file_path()
+        return {"unit": self._actual(observed), "unit_file": observed[Paths].get(path) if path else None}
 
     def evaluate_state(self, target: Target, observed: Observed) -> Evaluation:
         actual = self._actual(observed)

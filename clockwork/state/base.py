@@ -49,12 +49,16 @@ class Watch:
     """The reconciler's memory of one resource on one host (times are epoch seconds).
 
     ``state`` is what alerts are about: ``ok``, ``drift``, ``failure``,
-    ``flapping``, ``unstable`` (it differed right after Clockwork's own apply:
-    not corrected again until a new version), or ``expired``/``destroyed``
+    ``flapping``, ``unstable`` (it differed again after Clockwork's own apply
+    with nothing else changing it: not corrected again until a new version), or ``expired``/``destroyed``
     (then it is left alone until applied again); ``since`` is when that state
     began. ``failed_corrections`` in a row back the next one off until
     ``retry_at``; both count for the resource's ``version`` and reset with a
-    new one, or when it is as declared.
+    new one, or when it is as declared. ``fingerprint`` is the pair as
+    Clockwork's last verified correction left it (a keyed hash of what was
+    declared for the host and of what the host had, as the kind reads it;
+    ``""``: none): the same pair differing later with the same fingerprint is
+    unstable too, since nothing changed it in between.
 
     .. code:: python
 
@@ -75,6 +79,7 @@ class Watch:
     failed_corrections: int = 0
     retry_at: float = 0.0
     version: int = 0
+    fingerprint: str = ""
 
     @property
     def key(self) -> tuple[str, str, str]:

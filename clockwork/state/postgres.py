@@ -91,6 +91,10 @@ MIGRATIONS = [
     ALTER TABLE watches ADD COLUMN retry_at double precision NOT NULL DEFAULT 0;
     ALTER TABLE watches ADD COLUMN version integer NOT NULL DEFAULT 0;
     """,
+    # As SQLite's: the fingerprint of the pair as Clockwork's last verified correction left it.
+    """
+    ALTER TABLE watches ADD COLUMN fingerprint text NOT NULL DEFAULT '';
+    """,
 ]
 
 

@@ -34,7 +34,7 @@ _BLOB = re.compile(r"^\u27e6blob:([0-9a-f]{64})\u27e7$")
 #: A dead worker is listed (as dead) for this long after its last heartbeat, then forgotten.
 FORGET_WORKERS = 86400.0
 _WATCH_COLUMNS = ("type", "name", "host", "next_due", "last_checked", "last_result", "detail", "state", "since",
-                  "corrections", "total_corrections", "failed_corrections", "retry_at", "version")
+                  "corrections", "total_corrections", "failed_corrections", "retry_at", "version", "fingerprint")
 
 
 def _in_host_order(claims: list[Claim]) -> list[Claim]:
@@ -309,7 +309,8 @@ class SqlStore(StateStore):
                 f"INSERT INTO watches (project, {', '.join(_WATCH_COLUMNS)}) VALUES (?, {', '.join('?' * len(_WATCH_COLUMNS))}) "
                 f"ON CONFLICT (project, type, name, host) DO UPDATE SET {updates}",
                 [(self.project, w.type, w.name, w.host, w.next_due, w.last_checked, w.last_result, w.detail, w.state, w.since,
-                  json.dumps(w.corrections), w.total_corrections, w.failed_corrections, w.retry_at, w.version)
+                  json.dumps(w.corrections), w.total_corrections, w.failed_corrections, w.retry_at, w.version,
+                  w.fingerprint)
                  for w in watches],
             )
 

@@ -182,6 +182,11 @@ MIGRATIONS = [
     ALTER TABLE watches ADD COLUMN retry_at REAL NOT NULL DEFAULT 0;
     ALTER TABLE watches ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
     """,
+    # A pair that differs again with nothing changed since Clockwork's own verified correction is unstable: per
+    # watch, the fingerprint of the pair as that correction left it ('': none).
+    """
+    ALTER TABLE watches ADD COLUMN fingerprint TEXT NOT NULL DEFAULT '';
+    """,
 ]
 
 class SqliteStore(SqlStore):
