@@ -58,6 +58,7 @@ bench: venv system
 	$(BIN)/python bench/evaluate.py
 	$(BIN)/python bench/reconcile.py
 	$(BIN)/python bench/roothosts.py
+	$(BIN)/python bench/roundtrips.py
 	$(BIN)/python bench/workers.py
 
 clean:

@@ -24,7 +24,6 @@ minimums) and the ratios pyinfra/Clockwork; nothing is asserted about the times.
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 
@@ -32,26 +31,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import common  # noqa: E402
 from bench.common import BenchError, Command  # noqa: E402
-
-
-def pyinfra_check(hosts: int, changed: bool):
-    """pyinfra connected every host and every operation succeeded (``changed``) or changed nothing, everywhere."""
-    total = hosts * len(common.PATHS)
-    columns = (total, "-", "-") if changed else ("-", "-", total)
-
-    def check(output: str) -> str | None:
-        connected = output.count("] Connected")
-        if connected != hosts:
-            return f"{connected} hosts connected, expected {hosts}"
-        match = re.search(r"^\s*Grand total\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s*$", output, re.M)
-        if match is None:
-            return "no 'Grand total' line in pyinfra's results"
-        wanted = (str(total), *map(str, columns))
-        if match.groups() != wanted:
-            return (f"Grand total (hosts, success, error, no change) = {match.groups()}, expected {wanted}")
-        return None
-
-    return check
 
 
 def main() -> int:
@@ -71,7 +50,7 @@ def main() -> int:
         )
         pyinfra_first = Command(
             "pyinfra -y, first", [common.PYINFRA, "-y", "inventory.py", "deploy.py"], project, before=wipe,
-            check=pyinfra_check(n, changed=True),
+            check=common.pyinfra_check(n, changed=len(common.PATHS)),
         )
         clockwork_again = Command(
             "clockwork apply, no change", [common.CLOCKWORK, "apply", "-q"], project,
@@ -79,15 +58,11 @@ def main() -> int:
         )
         pyinfra_again = Command(
             "pyinfra -y, no change", [common.PYINFRA, "-y", "inventory.py", "deploy.py"], project,
-            check=pyinfra_check(n, changed=False),
+            check=common.pyinfra_check(n, changed=0),
         )
 
         for phase in ([clockwork_first, pyinfra_first], [clockwork_again, pyinfra_again]):
-            print(f"Untimed run of each, then {args.runs} interleaved timed runs: "
-                  f"{', '.join(c.label for c in phase)}", file=sys.stderr, flush=True)
-            for command in phase:
-                command.run(timed=False)
-            common.interleave(phase, args.runs)
+            common.warm_and_interleave(phase, args.runs)
     except BenchError as error:
         print(f"benchmark stopped: {error}", file=sys.stderr)
         return 1

@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import random
+import re
 import shlex
 import statistics
 import subprocess
@@ -88,17 +89,20 @@ def start(hosts: int, prefixes: Sequence[str] = (PREFIX,)) -> tuple[Fleet, float
     return fleet, time.perf_counter() - began
 
 
-def main_py() -> str:
+def main_py(reconcile: bool = False) -> str:
+    """The Clockwork project; with ``reconcile``, every resource is also ``reconcile=True`` with an hour's
+    ``check_interval`` (due again only when a benchmark makes it so)."""
+    extra = ', reconcile=True, check_interval="1h"' if reconcile else ""
     lines = [
         '"""Benchmark project: one directory and ten small files on every host."""',
         "",
         "from clockwork.resources import DirectoryResource, FileResource",
         "",
-        f"app = DirectoryResource(name={DIRECTORY!r}, mode={DIRECTORY_MODE!r})",
+        f"app = DirectoryResource(name={DIRECTORY!r}, mode={DIRECTORY_MODE!r}{extra})",
     ]
     for i, (name, content) in enumerate(FILES.items()):
         lines.append(
-            f"f{i:02d} = FileResource(name={name!r}, directory={DIRECTORY!r}, content={content!r}, mode={FILE_MODE!r})"
+            f"f{i:02d} = FileResource(name={name!r}, directory={DIRECTORY!r}, content={content!r}, mode={FILE_MODE!r}{extra})"
         )
     return "\n".join(lines) + "\n"
 
@@ -131,13 +135,14 @@ def write_project(fleet: Fleet) -> Path:
     return project
 
 
-def on_every_host(fleet: Fleet, command: str) -> None:
-    """Run ``command`` locally as every host's user, in parallel; raise if one fails."""
+def on_every_host(fleet: Fleet, command: str) -> dict[str, str]:
+    """Run ``command`` locally as every host's user, in parallel; raise if one fails. Returns each host's stdout."""
     with ThreadPoolExecutor(max_workers=16) as pool:
         results = list(pool.map(lambda host: (host, fleet.run(host, command)), fleet.hosts))
     failed = [f"{host.name}: {result.stderr.strip()}" for host, result in results if result.returncode != 0]
     if failed:
         raise RuntimeError(f"{command!r} failed on {len(failed)} hosts: {failed[:3]}")
+    return {host.name: result.stdout for host, result in results}
 
 
 def drift_host(fleet: Fleet) -> FleetHost:
@@ -225,6 +230,30 @@ def expect(*needles: str) -> Callable[[str], str | None]:
     return check
 
 
+def pyinfra_check(hosts: int, changed: int) -> Callable[[str], str | None]:
+    """A check that pyinfra connected every host and that, of the project's operations, ``changed`` per host
+    succeeded with a change and the others changed nothing, everywhere (its "Grand total" line)."""
+    total = hosts * len(PATHS)
+
+    def count(value: int) -> str:
+        return str(value) if value else "-"
+
+    wanted = (str(total), count(hosts * changed), "-", count(total - hosts * changed))
+
+    def check(output: str) -> str | None:
+        connected = output.count("] Connected")
+        if connected != hosts:
+            return f"{connected} hosts connected, expected {hosts}"
+        match = re.search(r"^\s*Grand total\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s*$", output, re.M)
+        if match is None:
+            return "no 'Grand total' line in pyinfra's results"
+        if match.groups() != wanted:
+            return f"Grand total (hosts, success, error, no change) = {match.groups()}, expected {wanted}"
+        return None
+
+    return check
+
+
 class BenchError(RuntimeError):
     """A benchmarked command did not do what it should: the numbers would mean nothing."""
 
@@ -285,6 +314,15 @@ def interleave(commands: Sequence[Command], runs: int, progress: bool = True) ->
             command.run()
             if progress:
                 print(f"  run {round_number}/{runs} {command.label}: {command.times[-1]:.3f} s", file=sys.stderr, flush=True)
+
+
+def warm_and_interleave(commands: Sequence[Command], runs: int) -> None:
+    """One untimed run of each command, then ``runs`` timed runs of each, interleaved (progress on stderr)."""
+    print(f"Untimed run of each, then {runs} interleaved timed runs: {', '.join(c.label for c in commands)}",
+          file=sys.stderr, flush=True)
+    for command in commands:
+        command.run(timed=False)
+    interleave(commands, runs)
 
 
 def _saved(output: str) -> str:
