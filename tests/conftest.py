@@ -42,11 +42,12 @@ from testsupport.receivers import HttpReceiver, http_receiver, silent_url, smtp_
 
 
 def _worker_prefix() -> str:
-    """``cwt`` without xdist, else ``cwa``, ``cwb``… per worker, so that workers' fleet users never clash."""
+    """``cwt`` without xdist, else ``cwta``, ``cwtb``… per worker, so that workers' fleet users never clash (with
+    each other, nor with the benchmarks' ``cwb``)."""
     worker = os.environ.get("PYTEST_XDIST_WORKER")
     if worker is None:
         return "cwt"
-    return "cw" + string.ascii_lowercase[int(worker.removeprefix("gw"))]
+    return "cwt" + string.ascii_lowercase[int(worker.removeprefix("gw"))]
 
 
 def _start(n: int, prefix: str, docker: bool) -> Fleet:

@@ -3,20 +3,20 @@
 pyinfra runs every command of every operation as its own remote command (one round trip each) and reads an
 operation's facts again as it runs (another). The engine has read those facts already, in its batched read.
 Here each operation's commands are made from those facts (``known_facts``), rendered as pyinfra would run them
-(``make_unix_command_for_host``: sudo, environment, shell), and joined into one script: every operation in its
-own subshell, its output and exit status after a marker line, so that each operation still succeeds, fails or
+(``make_unix_command_for_host``: sudo, environment, each command in its own ``sh -c``), and joined into one
+script: every operation's commands chained as pyinfra runs them, its output and exit status after a marker line, so that each operation still succeeds, fails or
 declines on its own and a failing one does not stop the ones after it. The script goes to the host on the
 command's standard input (no limit on its size) and is read whole before any of it runs. When the connection
 goes (the controller was killed), the operation in progress ends and the script stops at its marker: nothing
 after it runs.
 
-An operation whose commands a script cannot carry (a Python callback, a file upload, retries, a time limit)
-runs on its own through pyinfra, in its place in the order. A guarded operation (the host's manifest, written
+An operation whose commands a script cannot carry (a Python callback, a file upload, retries, a time limit, no
+shell of their own) runs on its own through pyinfra, in its place in the order. A guarded operation (the host's manifest, written
 in the same command as the changes it records) runs only if every operation before it succeeded.
 
 >>> text = script([(0, ["mkdir -p app"], False), (1, ["echo hi >&2", "false"], False)], "n0nce")
->>> [line for line in text.splitlines() if line.startswith("(")]
-['( mkdir -p app ) </dev/null 2>&1; cw_status=$?', '( echo hi >&2 && false ) </dev/null 2>&1; cw_status=$?']
+>>> [line for line in text.splitlines() if line.startswith("{")]
+['{ mkdir -p app; } </dev/null 2>&1; cw_status=$?', '{ echo hi >&2 && false; } </dev/null 2>&1; cw_status=$?']
 >>> parse(["", "clockwork-op:n0nce:0:0", "hi", "clockwork-op:n0nce:1:1", "clockwork-op:n0nce:2:skip"], "n0nce")
 {0: (0, []), 1: (1, ['hi']), 2: (None, [])}
 """
@@ -98,7 +98,7 @@ def prepare(state: State, host: Host, op_hash: str, observed: Observed | None, g
     """Run an operation's generator (from ``observed`` where it can) and render its commands as pyinfra would."""
     op_data = state.get_op_data_for_host(host, op_hash)
     arguments = op_data.global_arguments
-    if _alone(arguments):
+    if _alone(arguments) or not arguments.get("_shell_executable", "sh"):  # its commands' own shell contains them
         if guarded:
             raise ValueError("a guarded operation runs in its host's command: it cannot run on its own")
         return Prepared(op_hash)
@@ -124,8 +124,8 @@ def prepare(state: State, host: Host, op_hash: str, observed: Observed | None, g
 
 
 def script(operations: list[tuple[int, list[str], bool]], nonce: str, failed_before: bool = False) -> str:
-    """One shell script for a host's operations (index, commands, guarded): each in its own subshell with no
-    input, its commands chained with ``&&`` as pyinfra stops an operation at its first failing command, its
+    """One shell script for a host's operations (index, commands, guarded): each with no input, its commands
+    (each in its own shell: an ``exit`` there ends only that command) chained with ``&&`` as pyinfra stops an operation at its first failing command, its
     output and exit status after it. A guarded operation runs only if every one before it succeeded (and none
     did not before the script: ``failed_before``), else its status is ``skip``. An operation with no commands
     (nothing to change) is left out."""
@@ -133,7 +133,7 @@ def script(operations: list[tuple[int, list[str], bool]], nonce: str, failed_bef
     for index, commands, guarded in operations:
         if not commands:
             continue
-        run = f"( {' && '.join(commands)} ) </dev/null 2>&1; cw_status=$?"
+        run = f"{{ {' && '.join(commands)}; }} </dev/null 2>&1; cw_status=$?"
         lines.append(f"if [ $cw_failed = 0 ]; then {run}; else cw_status=skip; fi" if guarded else run)
         lines.append('[ "$cw_status" = 0 ] || cw_failed=1')
         lines.append(f"printf '\\n%s\\n' {MARKER}:{nonce}:{index}:$cw_status || exit 1")
