@@ -66,34 +66,47 @@ def stored_spec(resource: Resource, key: bytes, resolver: Resolver) -> tuple[dic
 def record_versions(
     store: StateStore, deployment: int, resources: list[Resource], results: list[Result], source: str,
     resolver: Resolver,
-) -> dict[str, Version]:
-    """A new version for each resource whose spec differs from its last one and that is in place somewhere.
+) -> tuple[dict[str, Version], dict[str, Version]]:
+    """A new version for each resource whose spec differs from its last one and that is in place somewhere
+    after ``results``. An apply records them before it runs, from the results it expects (each chosen
+    operation succeeding), so that no host's manifest, written in the same command as the changes, names a
+    version the store does not hold; ``settle_versions`` says after where they really are.
 
-    Returns every resource's current version (new or unchanged) by ``Type/name``.
+    Returns every resource's current version (new or unchanged) by ``Type/name``, and the new ones.
     """
     versions: dict[str, Version] = {}
-    at = time.time()
-    for resource, placed, version, new in _versions(store, resources, results, source, resolver):
-        if new and version is not None:
-            version = store.record_version(deployment, resource.type_name, resource.name, version.spec, source,
-                                           placed, version.fingerprints)
+    new: dict[str, Version] = {}
+    for resource, placed, version, is_new in _versions(store, resources, results, source, resolver):
+        if is_new and version is not None:
+            version = new[resource_key(resource)] = store.record_version(
+                deployment, resource.type_name, resource.name, version.spec, source, placed, version.fingerprints)
         if version is not None:
             versions[resource_key(resource)] = version
+    return versions, new
+
+
+def settle_versions(store: StateStore, resources: list[Resource], results: list[Result],
+                    versions: dict[str, Version], new: dict[str, Version]) -> dict[str, Version]:
+    """After the run: each new version holds the hosts where it really is in place (in place nowhere, it is
+    removed), what is deployed where is recorded, and an event for each change. Returns the current versions."""
+    versions = dict(versions)
+    at = time.time()
+    for resource in resources:
+        key = resource_key(resource)
+        mine = [r for r in results if (r.type, r.resource) == (resource.type_name, resource.name)]
+        placed = [r.host for r in mine if r.status == "ok"]
+        if key in new and new[key].hosts != placed:
+            settled = store.settle_version(new[key], placed)
+            if settled is None:
+                versions.pop(key)
+            else:
+                versions[key] = settled
         if placed:
             store.mark_deployed(resource.type_name, resource.name, placed, at, resource.lifetime)
-        for result in results:
-            if result.changed and (result.type, result.resource) == (resource.type_name, resource.name):
+        for result in mine:
+            if result.changed:
                 store.record_event("changed", result.type, result.resource, result.host, result.detail, INTENTIONAL)
     return versions
-
-
-def planned_versions(store: StateStore, resources: list[Resource], results: list[Result], source: str,
-                     resolver: Resolver) -> dict[str, Version]:
-    """The versions ``record_versions`` will return for these results, without recording anything (a new one
-    gets the number the store will give it: the project's lock is held in between)."""
-    return {resource_key(resource): version
-            for resource, _placed, version, _new in _versions(store, resources, results, source, resolver)
-            if version is not None}
 
 
 def _versions(store: StateStore, resources: list[Resource], results: list[Result], source: str,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from testsupport.fleet import NSENTER, Fleet, wait_until
+from testsupport.fleet import NSENTER, Fleet, descendants, wait_until
 
 REPO = Path(__file__).resolve().parent.parent
 CLOCKWORK = REPO / ".venv" / "bin" / "clockwork"
@@ -112,26 +112,11 @@ def test_a_stale_temporary_file_goes_with_a_rewrite_and_with_destroy(fleet: Flee
         assert fleet.run(host, "ls -A app").stdout == ""
 
 
-def _processes(host) -> list[int]:
-    """``host``'s processes, walked down from its sshd through ``/proc/PID/task/TID/children`` (milliseconds,
-    not a scan of every process on the machine: fast enough to catch a write in progress)."""
-    assert host.sshd is not None
-    found, todo = [], [host.sshd.pid]
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        for children in Path(f"/proc/{pid}/task").glob("*/children"):
-            try:
-                todo += [int(child) for child in children.read_text().split()]
-            except FileNotFoundError:
-                continue  # it ended
-    return found
-
-
 def _batches(host) -> set[int]:
     """The sessions of the apply commands running on ``host``."""
     sessions = set()
-    for pid in _processes(host):
+    assert host.sshd is not None
+    for pid in descendants([host.sshd.pid]):
         try:
             if b'eval "$(cat)"' in Path(f"/proc/{pid}/cmdline").read_bytes():
                 sessions.add(os.getsid(pid))
@@ -143,7 +128,8 @@ def _batches(host) -> set[int]:
 def _kill_batches(host) -> None:
     """SIGKILL what the apply commands on ``host`` run, whole (their sessions)."""
     sessions = _batches(host)
-    for pid in _processes(host):
+    assert host.sshd is not None
+    for pid in descendants([host.sshd.pid]):
         try:
             if os.getsid(pid) in sessions:
                 os.kill(pid, signal.SIGKILL)

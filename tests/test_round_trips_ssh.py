@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+from clockwork.state.sqlite import SqliteStore
 from testsupport.fleet import Fleet
 
 FILES = """\
@@ -90,6 +91,12 @@ def test_a_failing_resource_does_not_stop_the_ones_after_it_in_the_same_command(
     assert "FileResource/x.txt" not in recorded
     assert {"FileResource/f4.txt", "FileResource/f5.txt", "DirectoryResource/app"} <= set(recorded)
     assert "FileResource/x.txt" in json.loads(fleet.run(fleet.hosts[1], "cat .clockwork/manifest.json").stdout)["resources"]
+    store = SqliteStore(project.directory / ".clockwork")
+    try:
+        version = store.latest("FileResource", "x.txt")
+    finally:
+        store.close()
+    assert version is not None and version.hosts == ["host-02", "host-03"], "recorded where it is in place"
 
 
 def test_content_too_large_for_one_argument_goes_in_the_same_command(fleet: Fleet, make_project) -> None:

@@ -60,6 +60,23 @@ def test_versions_are_numbered_per_resource_and_come_back_exactly(make_store) ->
     assert make_store().latest("FileResource", "app.conf") == latest, "another handle reads what was written"
 
 
+def test_a_version_recorded_before_its_apply_is_settled_where_it_really_is(make_store) -> None:
+    store = make_store()
+    with store.writer("apply") as deployment:
+        first = store.record_version(deployment, "FileResource", "app.conf", SPEC, "apply", ["web-1"])
+        planned = store.record_version(deployment, "FileResource", "app.conf", {"name": "v2"}, "apply", ["web-1", "web-2"])
+        settled = store.settle_version(planned, ["web-2"])
+        assert settled is not None and settled.hosts == ["web-2"]
+        assert make_store().latest("FileResource", "app.conf") == settled
+        failed = store.record_version(deployment, "FileResource", "app.conf", {"name": "v3"}, "apply", ["web-1"])
+        assert store.settle_version(failed, []) is None, "in place nowhere: removed"
+    assert store.latest("FileResource", "app.conf") == settled
+    assert [v.version for v in store.versions("FileResource", "app.conf")] == [first.version, 2]
+    with store.writer("apply") as deployment:
+        again = store.record_version(deployment, "FileResource", "app.conf", {"name": "v3"}, "apply", ["web-1"])
+    assert again.version == 3, "the removed number is given again: no manifest names it"
+
+
 def test_a_second_project_writer_waits_then_names_the_holder(make_store) -> None:
     first, second = make_store(), make_store(lock_timeout=0.3)
     with first.writer("apply"):

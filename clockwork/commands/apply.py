@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import Any
 
 from clockwork.engine import Action, HostOperation, Observed, Pipeline, Probe, Progress, Reading, Run, Step, Target
 from clockwork.facts.manifest import Manifest
@@ -17,9 +18,9 @@ from clockwork.record import (
     manifest_updates,
     manifest_writer,
     manifests_left,
-    planned_versions,
     read_manifest,
     record_versions,
+    settle_versions,
     stored_spec,
     write_manifests,
 )
@@ -86,17 +87,20 @@ def run_apply(project: Project, placement: Placement, source: str, settings: Set
     """
     with (open_store(project.directory, settings) as store, store.writer(source) as deployment,
           nullcontext(pipeline) if pipeline else Pipeline.open(placement, progress) as pipeline):
-        at, planned = stamp(time.time()), {}
+        at = stamp(time.time())
+        planned: dict[str, dict[str, dict[str, Any] | None]] = {}
+        recorded: dict[str, dict[str, Version]] = {}
 
         def record(run: Run) -> dict[str, HostOperation]:  # written with the changes, where they all succeed
             assumed = _results(run, assume_success=True)
-            versions = planned_versions(store, project.resources, assumed, source, project.resolver)
+            versions, new = record_versions(store, deployment, project.resources, assumed, source, project.resolver)
+            recorded.update(versions=versions, new=new)
             planned.update(manifest_updates(pipeline, run, assumed, versions, at))
             return {host: manifest_writer(entries) for host, entries in planned.items()}
 
         run = pipeline.run(placement, _drifted, health=False, extra=_manifest_probe, record=record)
         results = _results(run)
-        versions = record_versions(store, deployment, project.resources, results, source, project.resolver)
+        versions = settle_versions(store, project.resources, results, recorded["versions"], recorded["new"])
         read = {step.reading.host for step in run.steps}
         warnings = [corrupt_manifest_warning(pipeline.target(host)) for host, observed in run.observed.items()
                     if host in read and isinstance(observed, Observed)

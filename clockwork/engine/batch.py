@@ -4,25 +4,31 @@ pyinfra runs every command of every operation as its own remote command (one rou
 operation's facts again as it runs (another). The engine has read those facts already, in its batched read.
 Here each operation's commands are made from those facts (``known_facts``), rendered as pyinfra would run them
 (``make_unix_command_for_host``: sudo, environment, each command in its own ``sh -c``), and joined into one
-script: every operation's commands chained as pyinfra runs them, its output and exit status after a marker line, so that each operation still succeeds, fails or
-declines on its own and a failing one does not stop the ones after it. The script goes to the host on the
-command's standard input (no limit on its size) and is read whole before any of it runs. When the connection
-goes (the controller was killed), the operation in progress ends and the script stops at its marker: nothing
-after it runs.
+script: every operation's commands chained as pyinfra runs them, its output and exit status after it, behind
+a marker line, so that each operation still succeeds, fails or declines on its own and a failing one does not
+stop the ones after it. The script goes to the host on the command's standard input (no limit on its size)
+and is read whole before any of it runs. When the connection goes (the controller was killed), the operation
+in progress ends and the script stops at its marker: nothing after it runs.
 
 An operation whose commands a script cannot carry (a Python callback, a file upload, retries, a time limit, no
-shell of their own) runs on its own through pyinfra, in its place in the order. A guarded operation (the host's manifest, written
-in the same command as the changes it records) runs only if every operation before it succeeded.
+shell of their own) runs on its own through pyinfra, in its place in the order. A guarded operation (the
+host's manifest, written in the same command as the changes it records) runs only if every operation before
+it succeeded, and only in that command (else it is skipped: the caller writes it after). Each operation's
+output is base64-encoded on the host, so that no byte of it can break the reading of the rest (paramiko
+decodes strictly) or pass for one of pyinfra's prompts (a "password is required" line would have pyinfra ask
+for a sudo password and run the whole script again).
 
 >>> text = script([(0, ["mkdir -p app"], False), (1, ["echo hi >&2", "false"], False)], "n0nce")
->>> [line for line in text.splitlines() if line.startswith("{")]
-['{ mkdir -p app; } </dev/null 2>&1; cw_status=$?', '{ echo hi >&2 && false; } </dev/null 2>&1; cw_status=$?']
->>> parse(["", "clockwork-op:n0nce:0:0", "hi", "clockwork-op:n0nce:1:1", "clockwork-op:n0nce:2:skip"], "n0nce")
+>>> print(*(line for line in text.splitlines() if line.startswith("cw_output")), sep="\\n")
+cw_output=$({ mkdir -p app; } </dev/null 2>&1); cw_status=$?
+cw_output=$({ echo hi >&2 && false; } </dev/null 2>&1); cw_status=$?
+>>> parse(["clockwork-op:n0nce:0:0", "aGkK", "clockwork-op:n0nce:1:1", "clockwork-op:n0nce:2:skip"], "n0nce")
 {0: (0, []), 1: (1, ['hi']), 2: (None, [])}
 """
 
 from __future__ import annotations
 
+import binascii
 import contextlib
 import secrets
 from collections.abc import Iterator, Mapping
@@ -65,6 +71,7 @@ class Prepared:
     pyinfra commands they came from, or why it failed before any of them ran (``error``)."""
 
     op_hash: str
+    #: ``None``: it runs on its own through pyinfra (not guarded), or is skipped (guarded).
     shell: list[str] | None = None
     commands: list[PyinfraCommand] = field(default_factory=list)
     error: str | None = None
@@ -99,9 +106,7 @@ def prepare(state: State, host: Host, op_hash: str, observed: Observed | None, g
     op_data = state.get_op_data_for_host(host, op_hash)
     arguments = op_data.global_arguments
     if _alone(arguments) or not arguments.get("_shell_executable", "sh"):  # its commands' own shell contains them
-        if guarded:
-            raise ValueError("a guarded operation runs in its host's command: it cannot run on its own")
-        return Prepared(op_hash)
+        return Prepared(op_hash, guarded=guarded)
     base = {key: arguments[key] for key in CONNECTOR_ARGUMENT_KEYS if key in arguments}  # type: ignore[literal-required]
     prepared = Prepared(op_hash, shell=[], guarded=guarded)
     try:
@@ -112,9 +117,7 @@ def prepare(state: State, host: Host, op_hash: str, observed: Observed | None, g
         return prepared
     for command in prepared.commands:
         if not isinstance(command, StringCommand) or _alone(command.connector_arguments):
-            if guarded:
-                raise ValueError("a guarded operation runs in its host's command: it cannot run on its own")
-            return Prepared(op_hash)
+            return Prepared(op_hash, guarded=guarded)
         given = {**base, **command.connector_arguments}
         rendered = make_unix_command_for_host(state, host, command, **{key: value for key, value in given.items()
                                                                        if key not in _ALONE})
@@ -125,37 +128,38 @@ def prepare(state: State, host: Host, op_hash: str, observed: Observed | None, g
 
 def script(operations: list[tuple[int, list[str], bool]], nonce: str, failed_before: bool = False) -> str:
     """One shell script for a host's operations (index, commands, guarded): each with no input, its commands
-    (each in its own shell: an ``exit`` there ends only that command) chained with ``&&`` as pyinfra stops an operation at its first failing command, its
-    output and exit status after it. A guarded operation runs only if every one before it succeeded (and none
-    did not before the script: ``failed_before``), else its status is ``skip``. An operation with no commands
-    (nothing to change) is left out."""
+    (each in its own shell: an ``exit`` there ends only that command) chained with ``&&`` as pyinfra stops an
+    operation at its first failing command, its output and exit status after it. A guarded operation runs only
+    if every one before it succeeded (and none failed before the script: ``failed_before``), else its status is
+    ``skip``. An operation with no commands (nothing to change) is left out."""
     lines = [f"cw_failed={int(failed_before)}"]
     for index, commands, guarded in operations:
         if not commands:
             continue
-        run = f"{{ {' && '.join(commands)}; }} </dev/null 2>&1; cw_status=$?"
-        lines.append(f"if [ $cw_failed = 0 ]; then {run}; else cw_status=skip; fi" if guarded else run)
+        run = f"cw_output=$({{ {' && '.join(commands)}; }} </dev/null 2>&1); cw_status=$?"
+        lines.append(f"if [ $cw_failed = 0 ]; then {run}; else cw_output=; cw_status=skip; fi" if guarded else run)
         lines.append('[ "$cw_status" = 0 ] || cw_failed=1')
-        lines.append(f"printf '\\n%s\\n' {MARKER}:{nonce}:{index}:$cw_status || exit 1")
+        lines.append('[ -z "$cw_output" ] || printf \'%s\\n\' "$cw_output" | base64 || exit 1')
+        lines.append(f"printf '%s\\n' {MARKER}:{nonce}:{index}:$cw_status || exit 1")
     lines.append("exit 0")
     return "\n".join(lines) + "\n"
 
 
 def parse(lines: list[str], nonce: str) -> dict[int, tuple[int | None, list[str]]]:
-    """Each operation's (exit status, ``None`` when it was skipped; output lines) from a script's output;
-    operations whose marker never came (the host stopped answering) are missing."""
+    """Each operation's (exit status, ``None`` when it was skipped; output lines) from a script's output (each
+    operation's output base64-encoded before its marker); operations whose marker never came (the host
+    stopped answering) are missing."""
     prefix = f"{MARKER}:{nonce}:"
     done: dict[int, tuple[int | None, list[str]]] = {}
-    output: list[str] = []
+    encoded: list[str] = []
     for line in lines:
         if not line.startswith(prefix):
-            output.append(line)
+            encoded.append(line)
             continue
         index, status = line[len(prefix):].split(":")
-        if output and output[-1] == "":  # the line break printed before the marker
-            output.pop()
+        output = binascii.a2b_base64("".join(encoded)).decode(errors="replace").splitlines() if encoded else []
         done[int(index)] = None if status == "skip" else int(status), output
-        output = []
+        encoded = []
     return done
 
 
@@ -191,11 +195,17 @@ def run(state: State, host: Host, order: list[str], observed: dict[str, Observed
                 continue
             if not flush():
                 break
-            results.append((current, run_host_op(state, host, current)))
+            meta = state.get_op_data_for_host(host, current).operation_meta
+            if prepared.guarded:  # it goes in its host's command or not at all: the caller runs it after
+                meta.set_complete(False, [], CommandOutput([OutputLine("stderr", SKIPPED)]))
+                results.append((current, False))
+                continue
+            # pyinfra's run_host_op says True for a failed operation when errors are ignored (as they are here)
+            results.append((current, run_host_op(state, host, current) and meta.did_succeed()))
         else:
             flush()
     except CONNECTION_ERRORS as error:  # reading a fact, or a command run on its own
-        results.append((current, error))
+        results += [(prepared.op_hash, NotRun()) for prepared in pending] + [(current, error)]
     ran = {op_hash for op_hash, _ran in results}
     return results + [(op_hash, NotRun()) for op_hash in order if op_hash not in ran]
 

@@ -246,12 +246,11 @@ class Session:
         """
         errors: dict[str, str] = {}
         for op_hash, ran in batch.run(self.state, host, order, facts, guarded):
-            if ran is True:
-                continue
-            if not _connected(host):
+            if not isinstance(ran, Exception):
+                continue  # completed: its own outcome, whatever happened after it
+            if not errors and not _connected(host):  # asked once, at the first that did not run
                 return op_hash, errors
-            if isinstance(ran, Exception):
-                errors[op_hash] = f"not run: {ran or type(ran).__name__}"
+            errors[op_hash] = f"not run: {ran or type(ran).__name__}"
         return None, errors
 
     def close(self) -> None:

@@ -276,6 +276,11 @@ class StateStore(ABC):
         """Store a new version of a resource (its number is the next one), its spec kept exactly."""
 
     @abstractmethod
+    def settle_version(self, version: Version, hosts: list[str]) -> Version | None:
+        """Where a version recorded before its apply ran really is in place: its hosts become ``hosts``; in place
+        nowhere, it is removed (``None``), and the resource's latest version is the one before it again."""
+
+    @abstractmethod
     def secret_key(self) -> bytes:
         """The project's key for keyed hashes of secret values (made on first use, never shown)."""
 

@@ -8,6 +8,8 @@ use ``?`` placeholders, ``{now}`` for the database's clock in epoch seconds and
 
 from __future__ import annotations
 
+import dataclasses
+
 import getpass
 import hashlib
 import json
@@ -171,6 +173,16 @@ class SqlStore(StateStore):
                 json.dumps(hosts), json.dumps(fingerprints, sort_keys=True),
             )
         return Version(type_name, name, number, created, source, spec, hosts, fingerprints)
+
+    def settle_version(self, version: Version, hosts: list[str]) -> Version | None:
+        where = "WHERE project = ? AND type = ? AND name = ? AND version = ?"
+        key = (self.project, version.type, version.resource, version.version)
+        with self._transaction():
+            if not hosts:
+                self._run(f"DELETE FROM versions {where}", *key)
+                return None
+            self._run(f"UPDATE versions SET hosts = ? {where}", json.dumps(hosts), *key)
+        return dataclasses.replace(version, hosts=list(hosts))
 
     def _to_blobs(self, spec: dict[str, Any]) -> dict[str, Any]:
         """The spec with every long string kept once in ``blobs`` and referenced by its sha256."""
