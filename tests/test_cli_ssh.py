@@ -23,7 +23,7 @@ from clockwork.resources import FileResource
 
 a = FileResource(name="a.txt", directory="out", content="a\\n")
 b = FileResource(name="b.txt", directory="out", content="b\\n")
-big = FileResource(name="big.txt", directory="out", content="0123456789abcdef" * 150_000)
+big = FileResource(name="big.txt", directory="out", content="0123456789abcdef" * 262_144)  # 4 MiB: 86 commands
 c = FileResource(name="c.txt", directory="out", content="c\\n")
 """
 
