@@ -6,10 +6,25 @@
     reconciler.run_pass().report.status  # 'ok'
 """
 
+from typing import TYPE_CHECKING
+
+from clockwork.lazy import lazy_attributes
 from clockwork.reconcile.log import EventLog
-from clockwork.reconcile.passes import PassOutcome, Reconciler, make_reconciler
-from clockwork.reconcile.service import Service, systemd_unit
-from clockwork.reconcile.status import StatusRow, extend, status, workers
+from clockwork.reconcile.status import StatusRow, extend, status, workers  # (a name of its module too: bound now)
+
+if TYPE_CHECKING:
+    from clockwork.reconcile.passes import PassOutcome, Reconciler, make_reconciler
+    from clockwork.reconcile.service import Service
+    from clockwork.reconcile.unit import systemd_unit
 
 __all__ = ["EventLog", "PassOutcome", "Reconciler", "make_reconciler", "Service", "StatusRow", "extend", "status", "systemd_unit",
            "workers"]
+
+# pyinfra and gevent come with the passes and the service: imported when first used
+__getattr__, __dir__ = lazy_attributes(__name__, {
+    "PassOutcome": "clockwork.reconcile.passes",
+    "Reconciler": "clockwork.reconcile.passes",
+    "make_reconciler": "clockwork.reconcile.passes",
+    "Service": "clockwork.reconcile.service",
+    "systemd_unit": "clockwork.reconcile.unit",
+})
