@@ -52,14 +52,14 @@ def main() -> int:
     load = common.load_average()
     project = Path(tempfile.mkdtemp(prefix="cwb-startup-", dir="/tmp"))
     try:
-        floor = Command("python -c pass", [common.PYTHON, "-c", "pass"], project)
-        imports = Command("import clockwork.cli", [common.PYTHON, "-c", "import clockwork.cli"], project)
+        floor = Command("python -c pass (floor)", [common.PYTHON, "-c", "pass"], project)
+        imports = Command("python -c 'import clockwork.cli'", [common.PYTHON, "-c", "import clockwork.cli"], project)
         help_ = Command("clockwork --help", [common.CLOCKWORK, "--help"], project,
                         check=common.expect("Usage: clockwork [OPTIONS] COMMAND [ARGS]..."))
         version = Command("clockwork version", [common.CLOCKWORK, "version"], project, check=common.expect("clockwork "))
-        usage = Command("clockwork nosuch", [common.CLOCKWORK, "nosuch"], project, status=2,
+        usage = Command("clockwork nosuch (usage error, exit 2)", [common.CLOCKWORK, "nosuch"], project, status=2,
                         check=common.expect("Error: No such command 'nosuch'."))
-        status = Command("clockwork status", [common.CLOCKWORK, "status"], project,
+        status = Command("clockwork status (empty project)", [common.CLOCKWORK, "status"], project,
                          check=common.expect("Nothing is reconciled"))
         pyinfra = Command("pyinfra --version", [common.PYINFRA, "--version"], project, check=common.expect("pyinfra: v"))
         commands = [floor, imports, help_, version, usage, status, pyinfra]
@@ -77,15 +77,7 @@ def main() -> int:
 
     common.print_report("startup.py", common.environment(0, args.runs, load, kind="none contacted"), [
         "commands run in an empty project directory, bytecode cached (one untimed run of each first)",
-    ], [
-        ("python -c pass (floor)", floor),
-        ("python -c 'import clockwork.cli'", imports),
-        ("clockwork --help", help_),
-        ("clockwork version", version),
-        ("clockwork nosuch (usage error, exit 2)", usage),
-        ("clockwork status (empty project)", status),
-        ("pyinfra --version", pyinfra),
-    ], [
+    ], [(command.label, command) for command in commands], [
         target_line("clockwork --help", help_),
         target_line("clockwork nosuch (usage error)", usage),
         common.ratio_line("--help / python -c pass", help_, floor),
