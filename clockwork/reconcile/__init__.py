@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 
 from clockwork.lazy import lazy_attributes
 from clockwork.reconcile.log import EventLog
-from clockwork.reconcile.status import StatusRow, extend, status, workers  # (a name of its module too: bound now)
+# Imported now, not on first use: ``status`` is also its module's name, which would shadow a lazy ``status``.
+from clockwork.reconcile.status import StatusRow, extend, status, workers
 
 if TYPE_CHECKING:
     from clockwork.reconcile.passes import PassOutcome, Reconciler, make_reconciler
