@@ -1,8 +1,8 @@
 """What the ``clockwork`` command imports before it does its work.
 
 A command that contacts no host (help, version, a usage error, history, status, the systemd unit) imports none
-of pyinfra, gevent, paramiko, psycopg or the model client, and pydantic only for the settings it reads: each
-case runs the installed entry point (``clockwork.cli:main``) in a fresh interpreter and then lists the heavy
+of pyinfra, gevent, paramiko, psycopg, the engine or the model client, and pydantic only for the settings it reads:
+each case runs the installed entry point (``clockwork.cli:main``) in a fresh interpreter and then lists the heavy
 packages it imported. A command that contacts hosts has gevent's cooperative sockets before it does anything.
 """
 
@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 #: Packages that only a command contacting hosts (or completing fields with the model) may import.
-HEAVY = ["gevent", "openai", "paramiko", "psycopg", "pyinfra"]
+HEAVY = ["clockwork.complete", "clockwork.engine", "gevent", "jsonschema", "openai", "paramiko", "psycopg", "pyinfra"]
 
-#: Runs ``clockwork`` with the interpreter's arguments, then prints on a last line of stderr the top-level
-#: packages imported of those named in ``PROBED`` (and whether gevent patched the socket module).
+#: Runs ``clockwork`` with the interpreter's arguments, then prints on a last line of stderr which of the
+#: packages in ``PROBED`` it imported (and whether gevent patched the socket module).
 PROBE = """
 import sys
 from clockwork.cli import main
@@ -27,7 +27,7 @@ PROBED = {probed!r}
 try:
     main()
 finally:
-    imported = sorted({{name.split(".")[0] for name in sys.modules}} & set(PROBED))
+    imported = [name for name in PROBED if name in sys.modules]
     patched = "gevent.monkey" in sys.modules and sys.modules["gevent.monkey"].is_module_patched("socket")
     print(f"probe: {{imported}} patched={{patched}}", file=sys.stderr)
 """
@@ -66,7 +66,7 @@ def test_a_command_without_hosts_or_settings_imports_nothing_heavy(tmp_path: Pat
 @pytest.mark.parametrize(("args", "says"), [
     (["history"], "No history yet: nothing was applied from this project directory."),
     (["status"], "Nothing is reconciled: no resource was applied with reconcile=True or a max_duration."),
-])
+], ids=["history", "status"])
 def test_history_and_status_import_only_the_settings(tmp_path: Path, args: list[str], says: str) -> None:
     returncode, stdout, stderr, probe = run_probed(tmp_path, *args)
     assert (returncode, stdout, stderr) == (0, says + "\n", "")
