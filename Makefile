@@ -60,6 +60,7 @@ bench: venv system
 	$(BIN)/python bench/roothosts.py
 	$(BIN)/python bench/roundtrips.py
 	$(BIN)/python bench/workers.py
+	$(BIN)/python bench/startup.py
 
 clean:
 	rm -rf $(VENV) *.egg-info

@@ -15,8 +15,9 @@ The commands' modules live in ``clockwork.commands``; they are imported when a f
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from clockwork.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from clockwork.commands.apply import apply
@@ -27,8 +28,9 @@ if TYPE_CHECKING:
     from clockwork.commands.update import update
     from clockwork.reconcile.status import status
 
-#: Where each public function is defined.
-_HOMES = {
+__all__ = ["apply", "destroy", "evaluate", "history", "rollback", "status", "update"]
+
+__getattr__, __dir__ = lazy_attributes(__name__, {
     "apply": "clockwork.commands.apply",
     "destroy": "clockwork.commands.destroy",
     "evaluate": "clockwork.commands.evaluate",
@@ -36,19 +38,4 @@ _HOMES = {
     "rollback": "clockwork.commands.rollback",
     "status": "clockwork.reconcile.status",
     "update": "clockwork.commands.update",
-}
-
-__all__ = ["apply", "destroy", "evaluate", "history", "rollback", "status", "update"]
-
-
-def __getattr__(name: str) -> Any:
-    """Import a public function's module on first use (PEP 562)."""
-    if name not in _HOMES:
-        raise AttributeError(f"module 'clockwork' has no attribute {name!r}")
-    function = getattr(importlib.import_module(_HOMES[name]), name)
-    globals()[name] = function
-    return function
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+})

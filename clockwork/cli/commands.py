@@ -1,19 +1,17 @@
-"""The ``clockwork`` command: parse options, call one library function, render its report."""
+"""The ``clockwork`` command: parse options, call one library function, render its report.
+
+Only click is imported up front: each command imports what it uses when it runs, so that ``--help``, a usage
+error, ``version``, ``history`` or ``status`` load neither pyinfra nor gevent. A command that contacts hosts calls
+``_ready_for_hosts`` before anything else (gevent patched in, then pyinfra's logging).
+"""
 
 from __future__ import annotations
 
 import errno
 import functools
-import logging
 import os
-import shlex
 import sys
-import tempfile
-import time
-import traceback
 from collections.abc import Callable
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,40 +19,19 @@ import click
 
 from clockwork.exceptions import ClockworkError, ConfirmationRequired, ExitStatus
 from clockwork.exitcodes import exit_status
-from clockwork.cli.render import (
-    count,
-    echo,
-    evaluation_text,
-    host_list,
-    host_word,
-    print_applied,
-    print_completions,
-    print_destroyed,
-    print_extended,
-    print_history,
-    print_interrupted,
-    print_plan,
-    print_reconciled,
-    print_reverts,
-    print_rolled_back,
-    print_status,
-    print_workers,
-    worker_dict,
-    print_update_outcome,
-    print_update_plan,
-)
-from clockwork.output import escape
-from clockwork.results import Report
-from clockwork.secrets import MaskingFilter
 
 if TYPE_CHECKING:
     from clockwork.commands.update import UpdatePlan
+    from clockwork.results import Report
     from clockwork.settings import Settings
+
 
 class CommandError(click.ClickException):
     """An expected failure: one line on stderr, the error's own exit status."""
 
     def __init__(self, error: ClockworkError) -> None:
+        from clockwork.output import escape
+
         super().__init__(escape(str(error)))
         self.exit_code = exit_status(error)  # type: ignore[misc]  # click's is a class default
 
@@ -69,6 +46,11 @@ def write_debug_log(project_dir: Path | None, error: BaseException) -> Path:
     Only a project directory (holding main.py or .clockwork/) gets the log: an
     internal error in some other directory leaves nothing behind there.
     """
+    import shlex
+    import tempfile
+    import time
+    import traceback
+
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     text = (f"--- {stamp} clockwork {_version()}: {shlex.join(sys.argv)}\n"
             + "".join(traceback.format_exception(type(error), error, error.__traceback__)))
@@ -89,6 +71,9 @@ def write_debug_log(project_dir: Path | None, error: BaseException) -> Path:
 
 
 def _version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as package_version
+
     try:
         return package_version("clockwork")
     except PackageNotFoundError:  # not installed (run from a checkout)
@@ -112,6 +97,8 @@ class ClockworkGroup(click.Group):
 
 
 def internal_error(ctx: click.Context, error: BaseException) -> None:
+    from clockwork.output import escape
+
     options = ctx.find_object(Context)
     path = write_debug_log(options.project_dir if options is not None else None, error)
     message = escape(f"{type(error).__name__}: {error}")
@@ -155,13 +142,29 @@ class Context:
     def progress(self, phase: str, done: int, total: int) -> None:
         if self.quiet or not sys.stderr.isatty():
             return
+        from clockwork.cli.render import host_word
+
         sys.stderr.write(f"\r\033[K  {phase}: {done}/{total} {host_word(total)}" + ("\r\033[K" if done == total else ""))
         sys.stderr.flush()
+
+
+def _ready_for_hosts(ctx: Context) -> None:
+    """What a command that contacts hosts does first, before it opens any socket: gevent's cooperative sockets,
+    threads and waits (pyinfra connects hosts in parallel greenlets; psycopg waits in the reconcile service's
+    greenlets), then pyinfra's and paramiko's logging for the command's -v."""
+    from gevent import monkey
+
+    monkey.patch_all()
+    _configure_logging(ctx.verbose)
 
 
 def _configure_logging(verbose: int) -> None:
     """pyinfra's warnings with -v, its log with -vv; paramiko's (a dropped connection's "Socket exception",
     tracebacks of its transport thread) only with -vv, never through logging's last-resort handler."""
+    import logging
+
+    from clockwork.secrets import MaskingFilter
+
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
     handler.addFilter(MaskingFilter())
@@ -227,7 +230,6 @@ def _override(name: str) -> Callable[[click.Context, click.Parameter, Any], None
         options = ctx.find_object(Context)
         if options is not None and value:
             setattr(options, name, value)
-            _configure_logging(options.verbose)
 
     return store
 
@@ -267,7 +269,6 @@ def cli(ctx: click.Context, project_dir: Path, verbose: int, quiet: bool) -> Non
       3  a host was unreachable or an operation or check failed (the rest still ran)
       4  internal error (a bug in Clockwork): the traceback is in .clockwork/debug.log
     """
-    _configure_logging(verbose)
     ctx.obj = Context(project_dir, verbose, quiet)
 
 
@@ -281,7 +282,9 @@ def _apply_or_plan(
     ctx: Context, inventory: str | None, limit: tuple[str, ...], dry_run: bool, model: str | None, refresh: bool,
     yes: bool = False,
 ) -> None:
+    _ready_for_hosts(ctx)
     from clockwork import apply
+    from clockwork.cli.render import count, print_applied, print_completions, print_plan, print_reverts
     from clockwork.commands.apply import reverted_updates
 
     project = ctx.project(complete=True, model=model, refresh=refresh)
@@ -350,7 +353,9 @@ def destroy(ctx: Context, inventory: str | None, limit: tuple[str, ...], yes: bo
     a terminal and without --yes it refuses. Declining (or refusing) changes
     nothing and exits 2.
     """
+    _ready_for_hosts(ctx)
     from clockwork import destroy as destroy_resources
+    from clockwork.cli.render import host_list, print_destroyed
     from clockwork.placement import place
 
     project = ctx.project()
@@ -385,7 +390,9 @@ def evaluate(
 
     Exit status: 0 all as specified, 1 drift, 3 a host or check could not be evaluated.
     """
+    _ready_for_hosts(ctx)
     from clockwork import evaluate as evaluate_fleet
+    from clockwork.cli.render import evaluation_text
     from clockwork.output import to_json, to_junit
 
     project = ctx.project()
@@ -417,6 +424,7 @@ def history(ctx: Context, resource: str | None, output_format: str) -> None:
     import json
 
     from clockwork import history as list_versions
+    from clockwork.cli.render import print_history
 
     versions = ctx.call(list_versions, ctx.project_dir.resolve(), resource, ctx.settings)
     if output_format == "json":
@@ -441,7 +449,9 @@ def rollback(ctx: Context, resource: str, to: int | None, inventory: str | None,
     are not stored come from main.py). Asks first (--yes skips it); declining
     changes nothing and exits 2.
     """
+    _ready_for_hosts(ctx)
     from clockwork import rollback as roll_back
+    from clockwork.cli.render import print_rolled_back
     from clockwork.commands.rollback import choose_version
     from clockwork.project import Project
 
@@ -477,6 +487,7 @@ def update(
     nothing and exits 2) the result is applied, recorded and evaluated; if that
     evaluation fails, the change is rolled back.
     """
+    _ready_for_hosts(ctx)
     from clockwork.commands.update import plan_update
 
     plan = ctx.call(plan_update, ctx.project_dir.resolve(), file_name, inventory, ctx.settings, model, ctx.progress)
@@ -487,6 +498,7 @@ def update(
 
 
 def _show_and_run_update(ctx: Context, plan: UpdatePlan, dry_run: bool, yes: bool, no_rollback: bool) -> None:
+    from clockwork.cli.render import echo, print_update_outcome, print_update_plan
     from clockwork.commands.update import run_update
 
     print_update_plan(plan.changes)
@@ -532,14 +544,18 @@ def reconcile(ctx: Context, inventory: str | None, once: bool, print_systemd_uni
     (renewed while the worker lives). A worker that dies loses nothing: its
     hosts are claimed again when its lease ends.
     """
-    from clockwork.reconcile import EventLog, Service, make_reconciler, systemd_unit
+    directory = ctx.project_dir.resolve()
+    if print_systemd_unit:
+        from clockwork.reconcile import systemd_unit
+
+        click.echo(systemd_unit(directory, inventory), nl=False)
+        return
+    _ready_for_hosts(ctx)
+    from clockwork.cli.render import print_reconciled
+    from clockwork.reconcile import EventLog, Service, make_reconciler
     from clockwork.settings import load_settings
     from clockwork.state.sqlite import STATE_DIR
 
-    directory = ctx.project_dir.resolve()
-    if print_systemd_unit:
-        click.echo(systemd_unit(directory, inventory), nl=False)
-        return
     log = EventLog(directory / STATE_DIR / "reconcile.log", None if ctx.quiet else sys.stderr)
     try:
         reconciler = ctx.call(make_reconciler, directory, inventory, log, ctx.settings)  # bad inventory: exit 2 now
@@ -568,6 +584,7 @@ def status(ctx: Context, output_format: str) -> None:
     lease periods)."""
     import json
 
+    from clockwork.cli.render import print_status, print_workers, worker_dict
     from clockwork.reconcile import status as reconcile_status
     from clockwork.reconcile import workers as reconcile_workers
 
@@ -589,6 +606,7 @@ def status(ctx: Context, output_format: str) -> None:
 @click.pass_obj
 def extend(ctx: Context, resource: str, by: str) -> None:
     """Push back the max_duration expiry of RESOURCE (a name or Type/name) on every host."""
+    from clockwork.cli.render import print_extended
     from clockwork.durations import parse_duration
     from clockwork.reconcile import extend as extend_expiry
 
@@ -600,6 +618,7 @@ def extend(ctx: Context, resource: str, by: str) -> None:
 
 
 def _print_interrupted(ctx: Context) -> None:
+    from clockwork.cli.render import print_interrupted
     from clockwork.commands.history import interrupted
 
     print_interrupted(ctx.call(interrupted, ctx.project_dir.resolve(), ctx.settings))
@@ -607,6 +626,9 @@ def _print_interrupted(ctx: Context) -> None:
 
 def _confirm(yes: bool, command: str, question: str) -> None:
     """Ask on a terminal; without one, refuse unless --yes (never hang). No (or ^C, ^D) is exit 2, nothing changed."""
+    from clockwork.cli.render import echo
+    from clockwork.output import escape
+
     if yes:
         return
     if not sys.stdin.isatty():
@@ -624,16 +646,17 @@ def _confirm(yes: bool, command: str, question: str) -> None:
 @cli.command(short_help="Print Clockwork's version (same as --version).")
 def version() -> None:
     """Print Clockwork's version (same as --version)."""
-    echo(f"clockwork {_version()}")
+    click.echo(f"clockwork {_version()}")
 
 
 def main() -> None:
-    from gevent import monkey
-
-    monkey.patch_all()  # before anything opens a socket: pyinfra connects hosts in parallel greenlets
+    """The ``clockwork`` executable (gevent is patched in by the commands that contact hosts, see ``_ready_for_hosts``)."""
     try:
         cli(prog_name="clockwork")
     except Exception as error:  # noqa: BLE001 (a bug outside any command; ClockworkGroup handles those inside)
+        from clockwork.cli.render import echo
+        from clockwork.output import escape
+
         path = write_debug_log(Path.cwd(), error)
         echo(f"Error: internal error (a bug in Clockwork): {escape(f'{type(error).__name__}: {error}')}; "
                    f"the traceback is in {path}", err=True)

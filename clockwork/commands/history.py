@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clockwork.exceptions import ProjectError
-from clockwork.settings import Settings, load_settings
 from clockwork.state import Version, open_store, state_exists
+
+if TYPE_CHECKING:
+    from clockwork.settings import Settings
 
 
 def history(project_dir: Path, resource: str | None = None, settings: Settings | None = None) -> list[Version]:
@@ -19,7 +21,10 @@ def history(project_dir: Path, resource: str | None = None, settings: Settings |
         [(version.resource, version.version, version.source) for version in history(Path("."))]
         # [('app.conf', 1, 'apply'), ('app.conf', 2, 'update')]
     """
-    settings = settings or load_settings(project_dir)
+    if settings is None:
+        from clockwork.settings import load_settings  # (pydantic: only when not given)
+
+        settings = load_settings(project_dir)
     if not state_exists(project_dir, settings):
         return []
     type_name, _, name = resource.rpartition("/") if resource else ("", "", None)

@@ -5,16 +5,17 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clockwork.exceptions import ProjectError
 from clockwork.commands.history import versions_of
 from clockwork.durations import stamp
 from clockwork.reconcile.schedule import recent
-from clockwork.record import INTENTIONAL
-from clockwork.settings import Settings, load_settings
 from clockwork.state import open_store, state_exists
 from clockwork.state.base import Lifetime, Worker
+
+if TYPE_CHECKING:
+    from clockwork.settings import Settings
 
 
 @dataclass
@@ -61,7 +62,10 @@ def status(project_dir: Path, settings: Settings | None = None) -> list[StatusRo
 
         [(row.resource, row.host, row.state) for row in status(Path("."))]  # [('app.conf', 'web-1', 'ok')]
     """
-    settings = settings or load_settings(project_dir)
+    if settings is None:
+        from clockwork.settings import load_settings  # (pydantic: only when not given)
+
+        settings = load_settings(project_dir)
     if not state_exists(project_dir, settings):
         return []
     now = time.time()
@@ -118,7 +122,10 @@ def workers(project_dir: Path, settings: Settings | None = None) -> list[Worker]
 
         [(worker.id, worker.alive, worker.hosts) for worker in workers(Path("."))]  # [('vm:4242:9f2c1a', True, [])]
     """
-    settings = settings or load_settings(project_dir)
+    if settings is None:
+        from clockwork.settings import load_settings  # (pydantic: only when not given)
+
+        settings = load_settings(project_dir)
     if not state_exists(project_dir, settings):
         return []
     with open_store(project_dir, settings) as store:
@@ -130,6 +137,8 @@ def extend(project_dir: Path, resource: str, seconds: int, by: str, settings: Se
 
     ``resource`` is a name or ``Type/name``; ``by`` is the duration as the user wrote it.
     """
+    from clockwork.record import INTENTIONAL  # (the record imports the engine, and so pyinfra)
+
     latest = versions_of(project_dir, resource, settings)[-1]
     type_name, name = latest.type, latest.resource
     with open_store(project_dir, settings) as store, store.writer("extend") as deployment:
