@@ -19,6 +19,7 @@ from pyinfra.api.operations import run_host_op
 from pyinfra.api.state import BaseStateCallback
 from pyinfra.context import ctx_host, ctx_state
 
+from clockwork.engine.hostkeys import index_host_keys
 from clockwork.engine.inventory import host_target
 from clockwork.engine.types import Observed, Probe, Target
 from clockwork.facts.batch import Batch
@@ -143,6 +144,7 @@ class Session:
                 return str(error) or type(error).__name__
             return None
 
+        index_host_keys()
         hosts = [self.inventory.get_host(name) for name in self.selected]
         errors = self._parallel("connect", hosts, connect)
         unreachable = {host.name: error for host, error in errors.items() if error is not None}
