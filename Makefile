@@ -59,6 +59,7 @@ bench: venv system
 	$(BIN)/python bench/reconcile.py
 	$(BIN)/python bench/roothosts.py
 	$(BIN)/python bench/workers.py
+	$(BIN)/python bench/scale.py
 
 clean:
 	rm -rf $(VENV) *.egg-info
