@@ -40,7 +40,7 @@ def pyinfra_check(hosts: int, changed: bool):
     columns = (total, "-", "-") if changed else ("-", "-", total)
 
     def check(output: str) -> str | None:
-        connected = output.count("] Connected")
+        connected = common.connected_hosts(output)
         if connected != hosts:
             return f"{connected} hosts connected, expected {hosts}"
         match = re.search(r"^\s*Grand total\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s*$", output, re.M)

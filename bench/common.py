@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import random
+import re
 import shlex
 import statistics
 import subprocess
@@ -213,6 +214,11 @@ def percentile(values: Sequence[float], share: float) -> float:
 
 
 # Timing ------------------------------------------------------------------------------
+
+
+def connected_hosts(output: str) -> int:
+    """How many hosts pyinfra's output says it connected (``[web-1]  Connected``: names padded to one width)."""
+    return len(re.findall(r"^\s*\[[^\]\n]+\]\s+Connected", output, re.M))
 
 
 def expect(*needles: str) -> Callable[[str], str | None]:
