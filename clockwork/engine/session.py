@@ -120,10 +120,12 @@ class Session:
         and raised in the caller, a bug is reported once, as a bug.)
         """
 
+        reachable = set(self.hosts)
+
         def run(host: Host) -> tuple[bool, Any]:
             with ctx_state.use(self.state), ctx_host.use(host):
                 try:
-                    if phase != "connect" and not host.connected and host in self.hosts:
+                    if phase != "connect" and not host.connected and host in reachable:
                         host.connect(show_errors=False)  # when it fails, ``work`` fails as on a lost connection
                     return True, work(host)
                 except Exception as error:  # noqa: BLE001 (raised again below, in the caller)
