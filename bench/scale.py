@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import pstats
+import shutil
 import statistics
 import sys
 import tempfile
@@ -118,8 +119,11 @@ def measure_size(n: int, runs: int, with_pyinfra: bool, profile: bool) -> tuple[
             print(f"{n} hosts: {runs} interleaved runs of {', '.join(c.label for c in phase)}", file=sys.stderr, flush=True)
             common.interleave(phase, runs)
         profile_lines = run_profile(project, fleet) if profile else []
+        rss = {command.label: rss_runs(rss_dir / name) for command, name in ((first, "first"), (evaluate, "evaluate"),
+                                                                           (no_change, "no-change"))}
     finally:
         stop_time = common.stop_fleet(fleet)
+        shutil.rmtree(rss_dir, ignore_errors=True)
     rows = [("clockwork apply -q, first (clean fleet)", first), ("clockwork evaluate -q (1 drift)", evaluate),
             ("floor: connect all + 1 command/host", floor), ("clockwork apply -q, no change", no_change)]
     ratios = [common.ratio_line("evaluate / floor", evaluate, floor, "<= 1.15"),
@@ -129,8 +133,6 @@ def measure_size(n: int, runs: int, with_pyinfra: bool, profile: bool) -> tuple[
         rows.insert(4, ("pyinfra deploy.py --dry", pyinfra_dry))
         ratios += [common.ratio_line("first apply: pyinfra / clockwork", pyinfra_first, first, ">= 4"),
                    common.ratio_line("pyinfra --dry / evaluate", pyinfra_dry, evaluate)]
-    rss = {command.label: rss_runs(rss_dir / name) for command, name in ((first, "first"), (evaluate, "evaluate"),
-                                                                       (no_change, "no-change"))}
     lines = [f"### {n} hosts", "", *common.environment(n, runs, load),
              f"fleet start {start_time:.1f} s, stop {stop_time:.1f} s; {pairs} host × resource pairs", "",
              *common.table(rows), "", *ratios, "", *profile_lines]
