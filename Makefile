@@ -61,6 +61,7 @@ bench: venv system
 	$(BIN)/python bench/roundtrips.py
 	$(BIN)/python bench/workers.py
 	$(BIN)/python bench/startup.py
+	$(BIN)/python bench/scale.py
 
 clean:
 	rm -rf $(VENV) *.egg-info

@@ -220,6 +220,11 @@ def percentile(values: Sequence[float], share: float) -> float:
 # Timing ------------------------------------------------------------------------------
 
 
+def connected_hosts(output: str) -> int:
+    """How many hosts pyinfra's output says it connected (``[web-1]  Connected``: names padded to one width)."""
+    return len(re.findall(r"^\s*\[[^\]\n]+\]\s+Connected", output, re.M))
+
+
 def expect(*needles: str) -> Callable[[str], str | None]:
     """A check that the output holds every one of ``needles``."""
 
@@ -241,7 +246,7 @@ def pyinfra_check(hosts: int, changed: int) -> Callable[[str], str | None]:
     wanted = (str(total), count(hosts * changed), "-", count(total - hosts * changed))
 
     def check(output: str) -> str | None:
-        connected = output.count("] Connected")
+        connected = connected_hosts(output)
         if connected != hosts:
             return f"{connected} hosts connected, expected {hosts}"
         match = re.search(r"^\s*Grand total\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s*$", output, re.M)

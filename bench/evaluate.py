@@ -45,7 +45,7 @@ def pyinfra_dry_check(hosts: int, drifted: str):
     drift_op = f"{common.DIRECTORY}/{common.DRIFT_FILE}"
 
     def check(output: str) -> str | None:
-        connected = output.count("] Connected")
+        connected = common.connected_hosts(output)
         if connected != hosts:
             return f"{connected} hosts connected, expected {hosts}"
         if "--> Detected changes:" not in output:

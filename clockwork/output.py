@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
-import unicodedata
+import re
 from xml.etree import ElementTree
 
 from clockwork.results import Report
 from clockwork.secrets import mask_text
 
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-_BIDI = set(range(0x202A, 0x202F)) | set(range(0x2066, 0x206A))
+#: What ``escape`` replaces, as one character class: Unicode's categories Cc (C0 and C1 controls, DEL), Cs
+#: (surrogates), Zl and Zp (line and paragraph separators), and the bidirectional embeddings, overrides and
+#: isolates (U+202A-U+202E, U+2066-U+2069).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 def escape(text: str, keep_newlines: bool = False) -> str:
@@ -19,15 +22,13 @@ def escape(text: str, keep_newlines: bool = False) -> str:
     Names and details come from main.py, the inventory and the hosts; printed raw,
     an escape sequence would restyle the terminal (and click drops it in a pipe).
     """
-    return "".join(
-        char if (char == "\n" and keep_newlines) or not _is_control(char)
-        else _ESCAPES.get(char) or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
-        for char in text
-    )
+    return _CONTROL.sub(lambda match: _escaped(match.group(), keep_newlines), text)
 
 
-def _is_control(char: str) -> bool:
-    return unicodedata.category(char) in ("Cc", "Cs", "Zl", "Zp") or ord(char) in _BIDI
+def _escaped(char: str, keep_newlines: bool) -> str:
+    if char == "\n" and keep_newlines:
+        return char
+    return _ESCAPES.get(char) or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
 
 
 def summary(report: Report) -> dict[str, int]:

@@ -52,6 +52,8 @@ class Settings(BaseModel):
     smtp_password: str | None = Field(None, description="its password", repr=False)
     smtp_from: str = Field(default_factory=lambda: f"clockwork@{socket.gethostname()}", description="the sender")
     flapping_limit: int = Field(5, description="corrections per hour after which a resource is left alone")
+    parallel: int | None = Field(None, description="how many hosts a command connects to at once (default: what the "
+                                 "open-file limit allows, at most 1000); `--parallel` overrides it")
 
     @field_validator("model_timeout", "lock_timeout", "reconcile_lease", mode="before")
     @classmethod
@@ -127,10 +129,10 @@ class Settings(BaseModel):
             raise ValueError(f"must be a whole number of corrections per hour (1 or more), not {value!r}")
         return value
 
-    @field_validator("reconcile_capacity", "reconcile_lease")
+    @field_validator("reconcile_capacity", "reconcile_lease", "parallel")
     @classmethod
-    def _positive(cls, value: int) -> int:
-        if value < 1:
+    def _positive(cls, value: int | None) -> int | None:
+        if value is not None and value < 1:
             raise ValueError(f"must be 1 or more, not {value!r}")
         return value
 

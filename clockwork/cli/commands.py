@@ -223,6 +223,25 @@ limit_option = click.option(
 )
 
 
+def parallel_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--parallel N (else CW_PARALLEL): every session of the command connects to at most N hosts at once."""
+
+    @functools.wraps(command)
+    def run(*args: Any, parallel: int | None, **kwargs: Any) -> Any:
+        from clockwork.engine.limits import connection_limit
+
+        options = click.get_current_context().find_object(Context)
+        assert options is not None
+        with connection_limit(parallel if parallel is not None else options.settings.parallel):
+            return command(*args, **kwargs)
+
+    return click.option(
+        "--parallel", type=click.IntRange(min=1), metavar="N",
+        help="Connect to at most N hosts at once; a larger fleet is worked through N hosts at a time. "
+        "Default: CW_PARALLEL, else what the open-file limit allows (at most 1000).",
+    )(run)
+
+
 def _override(name: str) -> Callable[[click.Context, click.Parameter, Any], None]:
     """Let a command's own --project-dir/-v/-q override the same option given before the command."""
 
@@ -302,6 +321,7 @@ def _apply_or_plan(
 @common_options
 @inventory_option
 @limit_option
+@parallel_option
 @click.option("--dry-run", is_flag=True, help="Only show what would change (same as `clockwork plan`).")
 @model_option
 @refresh_option
@@ -329,6 +349,7 @@ def apply(
 @common_options
 @inventory_option
 @limit_option
+@parallel_option
 @model_option
 @refresh_option
 @click.pass_obj
@@ -344,6 +365,7 @@ def plan(ctx: Context, inventory: str | None, limit: tuple[str, ...], model: str
 @common_options
 @inventory_option
 @limit_option
+@parallel_option
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_obj
 def destroy(ctx: Context, inventory: str | None, limit: tuple[str, ...], yes: bool) -> None:
@@ -373,6 +395,7 @@ def destroy(ctx: Context, inventory: str | None, limit: tuple[str, ...], yes: bo
 @common_options
 @inventory_option
 @limit_option
+@parallel_option
 @click.option("--format", "output_format", type=click.Choice(["text", "json", "junit"]), default="text",
               show_default=True, help="Output format.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), callback=_output_option,
@@ -440,6 +463,7 @@ def history(ctx: Context, resource: str | None, output_format: str) -> None:
 @click.option("--to", "to", type=click.IntRange(min=1), metavar="VERSION",
               help="The version to go back to. Default: the one before the current.")
 @inventory_option
+@parallel_option
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_obj
 def rollback(ctx: Context, resource: str, to: int | None, inventory: str | None, yes: bool) -> None:
@@ -468,6 +492,7 @@ def rollback(ctx: Context, resource: str, to: int | None, inventory: str | None,
 @cli.command(short_help='Change what is deployed from a partial update.py.')
 @common_options
 @inventory_option
+@parallel_option
 @click.option("--file", "file_name", default="update.py", show_default=True, metavar="FILE",
               help="The file holding the partial or vague resources.")
 @click.option("--dry-run", is_flag=True, help="Show the merged changes and stop.")
@@ -520,6 +545,7 @@ def _show_and_run_update(ctx: Context, plan: UpdatePlan, dry_run: bool, yes: boo
 @cli.command(short_help='Keep the fleet as last applied: drift, expiry, alerts.')
 @common_options
 @inventory_option
+@parallel_option
 @click.option("--once", is_flag=True, help="Run one pass over the resources that are due, then exit (for cron).")
 @click.option("--print-systemd-unit", is_flag=True, help="Print a systemd unit that runs the service for this project.")
 @click.pass_obj

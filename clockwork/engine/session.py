@@ -19,7 +19,9 @@ from pyinfra.api.state import BaseStateCallback
 from pyinfra.context import ctx_host, ctx_state
 
 from clockwork.engine import batch
+from clockwork.engine.hostkeys import index_host_keys
 from clockwork.engine.inventory import host_target
+from clockwork.engine.limits import current_parallel
 from clockwork.engine.types import Observed, Probe, Target
 from clockwork.facts.batch import Batch
 from clockwork.operations.files import LEFT_IN_PLACE
@@ -83,12 +85,18 @@ class Session:
         project_dir: Path,
         hosts: list[str] | None = None,
         progress: Progress | None = None,
+        parallel: int | None = None,
     ) -> None:
         self.inventory = inventory
         self.project_dir = project_dir
         self.selected = hosts if hosts is not None else [host.name for host in inventory]
         self.progress = progress or (lambda phase, done, total: None)
-        config = Config(CONNECT_TIMEOUT=CONNECT_TIMEOUT, IGNORE_ERRORS=True, PARALLEL=max(len(self.selected), 1))
+        #: At most this many hosts are worked on, and connected, at once (default: ``connection_limit``'s).
+        self.parallel = parallel if parallel is not None else current_parallel()
+        if self.parallel < 1:
+            raise ValueError(f"parallel must be 1 or more, not {self.parallel}")
+        config = Config(CONNECT_TIMEOUT=CONNECT_TIMEOUT, IGNORE_ERRORS=True,
+                        PARALLEL=max(min(len(self.selected), self.parallel), 1))
         limit = [inventory.get_host(name) for name in self.selected]
         self.state = State(inventory, config, check_for_changes=False, initial_limit=limit)
         self.state.add_callback_handler(_TcpNoDelay())
@@ -110,29 +118,47 @@ class Session:
         return self._targets[host]
 
     def _parallel(self, phase: str, hosts: list[Host], work: Callable[[Host], Any]) -> dict[Host, Any]:
-        """``work(host)`` for every host in parallel greenlets; an exception is raised here, once.
+        """``work(host)`` for every host in parallel greenlets, at most ``self.parallel`` at once; an exception is
+        raised here, once.
 
-        (A greenlet that dies of an exception has gevent print its traceback; caught in
-        the greenlet and raised in the caller, a bug is reported once, as a bug.)
+        Hosts beyond ``self.parallel`` are worked on in waves, with at most that many
+        connections open at any time: before a wave, hosts outside it give up their
+        connections as far as needed (those still connected go first, so a phase
+        reconnects only the hosts beyond the limit); in a wave, a reachable host that
+        gave up its connection is connected again before ``work``. (A greenlet that
+        dies of an exception has gevent print its traceback; caught in the greenlet
+        and raised in the caller, a bug is reported once, as a bug.)
         """
+
+        reachable = set(self.hosts)
 
         def run(host: Host) -> tuple[bool, Any]:
             with ctx_state.use(self.state), ctx_host.use(host):
                 try:
+                    if phase != "connect" and not host.connected and host in reachable:
+                        host.connect(show_errors=False)  # when it fails, ``work`` fails as on a lost connection
                     return True, work(host)
                 except Exception as error:  # noqa: BLE001 (raised again below, in the caller)
                     return False, error
 
-        greenlets = {self.state.pool.spawn(run, host): host for host in hosts}
+        ordered = sorted(hosts, key=lambda host: not host.connected)
         results: dict[Host, Any] = {}
         failure: Exception | None = None
-        for done, greenlet in enumerate(gevent.iwait(list(greenlets)), start=1):
-            ok, value = greenlet.get()
-            if ok:
-                results[greenlets[greenlet]] = value
-            else:
-                failure = failure or value
-            self.progress(phase, done, len(greenlets))
+        done = 0
+        for start in range(0, len(ordered), self.parallel):
+            wave = set(ordered[start:start + self.parallel])
+            others = [host for host in self.inventory if host.connected and host not in wave]
+            for host in others[:max(0, len(others) + len(wave) - self.parallel)]:
+                _hang_up(host)
+            greenlets = {self.state.pool.spawn(run, host): host for host in ordered[start:start + self.parallel]}
+            for greenlet in gevent.iwait(list(greenlets)):
+                ok, value = greenlet.get()
+                if ok:
+                    results[greenlets[greenlet]] = value
+                else:
+                    failure = failure or value
+                done += 1
+                self.progress(phase, done, len(hosts))
         if failure is not None:
             raise failure
         return results
@@ -153,6 +179,7 @@ class Session:
                 return str(error) or type(error).__name__
             return None
 
+        index_host_keys()
         hosts = [self.inventory.get_host(name) for name in self.selected]
         errors = self._parallel("connect", hosts, connect)
         unreachable = {host.name: error for host, error in errors.items() if error is not None}
@@ -256,14 +283,7 @@ class Session:
     def close(self) -> None:
         """Close every SSH connection (pyinfra's disconnect leaves the sockets open)."""
         for host in self.hosts:
-            client = getattr(host.connector, "client", None)
-            if client is not None:
-                transport = client.get_transport()
-                if transport is not None and isinstance(transport.sock, ProxyCommand):
-                    # paramiko's close kills the command even when it has exited and been reaped already: a
-                    # ProcessLookupError printed by the transport's thread. End it only while it runs.
-                    transport.sock.close = functools.partial(_end_proxy, transport.sock)  # type: ignore[method-assign]
-                client.close()
+            _close_client(host)
             host.connected = False
 
 
@@ -271,6 +291,24 @@ def _end_proxy(proxy: ProxyCommand) -> None:
     """Stop an SSH ProxyCommand's process if it still runs."""
     if proxy.process.poll() is None:
         proxy.process.terminate()
+
+
+def _hang_up(host: Host) -> None:
+    """Close ``host``'s SSH connection to make room for another one (``host.connect()`` opens it again)."""
+    host.disconnect()  # pyinfra's: its SFTP cache and any sudo askpass file go, while the connection lasts
+    _close_client(host)
+
+
+def _close_client(host: Host) -> None:
+    """Close ``host``'s SSH client and its socket."""
+    client = getattr(host.connector, "client", None)
+    if client is not None:
+        transport = client.get_transport()
+        if transport is not None and isinstance(transport.sock, ProxyCommand):
+            # paramiko's close kills the command even when it has exited and been reaped already: a
+            # ProcessLookupError printed by the transport's thread. End it only while it runs.
+            transport.sock.close = functools.partial(_end_proxy, transport.sock)  # type: ignore[method-assign]
+        client.close()
 
 
 def _connected(host: Host) -> bool:
