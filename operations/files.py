@@ -207,14 +207,18 @@ def write_commands(
     encoded = base64.b64encode(content.encode()).decode()
     chunks = [encoded[start : start + _CHUNK] for start in range(0, len(encoded), _CHUNK)] or [""]
     # base64 says "write error: No space left on device", then once more "write error" as it
-    # exits: keep its first line, the one that says why.
-    writes = [f"{{ e=$(printf %s {shlex.quote(chunk)} | base64 -d 2>&1 {'>' if index == 0 else '>>'} {quoted_temp}) "
-              "|| { echo \"$e\" | head -n 1 >&2; false; }; }"
+    # exits: keep its first line, the one that says why. The chunk comes in a here-document (base64's
+    # alphabet needs no quoting): no process to print it.
+    writes = [f"{{ e=$(base64 -d 2>&1 {'>' if index == 0 else '>>'} {quoted_temp} <<'CLOCKWORK_EOF'\n{chunk}\n"
+              "CLOCKWORK_EOF\n) || { echo \"$e\" | head -n 1 >&2; false; }; }"
               for index, chunk in enumerate(chunks)]
     refused = refusal(path, {"type": "directory", "mode": "", "user": "", "group": "", "sha1": None}, "file")
     start = [f"if [ -d {quoted} ] && [ ! -L {quoted} ]; then {_fail(str(refused))}; fi"]
-    start += [f"mkdir -p -- {shlex.quote(directory)}"] if directory else []
-    start += [f"rm -f -- {quoted_temp}"] + (["umask 077"] if mode is not None else [])
+    if directory:  # what exists is only tested: a process less
+        quoted_directory = shlex.quote(directory)
+        start.append(f"{{ [ -d {quoted_directory} ] || mkdir -p -- {quoted_directory}; }}")
+    start.append(f"{{ [ ! -e {quoted_temp} ] && [ ! -L {quoted_temp} ] || rm -f -- {quoted_temp}; }}")
+    start += ["umask 077"] if mode is not None else []
     finish = []
     if keep_from_existing and (user is None or group is None):
         # Only root may give a file away; otherwise the file stays the login user's.

@@ -3,12 +3,13 @@
 pyinfra runs every command of every operation as its own remote command (one round trip each) and reads an
 operation's facts again as it runs (another). The engine has read those facts already, in its batched read.
 Here each operation's commands are made from those facts (``known_facts``), rendered as pyinfra would run them
-(``make_unix_command_for_host``: sudo, environment, each command in its own ``sh -c``), and joined into one
-script: every operation's commands chained as pyinfra runs them, its output and exit status after it, behind
-a marker line, so that each operation still succeeds, fails or declines on its own and a failing one does not
-stop the ones after it. The script goes to the host on the command's standard input (no limit on its size)
-and is read whole before any of it runs. When the connection goes (the controller was killed), the operation
-in progress ends and the script stops at its marker: nothing after it runs.
+(``make_unix_command_for_host``: sudo, environment; a command that needs no shell of its own runs in its
+operation's subshell), and joined into one script: every operation's commands chained as pyinfra runs them,
+its output and exit status after it, behind a marker line, so that each operation still succeeds, fails or
+declines on its own and a failing one does not stop the ones after it. The script goes to the host on the
+command's standard input (no limit on its size) and is read whole before any of it runs. When the connection
+goes (the controller was killed), the operation in progress ends and the script stops at its marker: nothing
+after it runs.
 
 An operation whose commands a script cannot carry (a Python callback, a file upload, retries, a time limit, no
 shell of their own) runs on its own through pyinfra, in its place in the order. A guarded operation (the
@@ -50,6 +51,10 @@ from clockwork.exceptions import HostReadError
 #: Each operation's output ends with a line ``clockwork-op:NONCE:INDEX:STATUS``; the nonce is new per batch, so
 #: no operation's own output can pass for one.
 MARKER = "clockwork-op"
+
+#: Connector arguments whose commands need a shell of their own (``sudo … sh -c '…'``, a ``cd`` or ``export``
+#: that must not reach the operation's next command); without them a command runs in its operation's subshell.
+_OWN_SHELL = ("_sudo", "_su_user", "_doas", "_dzdo", "_chdir", "_env")
 
 #: The output of a guarded operation that did not run because one before it failed.
 SKIPPED = "skipped: an operation before it failed on this host"
@@ -118,17 +123,18 @@ def prepare(state: State, host: Host, op_hash: str, observed: Observed | None, g
     for command in prepared.commands:
         if not isinstance(command, StringCommand) or _alone(command.connector_arguments):
             return Prepared(op_hash, guarded=guarded)
-        given = {**base, **command.connector_arguments}
-        rendered = make_unix_command_for_host(state, host, command, **{key: value for key, value in given.items()
-                                                                       if key not in _ALONE})
+        given = {key: value for key, value in {**base, **command.connector_arguments}.items() if key not in _ALONE}
+        if not any(given.get(name) for name in _OWN_SHELL):
+            given["_shell_executable"] = None  # it runs in its operation's subshell: no shell started for it
+        rendered = make_unix_command_for_host(state, host, command, **given).get_raw_value()
         assert prepared.shell is not None
-        prepared.shell.append(rendered.get_raw_value())
+        prepared.shell.append(rendered if given.get("_shell_executable") else f"{{ {rendered}\n}}")
     return prepared
 
 
 def script(operations: list[tuple[int, list[str], bool]], nonce: str, failed_before: bool = False) -> str:
-    """One shell script for a host's operations (index, commands, guarded): each with no input, its commands
-    (each in its own shell: an ``exit`` there ends only that command) chained with ``&&`` as pyinfra stops an
+    """One shell script for a host's operations (index, commands, guarded): each in a subshell with no input
+    (an ``exit`` there ends only that operation), its commands chained with ``&&`` as pyinfra stops an
     operation at its first failing command, its output and exit status after it. A guarded operation runs only
     if every one before it succeeded (and none failed before the script: ``failed_before``), else its status is
     ``skip``. An operation with no commands (nothing to change) is left out."""
