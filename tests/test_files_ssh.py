@@ -7,6 +7,7 @@ import pwd
 import signal
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -137,48 +138,56 @@ def _kill_batches(host) -> None:
             continue
 
 
-def test_a_write_killed_on_the_host_leaves_a_temporary_file_that_evaluate_reports_and_apply_removes(
-        fleet: Fleet, make_project) -> None:
-    # 4 MiB of content: 86 commands of 64 KiB of base64 each, so the kill lands between two of them.
-    content = "0123456789abcdef" * (256 * 1024)
-    project = make_project(fleet, IMPORTS + f"big = FileResource(name='big.txt', directory='app', content={content!r})\n")
-    host = fleet.hosts[0]
-    temp = host.home / "app" / ".big.txt.clockwork-tmp"
+#: 4 MiB of content: 86 commands of 64 KiB of base64 each, so that a kill lands while it is written.
+BIG = "0123456789abcdef" * (256 * 1024)
+
+
+def _writing_big(fleet: Fleet, make_project, more: str = "") -> tuple[Any, subprocess.Popen]:
+    """A project with ``BIG`` in app/big.txt (then ``more``), and its apply on host-01 once the write began."""
+    project = make_project(fleet, IMPORTS + f"big = FileResource(name='big.txt', directory='app', content={BIG!r})\n"
+                           + more)
+    temp = fleet.hosts[0].home / "app" / ".big.txt.clockwork-tmp"
     run = subprocess.Popen([str(CLOCKWORK), "apply", "-q", "--limit", "host-01"], cwd=project.directory,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_until(lambda: _size(temp) > 0, 60, "the write began", pause=0.005, process=run)
+    except BaseException:
+        run.kill()
+        raise
+    return project, run
+
+
+def test_a_write_killed_on_the_host_leaves_a_temporary_file_that_evaluate_reports_and_apply_removes(
+        fleet: Fleet, make_project) -> None:
+    project, run = _writing_big(fleet, make_project)
+    host, temp = fleet.hosts[0], fleet.hosts[0].home / "app" / ".big.txt.clockwork-tmp"
+    try:
         _kill_batches(host)
         assert run.wait(timeout=60) == 3, "apply reports the resource as failed"
     finally:
         run.kill()
-    assert 0 < _size(temp) < len(content), "the kill landed mid-write"
+    assert 0 < _size(temp) < len(BIG), "the kill landed mid-write"
     assert not (host.home / "app" / "big.txt").exists()
     result = project.cw("evaluate", "-q", "--limit", "host-01")
     assert result.exit_code == 1
     assert "  ✗ big.txt: missing; stale_temp app/.big.txt.clockwork-tmp, wanted absent at app/big.txt" in result.output
     ok(project.cw("apply", "--limit", "host-01"))
     assert temp_files(fleet, host) == []
-    assert (host.home / "app" / "big.txt").read_text() == content
+    assert (host.home / "app" / "big.txt").read_text() == BIG
     ok(project.cw("evaluate", "--limit", "host-01"))
 
 
 def test_a_killed_apply_lets_the_write_in_progress_finish_and_nothing_after_it_run(fleet: Fleet, make_project) -> None:
-    content = "0123456789abcdef" * (256 * 1024)
-    project = make_project(fleet, IMPORTS + f"big = FileResource(name='big.txt', directory='app', content={content!r})\n"
-                                            "after = FileResource(name='after.txt', directory='app', content='x\\n')\n")
+    _project, run = _writing_big(fleet, make_project, "after = FileResource(name='after.txt', directory='app', "
+                                                      "content='x\\n')\n")
     host = fleet.hosts[0]
-    temp = host.home / "app" / ".big.txt.clockwork-tmp"
-    run = subprocess.Popen([str(CLOCKWORK), "apply", "-q", "--limit", "host-01"], cwd=project.directory,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_until(lambda: _size(temp) > 0, 60, "the write began", pause=0.005, process=run)
         run.send_signal(signal.SIGKILL)
         run.wait()
     finally:
         run.kill()
     wait_until(lambda: not _batches(host), 60, "the command on the host ended")
-    assert (host.home / "app" / "big.txt").read_text() == content, "the write in progress finished, whole"
+    assert (host.home / "app" / "big.txt").read_text() == BIG, "the write in progress finished, whole"
     assert temp_files(fleet, host) == []
     assert not (host.home / "app" / "after.txt").exists(), "nothing after it ran"
     assert not (host.home / ".clockwork" / "manifest.json").exists(), "no manifest records what the store did not"
