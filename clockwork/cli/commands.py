@@ -228,11 +228,12 @@ def parallel_option(command: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(command)
     def run(*args: Any, parallel: int | None, **kwargs: Any) -> Any:
-        from clockwork.engine.limits import connection_limit
+        from clockwork.limits import connection_limit
 
         options = click.get_current_context().find_object(Context)
         assert options is not None
-        with connection_limit(parallel if parallel is not None else options.settings.parallel):
+        # The settings are read only when a session opens (``--print-systemd-unit`` opens none).
+        with connection_limit(parallel if parallel is not None else lambda: options.settings.parallel):
             return command(*args, **kwargs)
 
     return click.option(

@@ -22,7 +22,7 @@ from pyinfra.context import ctx_host, ctx_state
 from clockwork.engine import batch
 from clockwork.engine.hostkeys import index_host_keys
 from clockwork.engine.inventory import host_target
-from clockwork.engine.limits import current_parallel
+from clockwork.limits import current_parallel
 from clockwork.engine.types import Observed, Probe, Target
 from clockwork.facts.batch import Batch
 from clockwork.operations.files import LEFT_IN_PLACE

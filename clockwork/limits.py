@@ -10,7 +10,7 @@ the process's open-file limit allows.
 from __future__ import annotations
 
 import resource
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -23,7 +23,8 @@ RESERVED_FILES = 64
 #: flight, one process's CPU makes the last ones wait past their timeouts.
 MAX_PARALLEL = 1000
 
-_limit: ContextVar[int | None] = ContextVar("clockwork_connection_limit", default=None)
+#: The limit, or what gives it when a session asks (settings are read only by commands that open one).
+_limit: ContextVar[int | Callable[[], int | None] | None] = ContextVar("clockwork_connection_limit", default=None)
 
 
 def default_parallel() -> int:
@@ -37,13 +38,18 @@ def default_parallel() -> int:
 
 def current_parallel() -> int:
     """The limit set by the innermost ``connection_limit`` around this call, else ``default_parallel()``."""
-    return _limit.get() or default_parallel()
+    given = _limit.get()
+    limit = given() if callable(given) else given
+    if limit is not None and limit < 1:
+        raise ValueError(f"the connection limit must be 1 or more, not {limit}")
+    return limit or default_parallel()
 
 
 @contextmanager
-def connection_limit(parallel: int | None) -> Iterator[None]:
-    """Sessions opened inside connect to at most ``parallel`` hosts at once (``None``: the default)."""
-    if parallel is not None and parallel < 1:
+def connection_limit(parallel: int | Callable[[], int | None] | None) -> Iterator[None]:
+    """Sessions opened inside connect to at most ``parallel`` hosts at once (``None``: the default; a callable:
+    what it says when a session is opened)."""
+    if isinstance(parallel, int) and parallel < 1:
         raise ValueError(f"the connection limit must be 1 or more, not {parallel}")
     token = _limit.set(parallel)
     try:
