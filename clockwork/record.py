@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterator
 from typing import Any
 
 from clockwork.complete.lock import resource_key
@@ -76,12 +75,18 @@ def record_versions(
     """
     versions: dict[str, Version] = {}
     new: dict[str, Version] = {}
-    for resource, placed, version, is_new in _versions(store, resources, results, source, resolver):
-        if is_new and version is not None:
-            version = new[resource_key(resource)] = store.record_version(
-                deployment, resource.type_name, resource.name, version.spec, source, placed, version.fingerprints)
-        if version is not None:
-            versions[resource_key(resource)] = version
+    key = store.secret_key()
+    for resource in resources:
+        placed = [r.host for r in results
+                  if (r.type, r.resource) == (resource.type_name, resource.name) and r.status == "ok"]
+        latest = store.latest(resource.type_name, resource.name)
+        spec, fingerprints = stored_spec(resource, key, resolver)
+        if placed and (latest is None or (latest.spec, latest.fingerprints) != (spec, fingerprints)
+                       or source == "rollback"):
+            latest = new[resource_key(resource)] = store.record_version(
+                deployment, resource.type_name, resource.name, spec, source, placed, fingerprints)
+        if latest is not None:
+            versions[resource_key(resource)] = latest
     return versions, new
 
 
@@ -107,25 +112,6 @@ def settle_versions(store: StateStore, resources: list[Resource], results: list[
             if result.changed:
                 store.record_event("changed", result.type, result.resource, result.host, result.detail, INTENTIONAL)
     return versions
-
-
-def _versions(store: StateStore, resources: list[Resource], results: list[Result], source: str,
-              resolver: Resolver) -> Iterator[tuple[Resource, list[str], Version | None, bool]]:
-    """Per resource: the hosts where it is in place after these results, its current version (a new one, not
-    recorded yet, when its spec differs from the last one and it is in place somewhere), whether that is new."""
-    key = store.secret_key()
-    for resource in resources:
-        placed = [r.host for r in results
-                  if (r.type, r.resource) == (resource.type_name, resource.name) and r.status == "ok"]
-        latest = store.latest(resource.type_name, resource.name)
-        spec, fingerprints = stored_spec(resource, key, resolver)
-        if placed and (latest is None or (latest.spec, latest.fingerprints) != (spec, fingerprints)
-                       or source == "rollback"):
-            number = latest.version + 1 if latest is not None else 1
-            yield resource, placed, Version(resource.type_name, resource.name, number, time.time(), source, spec,
-                                            placed, fingerprints), True
-        else:
-            yield resource, placed, latest, False
 
 
 def read_manifest(observed: Observed, target: Target) -> ManifestFile:

@@ -104,13 +104,16 @@ class FleetHost:
 
     def connections(self) -> int:
         """How many SSH connections this host's sshd accepted so far (one log line each)."""
-        log = self.dir / "sshd.log"
-        return log.read_text(errors="replace").count("Accepted publickey for ") if log.exists() else 0
+        return self._logged("Accepted publickey for ")
 
     def commands(self) -> int:
         """How many remote commands (SSH exec requests) this host's sshd ran so far (one log line each)."""
+        return self._logged("Starting session: command ")
+
+    def _logged(self, line: str) -> int:
+        """How many times the host's sshd logged ``line``."""
         log = self.dir / "sshd.log"
-        return log.read_text(errors="replace").count("Starting session: command ") if log.exists() else 0
+        return log.read_text(errors="replace").count(line) if log.exists() else 0
 
     def pids(self) -> list[int]:
         """Live PIDs of every process this host runs: sshd and its sessions, dockerd, containerd, shims, containers."""

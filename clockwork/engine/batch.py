@@ -42,6 +42,7 @@ from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS
 from pyinfra.api.command import PyinfraCommand, StringCommand
 from pyinfra.api.exceptions import OperationError
 from pyinfra.api.host import Host
+from pyinfra.api.operation import OperationMeta
 from pyinfra.api.operations import run_host_op
 from pyinfra.connectors.util import CommandOutput, OutputLine, make_unix_command_for_host
 
@@ -203,8 +204,7 @@ def run(state: State, host: Host, order: list[str], observed: dict[str, Observed
                 break
             meta = state.get_op_data_for_host(host, current).operation_meta
             if prepared.guarded:  # it goes in its host's command or not at all: the caller runs it after
-                meta.set_complete(False, [], CommandOutput([OutputLine("stderr", SKIPPED)]))
-                results.append((current, False))
+                results.append((current, _skip(meta)))
                 continue
             # pyinfra's run_host_op says True for a failed operation when errors are ignored (as they are here)
             results.append((current, run_host_op(state, host, current) and meta.did_succeed()))
@@ -248,7 +248,7 @@ def _run_script(state: State, host: Host, batch: list[Prepared], failed_before: 
         elif index in done:
             status, lines = done[index]
             if status is None:
-                meta.set_complete(False, [], CommandOutput([OutputLine("stderr", SKIPPED)]))
+                _skip(meta)
             else:
                 meta.set_complete(status == 0, prepared.commands,
                                   CommandOutput([OutputLine("stderr" if status else "stdout", line) for line in lines]))
@@ -256,3 +256,9 @@ def _run_script(state: State, host: Host, batch: list[Prepared], failed_before: 
             return finished + [(later.op_hash, NotRun()) for later in batch[index:]]
         finished.append((prepared.op_hash, meta.did_succeed()))
     return finished
+
+
+def _skip(meta: OperationMeta) -> bool:
+    """Complete a guarded operation that did not run as failed, its output ``SKIPPED``; ``False``."""
+    meta.set_complete(False, [], CommandOutput([OutputLine("stderr", SKIPPED)]))
+    return False

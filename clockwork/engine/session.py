@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import gevent
 from paramiko import ProxyCommand, SSHClient, SSHException
 from pyinfra.api import Config, FactBase, Inventory, State
-from pyinfra.api.host import Host
 from pyinfra.api.command import StringCommand
+from pyinfra.api.host import Host
 from pyinfra.api.operation import OperationMeta
 from pyinfra.api.state import BaseStateCallback
 from pyinfra.context import ctx_host, ctx_state
@@ -22,13 +22,14 @@ from pyinfra.context import ctx_host, ctx_state
 from clockwork.engine import batch
 from clockwork.engine.hostkeys import index_host_keys
 from clockwork.engine.inventory import host_target
-from clockwork.limits import current_parallel
 from clockwork.engine.types import Observed, Probe, Target
 from clockwork.facts.batch import Batch
+from clockwork.limits import current_parallel
 from clockwork.operations.files import LEFT_IN_PLACE
 
 if TYPE_CHECKING:
     from typing import Self
+
 
 class Call(NamedTuple):
     """One operation for ``Session.operate``: the caller's key, what adds it on a host, what was read on that
@@ -39,6 +40,7 @@ class Call(NamedTuple):
     add: Callable[[Target], OperationMeta]
     facts: Observed | None = None
     guarded: bool = False
+
 
 #: Progress callback: (phase, hosts done, hosts in all). Phases: connect, read, apply.
 Progress = Callable[[str, int, int], None]
@@ -214,7 +216,7 @@ class Session:
             values = batched.process(output.stdout_lines) if status and output.stdout_lines else []
             if len(values) != len(requests):
                 return "could not read host state: incomplete output"
-            return Observed(dict(zip(by_fact, values, strict=True)), {fact: tuple(keys) for fact, keys in by_fact.items()})
+            return Observed(dict(zip(by_fact, values, strict=True)), dict(requests))
 
         return self._parallel("read", [host for host in self.hosts if host in probes], read)
 
